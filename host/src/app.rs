@@ -1,0 +1,89 @@
+//! The application state shared by every request, built once from [`Config`].
+
+use std::sync::{Arc, OnceLock};
+
+use axum_csrf::{CsrfConfig, Key, SameSite};
+use base64::Engine;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::blobs::Blobs;
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::render::Renderer;
+use crate::storage::Db;
+use crate::tenancy::Resolver;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub renderer: Arc<Renderer>,
+    pub mailer: Mailer,
+    pub blobs: Blobs,
+    pub resolver: Resolver,
+    pub csrf: CsrfConfig,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Connects to the database, applies migrations, loads themes and instance secrets.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.effective_database_url()).await?;
+        db.migrate().await?;
+        Self::with_db(config, db).await
+    }
+
+    /// Like [`AppState::build`] over an already migrated database.
+    pub async fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
+        let renderer = Renderer::load(&config.themes_dir)?;
+        let mailer = Mailer::new(config.smtp.as_ref(), &config.data_dir)?;
+        let blobs = Blobs::local(&config.data_dir.join("blobs"))?;
+        // The CSRF key is shared through the database so that every replica accepts every other's tokens.
+        let key_b64 = db
+            .host_setting_or_init("csrf_key", || {
+                let mut k = [0u8; 64];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut k);
+                base64::engine::general_purpose::STANDARD.encode(k)
+            })
+            .await?;
+        let key_bytes = base64::engine::general_purpose::STANDARD.decode(key_b64)?;
+        let salt = crate::auth::hash_secret(&String::from_utf8_lossy(&key_bytes));
+        let csrf = CsrfConfig::default()
+            .with_key(Some(Key::from(&key_bytes)))
+            .with_salt(salt)
+            .with_cookie_name("portico_csrf")
+            .with_cookie_same_site(SameSite::Lax)
+            .with_http_only(true)
+            .with_secure(config.secure_cookies);
+        let resolver =
+            Resolver { base_domain: config.base_domain.clone(), default_tenant: config.default_tenant.clone() };
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            renderer: Arc::new(renderer),
+            mailer,
+            blobs,
+            resolver,
+            csrf,
+            metrics: metrics_handle(),
+        })
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, even when tests build several apps).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .expect("valid buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed by an embedding program; then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

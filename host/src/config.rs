@@ -1,0 +1,153 @@
+//! The one configuration struct: `portico.toml`, then `PORTICO_*` environment overrides, loaded once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything the host is configured with. Built by [`Config::load`] and passed explicitly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address `serve` listens on.
+    pub addr: SocketAddr,
+    /// Database URL; empty means a SQLite file under the data dir.
+    pub database_url: String,
+    /// Where the SQLite file, blobs and kept mail live.
+    pub data_dir: PathBuf,
+    /// Base domain for `{slug}.{base_domain}` tenant look-up, e.g. `portico.example`.
+    pub base_domain: Option<String>,
+    /// Tenant served for `localhost`, `127.0.0.1` and other hosts no tenant claims.
+    pub default_tenant: Option<String>,
+    /// Public URL of the portal, used in links sent by mail; defaults to `http://{addr}`.
+    pub public_url: Option<String>,
+    /// Mark cookies `Secure`; turn on when the portal is served over HTTPS.
+    pub secure_cookies: bool,
+    /// Session lifetime in hours.
+    pub session_hours: i64,
+    /// Failed logins within [`Config::throttle_window_secs`] that lock further attempts.
+    pub throttle_max_failures: i64,
+    /// Window, and lock-out length, for login throttling, in seconds.
+    pub throttle_window_secs: i64,
+    /// Outgoing mail; when absent, mail is kept under the data dir and listed for admins.
+    pub smtp: Option<SmtpConfig>,
+    /// Where themes live.
+    pub themes_dir: PathBuf,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+/// SMTP relay settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<SecretString>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    pub from: String,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection (a local relay).
+    None,
+    /// STARTTLS upgrade, the usual submission setup.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".parse().expect("valid default address"),
+            database_url: String::new(),
+            data_dir: PathBuf::from("./data"),
+            base_domain: None,
+            default_tenant: Some("acme".into()),
+            public_url: None,
+            secure_cookies: false,
+            session_hours: 12,
+            throttle_max_failures: 5,
+            throttle_window_secs: 300,
+            smtp: None,
+            themes_dir: PathBuf::from("./themes"),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `file` (if it exists), then `PORTICO_*` environment variables on top.
+    /// Nested keys use a double underscore: `PORTICO_SMTP__HOST`.
+    pub fn load(file: &Path) -> Result<Self, figment::Error> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("PORTICO_").split("__"))
+            .extract()
+    }
+
+    /// The database URL actually used: the configured one, or `sqlite://{data_dir}/portico.db`.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("portico.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Base URL for links in mail.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.addr)).trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let c = Config::default();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert!(c.effective_database_url().starts_with("sqlite://./data/portico.db"));
+    }
+
+    #[test]
+    fn smtp_password_is_never_serialized() {
+        let smtp = SmtpConfig {
+            host: "mail".into(),
+            port: 25,
+            username: Some("u".into()),
+            password: Some(SecretString::from("hunter2")),
+            tls: SmtpTls::None,
+            from: "a@b".into(),
+        };
+        assert!(!format!("{smtp:?}").contains("hunter2"));
+        assert!(!serde_json::to_string(&smtp).unwrap().contains("hunter2"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The demo tenant of DESIGN.md: Acme Networks with two programs, three partner orgs and six users, all with
+//! the password `portico-demo`.
+
+use crate::auth::hash_password;
+use crate::domain::{OrgKind, OrgProfile, Role, UserStatus};
+use crate::storage::{Db, NewTenant, NewUser, StorageError};
+
+pub const DEMO_PASSWORD: &str = "portico-demo";
+
+/// The demo sign-ins, as printed on start-up.
+pub const DEMO_USERS: [(&str, &str, Role); 6] = [
+    ("admin@acme.example", "Ada Admin", Role::VendorAdmin),
+    ("manager@acme.example", "Max Manager", Role::ChannelManager),
+    ("alice@northwind.example", "Alice Northwind", Role::PartnerAdmin),
+    ("bob@northwind.example", "Bob Northwind", Role::PartnerUser),
+    ("carol@fabrikam.example", "Carol Fabrikam", Role::PartnerAdmin),
+    ("dave@contoso.example", "Dave Contoso", Role::PartnerAdmin),
+];
+
+/// Seeds the demo tenant unless `acme` exists. Returns whether it seeded.
+pub async fn seed(db: &Db) -> Result<bool, StorageError> {
+    if db.tenant_by_slug("acme").await?.is_some() {
+        return Ok(false);
+    }
+    let tenant =
+        db.create_tenant(&NewTenant { slug: "acme".into(), name: "Acme Networks".into(), domain: None }).await?;
+    let mut branding = tenant.branding.clone();
+    branding.portal_name = "Acme Partner Portal".into();
+    let scope = db.tenant(&tenant.id);
+    scope.update_branding("default", &branding).await?;
+    let profile = |name: &str, web: &str, email: &str, addr: &str| OrgProfile {
+        name: name.into(),
+        website: web.into(),
+        address: addr.into(),
+        phone: "+1 555 0100".into(),
+        contact_email: email.into(),
+    };
+    let vendor = scope
+        .create_org(
+            OrgKind::Vendor,
+            &profile("Acme Networks", "https://acme.example", "channel@acme.example", "1 Acme Way, Springfield"),
+        )
+        .await?;
+    let northwind = scope
+        .create_org(
+            OrgKind::Partner,
+            &profile(
+                "Northwind Solutions",
+                "https://northwind.example",
+                "sales@northwind.example",
+                "12 Harbour St, Seattle, WA",
+            ),
+        )
+        .await?;
+    let fabrikam = scope
+        .create_org(
+            OrgKind::Partner,
+            &profile("Fabrikam Systems", "https://fabrikam.example", "hello@fabrikam.example", "4 Mill Rd, Leeds, UK"),
+        )
+        .await?;
+    let contoso = scope
+        .create_org(
+            OrgKind::Partner,
+            &profile(
+                "Contoso Managed Services",
+                "https://contoso.example",
+                "msp@contoso.example",
+                "88 Rue de Lyon, Paris",
+            ),
+        )
+        .await?;
+    let tiers = |names: &[&str]| names.iter().map(|n| (n.to_lowercase(), n.to_string())).collect::<Vec<_>>();
+    let reseller = scope
+        .create_program(
+            "reseller",
+            "Reseller",
+            "Resell Acme hardware and subscriptions.",
+            &tiers(&["Registered", "Silver", "Gold"]),
+        )
+        .await?;
+    let msp = scope
+        .create_program("msp", "MSP", "Deliver Acme networking as a managed service.", &tiers(&["Member", "Premier"]))
+        .await?;
+    let tier = |p: &crate::domain::Program, key: &str| {
+        p.tiers.iter().find(|t| t.key == key).map(|t| t.id.clone()).expect("demo tier")
+    };
+    scope.enrol(&northwind.id, &reseller.id, &tier(&reseller, "gold")).await?;
+    scope.enrol(&fabrikam.id, &reseller.id, &tier(&reseller, "registered")).await?;
+    scope.enrol(&contoso.id, &msp.id, &tier(&msp, "member")).await?;
+    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD)).await.expect("hashing task");
+    for (email, name, role) in DEMO_USERS {
+        let org = match email.split('@').nth(1) {
+            Some("acme.example") => &vendor,
+            Some("northwind.example") => &northwind,
+            Some("fabrikam.example") => &fabrikam,
+            _ => &contoso,
+        };
+        scope
+            .create_user(&NewUser {
+                org_id: org.id.clone(),
+                email: email.into(),
+                name: name.into(),
+                role,
+                status: UserStatus::Active,
+                password_hash: Some(hash.clone()),
+            })
+            .await?;
+    }
+    scope.audit(None, "demo.seeded", "acme", "").await?;
+    Ok(true)
+}

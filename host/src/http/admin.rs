@@ -1,0 +1,456 @@
+//! The vendor admin area (`/admin/…`): partner orgs and their enrolments, programs and tiers, branding, mail
+//! and the audit log. Channel managers may look at partner orgs; everything else is for vendor admins.
+
+use axum::Router;
+use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ctx::Auth;
+use super::error::{HttpError, HttpResult};
+use super::upload::UploadForm;
+use super::view::{FieldErrors, render, render_status, with};
+use crate::app::AppState;
+use crate::domain::{ListQuery, OrgKind, OrgProfile, key_from_name, valid_color, valid_key};
+use crate::storage::{StorageError, TierMove};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/orgs") }))
+        .route("/admin/orgs", get(orgs))
+        .route("/admin/orgs/new", get(new_org_page).post(create_org))
+        .route("/admin/orgs/{id}", get(org_page).post(save_org))
+        .route("/admin/orgs/{id}/enrol", post(enrol))
+        .route("/admin/orgs/{id}/unenrol", post(unenrol))
+        .route("/admin/programs", get(programs).post(create_program))
+        .route("/admin/programs/{id}", get(program_page).post(save_program))
+        .route("/admin/programs/{id}/tiers", post(add_tier))
+        .route("/admin/programs/{id}/tiers/{tier}/move", post(move_tier))
+        .route("/admin/branding", get(branding_page).post(save_branding))
+        .route("/admin/mail", get(mail))
+        .route("/admin/audit", get(audit))
+        .merge(super::people::admin_router())
+}
+
+async fn orgs(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
+    auth.principal.require_vendor_staff()?;
+    let page = auth.ctx.scope(&state).list_partner_orgs(&lq).await?;
+    let pages = page.pages();
+    Ok(render(&state, &auth.ctx, "admin/orgs.html", json!({ "orgs": page, "pages": pages, "q": lq.q }))
+        .await?
+        .into_response())
+}
+
+async fn new_org_page(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    Ok(render(&state, &auth.ctx, "admin/org_new.html", json!({ "form": {} })).await?.into_response())
+}
+
+async fn create_org(State(state): State<AppState>, auth: Auth, Form(p): Form<OrgProfile>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let mut errors = p.validate();
+    let scope = auth.ctx.scope(&state);
+    if errors.is_empty() {
+        match scope.create_org(OrgKind::Partner, &p).await {
+            Ok(org) => {
+                scope.audit(Some(&auth.principal.user.id), "org.created", &org.name, "").await?;
+                return Ok(Redirect::to(&format!("/admin/orgs/{}?flash=created", org.id)).into_response());
+            }
+            Err(StorageError::Conflict(_)) => {
+                errors.insert("name".into(), "an organisation with this name already exists".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let page = json!({ "form": form_echo(&p), "errors": errors });
+    Ok(render_status(&state, &auth.ctx, StatusCode::UNPROCESSABLE_ENTITY, "admin/org_new.html", page)
+        .await?
+        .into_response())
+}
+
+fn form_echo(p: &OrgProfile) -> serde_json::Value {
+    json!({ "name": p.name, "website": p.website, "address": p.address, "phone": p.phone, "contact_email": p.contact_email })
+}
+
+async fn org_view(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_staff()?;
+    let scope = auth.ctx.scope(state);
+    let org = scope.org(id).await?.filter(|o| o.kind == OrgKind::Partner).ok_or(HttpError::NotFound)?;
+    let enrolments = scope.enrolments_of_org(&org.id).await?;
+    let programs = scope.list_programs().await?;
+    let users = scope.list_users(Some(&org.id), &ListQuery::default()).await?;
+    let page = with(
+        json!({ "org": org, "form": org, "enrolments": enrolments, "programs": programs, "users": users.items,
+                           "can_edit": auth.principal.is_vendor_admin() }),
+        extra,
+    );
+    Ok(render_status(state, &auth.ctx, status, "admin/org.html", page).await?.into_response())
+}
+
+async fn org_page(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {
+    org_view(&state, &auth, &id, StatusCode::OK, json!({})).await
+}
+
+async fn save_org(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Form(p): Form<OrgProfile>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    scope.org(&id).await?.filter(|o| o.kind == OrgKind::Partner).ok_or(HttpError::NotFound)?;
+    let mut errors = p.validate();
+    if errors.is_empty() {
+        match scope.update_org_profile(&id, &p).await {
+            Ok(()) => {
+                scope.audit(Some(&auth.principal.user.id), "org.updated", p.name.trim(), "").await?;
+                return Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response());
+            }
+            Err(StorageError::Conflict(_)) => {
+                errors.insert("name".into(), "an organisation with this name already exists".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    org_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "form": form_echo(&p), "errors": errors }))
+        .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EnrolForm {
+    program_id: String,
+    tier_id: String,
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Form(f): Form<EnrolForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    match scope.enrol(&id, &f.program_id, &f.tier_id).await {
+        Ok(()) => {}
+        Err(StorageError::NotFound) => {
+            let errors: FieldErrors =
+                [("tier_id".to_string(), "choose a tier of the chosen program".to_string())].into();
+            return org_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let program = scope.program(&f.program_id).await?;
+    let tier = program.tiers.iter().find(|t| t.id == f.tier_id).map(|t| t.name.clone()).unwrap_or_default();
+    scope.audit(Some(&auth.principal.user.id), "org.enrolled", &id, &format!("{} at {}", program.name, tier)).await?;
+    Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response())
+}
+
+async fn unenrol(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Form(f): Form<EnrolForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    scope.unenrol(&id, &f.program_id).await?;
+    scope.audit(Some(&auth.principal.user.id), "org.unenrolled", &id, &f.program_id).await?;
+    Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProgramForm {
+    key: String,
+    name: String,
+    description: String,
+    /// Tier names, lowest first, comma-separated.
+    tiers: String,
+}
+
+/// Checks a program form; returns the tiers as `(key, name)` pairs.
+fn check_program(f: &ProgramForm, creating: bool) -> (FieldErrors, Vec<(String, String)>) {
+    let mut errors = FieldErrors::new();
+    if f.name.trim().is_empty() || f.name.chars().count() > 100 {
+        errors.insert("name".into(), "enter a name of at most 100 characters".into());
+    }
+    if f.description.chars().count() > 2000 {
+        errors.insert("description".into(), "use at most 2000 characters".into());
+    }
+    let mut tiers = Vec::new();
+    if creating {
+        let key = if f.key.trim().is_empty() { key_from_name(&f.name) } else { f.key.trim().to_string() };
+        if !valid_key(&key) {
+            errors.insert("key".into(), "use lowercase letters, digits and dashes, starting with a letter".into());
+        }
+        for name in f.tiers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let key = key_from_name(name);
+            if !valid_key(&key) || tiers.iter().any(|(k, _): &(String, String)| *k == key) {
+                errors.insert("tiers".into(), format!("\"{name}\" is not a usable, distinct tier name"));
+            }
+            tiers.push((key, name.to_string()));
+        }
+        if tiers.is_empty() {
+            errors.insert("tiers".into(), "name at least one tier, lowest first, separated by commas".into());
+        }
+    }
+    (errors, tiers)
+}
+
+async fn programs_view(
+    state: &AppState,
+    auth: &Auth,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> HttpResult<Response> {
+    let scope = auth.ctx.scope(state);
+    let mut rows = Vec::new();
+    for p in scope.list_programs().await? {
+        let partners = scope.enrolments_of_program(&p.id).await?.len();
+        rows.push(json!({ "program": p, "partners": partners }));
+    }
+    let page = with(json!({ "programs": rows, "form": {} }), extra);
+    Ok(render_status(state, &auth.ctx, status, "admin/programs.html", page).await?.into_response())
+}
+
+async fn programs(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    programs_view(&state, &auth, StatusCode::OK, json!({})).await
+}
+
+async fn create_program(State(state): State<AppState>, auth: Auth, Form(f): Form<ProgramForm>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let (mut errors, tiers) = check_program(&f, true);
+    let scope = auth.ctx.scope(&state);
+    if errors.is_empty() {
+        let key = if f.key.trim().is_empty() { key_from_name(&f.name) } else { f.key.trim().to_string() };
+        match scope.create_program(&key, f.name.trim(), f.description.trim(), &tiers).await {
+            Ok(p) => {
+                scope.audit(Some(&auth.principal.user.id), "program.created", &p.name, "").await?;
+                return Ok(Redirect::to(&format!("/admin/programs/{}?flash=created", p.id)).into_response());
+            }
+            Err(StorageError::Conflict(_)) => {
+                errors.insert("key".into(), "a program with this key already exists".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let form = json!({ "key": f.key, "name": f.name, "description": f.description, "tiers": f.tiers });
+    programs_view(&state, &auth, StatusCode::UNPROCESSABLE_ENTITY, json!({ "form": form, "errors": errors })).await
+}
+
+async fn program_view(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> HttpResult<Response> {
+    let scope = auth.ctx.scope(state);
+    let program = scope.program(id).await?;
+    let enrolments = scope.enrolments_of_program(id).await?;
+    let page = with(json!({ "program": program, "form": program, "enrolments": enrolments }), extra);
+    Ok(render_status(state, &auth.ctx, status, "admin/program.html", page).await?.into_response())
+}
+
+async fn program_page(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    program_view(&state, &auth, &id, StatusCode::OK, json!({})).await
+}
+
+async fn save_program(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Form(f): Form<ProgramForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let (errors, _) = check_program(&f, false);
+    if !errors.is_empty() {
+        let form = json!({ "name": f.name, "description": f.description });
+        return program_view(
+            &state,
+            &auth,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "form": form, "errors": errors }),
+        )
+        .await;
+    }
+    let scope = auth.ctx.scope(&state);
+    scope.update_program(&id, f.name.trim(), f.description.trim()).await?;
+    scope.audit(Some(&auth.principal.user.id), "program.updated", f.name.trim(), "").await?;
+    Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TierForm {
+    name: String,
+}
+
+async fn add_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Form(f): Form<TierForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    let key = key_from_name(&f.name);
+    let mut errors = FieldErrors::new();
+    if f.name.trim().is_empty() || f.name.chars().count() > 60 || !valid_key(&key) {
+        errors.insert("tier_name".into(), "enter a tier name of at most 60 characters, starting with a letter".into());
+    } else {
+        match scope.add_tier(&id, &key, f.name.trim()).await {
+            Ok(t) => {
+                scope.audit(Some(&auth.principal.user.id), "tier.added", &t.name, &id).await?;
+                return Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response());
+            }
+            Err(StorageError::Conflict(_)) => {
+                errors.insert("tier_name".into(), "this program already has a tier with that name".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    program_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors, "tier_name": f.name }))
+        .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MoveForm {
+    direction: String,
+}
+
+async fn move_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier)): Path<(String, String)>,
+    Form(f): Form<MoveForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let direction = match f.direction.as_str() {
+        "up" => TierMove::Up,
+        "down" => TierMove::Down,
+        _ => return Err(HttpError::invalid("direction", "move a tier up or down")),
+    };
+    let scope = auth.ctx.scope(&state);
+    scope.move_tier(&id, &tier, direction).await?;
+    scope.audit(Some(&auth.principal.user.id), "tier.moved", &tier, &f.direction).await?;
+    Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response())
+}
+
+async fn branding_view(
+    state: &AppState,
+    auth: &Auth,
+    status: StatusCode,
+    extra: serde_json::Value,
+) -> HttpResult<Response> {
+    let t = &auth.ctx.tenant;
+    let themes: Vec<_> = state
+        .renderer
+        .themes()
+        .iter()
+        .map(|th| json!({ "key": th.key, "name": th.info.name, "description": th.info.description }))
+        .collect();
+    let form = json!({ "portal_name": t.branding.portal_name, "primary_color": t.branding.primary_color,
+        "accent_color": t.branding.accent_color, "custom_css": t.branding.custom_css, "theme": t.theme });
+    let page = with(
+        json!({ "themes": themes, "form": form, "has_logo": t.branding.logo_key.is_some(), "has_favicon": t.branding.favicon_key.is_some() }),
+        extra,
+    );
+    Ok(render_status(state, &auth.ctx, status, "admin/branding.html", page).await?.into_response())
+}
+
+async fn branding_page(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    branding_view(&state, &auth, StatusCode::OK, json!({})).await
+}
+
+async fn save_branding(State(state): State<AppState>, auth: Auth, mp: Multipart) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let form = UploadForm::read(mp, &["logo", "favicon"]).await?;
+    let t = &auth.ctx.tenant;
+    let mut b = t.branding.clone();
+    b.portal_name = form.text("portal_name").trim().to_string();
+    b.primary_color = form.text("primary_color").trim().to_lowercase();
+    b.accent_color = form.text("accent_color").trim().to_lowercase();
+    b.custom_css = form.text("custom_css");
+    let theme = form.text("theme");
+    let mut errors: FieldErrors = form.file_errors.clone().into_iter().collect();
+    if b.portal_name.is_empty() || b.portal_name.chars().count() > 100 {
+        errors.insert("portal_name".into(), "enter a portal name of at most 100 characters".into());
+    }
+    for (field, value) in [("primary_color", &b.primary_color), ("accent_color", &b.accent_color)] {
+        if !valid_color(value) {
+            errors.insert(field.into(), "use a colour like #1f5fbf".into());
+        }
+    }
+    if b.custom_css.len() > 50_000 {
+        errors.insert("custom_css".into(), "keep custom CSS under 50,000 characters".into());
+    }
+    if !state.renderer.has_theme(&theme) {
+        errors.insert("theme".into(), "choose one of the installed themes".into());
+    }
+    if !errors.is_empty() {
+        let echo = json!({ "portal_name": b.portal_name, "primary_color": b.primary_color, "accent_color": b.accent_color,
+                           "custom_css": b.custom_css, "theme": theme });
+        return branding_view(
+            &state,
+            &auth,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "form": echo, "errors": errors }),
+        )
+        .await;
+    }
+    let mut old_keys = Vec::new();
+    for (field, slot) in [("logo", &mut b.logo_key), ("favicon", &mut b.favicon_key)] {
+        if let Some((kind, bytes)) = form.images.get(field) {
+            let key = format!("tenants/{}/branding/{field}-{}.{}", t.id, crate::domain::new_id(), kind.extension());
+            state.blobs.put(&key, bytes.clone()).await?;
+            old_keys.extend(slot.replace(key));
+        } else if form.text(&format!("remove_{field}")) == "on" {
+            old_keys.extend(slot.take());
+        }
+    }
+    let scope = auth.ctx.scope(&state);
+    scope.update_branding(&theme, &b).await?;
+    scope.audit(Some(&auth.principal.user.id), "branding.updated", &b.portal_name, &theme).await?;
+    for key in old_keys {
+        if let Err(e) = state.blobs.delete(&key).await {
+            tracing::warn!(error = %e, "old branding image not deleted");
+        }
+    }
+    Ok(Redirect::to("/admin/branding?flash=saved").into_response())
+}
+
+async fn mail(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let page = auth.ctx.scope(&state).list_mail(&lq).await?;
+    let pages = page.pages();
+    let smtp = state.config.smtp.is_some();
+    Ok(render(&state, &auth.ctx, "admin/mail.html", json!({ "mail": page, "pages": pages, "q": lq.q, "smtp": smtp }))
+        .await?
+        .into_response())
+}
+
+async fn audit(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let page = auth.ctx.scope(&state).list_audit(&lq).await?;
+    let pages = page.pages();
+    Ok(render(&state, &auth.ctx, "admin/audit.html", json!({ "entries": page, "pages": pages, "q": lq.q }))
+        .await?
+        .into_response())
+}

@@ -1,0 +1,155 @@
+//! The per-request context: the tenant (from the host name), the signed-in principal (from the session cookie
+//! or a bearer token) and the CSRF form token. Loaded once by the `load` middleware; handlers extract it.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_csrf::CsrfToken;
+use axum_extra::extract::CookieJar;
+
+use super::error::HttpError;
+use crate::app::AppState;
+use crate::auth::{AuthVia, Principal, hash_secret, may_sign_in};
+use crate::domain::Tenant;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "portico_session";
+
+/// What every tenant-bound handler knows about its request.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub tenant: Tenant,
+    pub principal: Option<Principal>,
+    pub request_id: String,
+    /// The request is for the JSON API (`/api/…`): errors are JSON, never redirects.
+    pub api: bool,
+    /// The token forms carry in their `csrf_token` field.
+    pub csrf_token: String,
+    /// Path and query, for "sign in, then come back here".
+    pub path: String,
+    /// `scheme://host` the request came to, for links in mail.
+    pub base_url: String,
+    /// The client's address, for login throttling.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl Ctx {
+    pub fn scope<'a>(&'a self, state: &'a AppState) -> crate::storage::TenantScope<'a> {
+        state.db.tenant(&self.tenant.id)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Ctx>().cloned().ok_or_else(|| HttpError::internal("request context missing"))
+    }
+}
+
+/// A [`Ctx`] whose request is signed in.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub ctx: Ctx,
+    pub principal: Principal,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        let principal = ctx.principal.clone().ok_or(HttpError::Unauthorized)?;
+        Ok(Auth { ctx, principal })
+    }
+}
+
+/// Resolves the tenant and principal and puts a [`Ctx`] into the request.
+pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let api = req.uri().path().starts_with("/api/");
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("")
+        .to_string();
+    let tenant = match state.resolver.resolve(&state.db, &host).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return no_portal(api),
+        Err(e) => {
+            tracing::error!(error = %e, request_id, "tenant lookup failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the portal is unavailable; try again shortly").into_response();
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    let principal = match principal(&state, &tenant, &parts).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, request_id, "principal lookup failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the portal is unavailable; try again shortly").into_response();
+        }
+    };
+    let csrf = CsrfToken::from_request_parts(&mut parts, &state.csrf).await.expect("csrf extraction is infallible");
+    let csrf_token = csrf.authenticity_token().unwrap_or_default();
+    parts.extensions.insert(csrf.clone());
+    let ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let scheme = if state.config.secure_cookies { "https" } else { "http" };
+    let base_url = format!("{scheme}://{host}");
+    parts.extensions.insert(Ctx { tenant, principal, request_id, api, csrf_token, path, base_url, ip });
+    req = Request::from_parts(parts, body);
+    let res = next.run(req).await;
+    if api { res } else { (csrf, res).into_response() }
+}
+
+async fn principal(
+    state: &AppState,
+    tenant: &Tenant,
+    parts: &Parts,
+) -> Result<Option<Principal>, crate::storage::StorageError> {
+    let scope = state.db.tenant(&tenant.id);
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let (user_id, via) = if let Some(token) = bearer {
+        match scope.api_token_user(&hash_secret(token)).await? {
+            Some(u) => (u, AuthVia::ApiToken),
+            None => return Ok(None),
+        }
+    } else {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(cookie) = jar.get(SESSION_COOKIE) else { return Ok(None) };
+        match state.db.session(&hash_secret(cookie.value())).await? {
+            // A session is only good on the tenant it was made for.
+            Some(s) if s.tenant_id == tenant.id => (s.user_id, AuthVia::Session),
+            _ => return Ok(None),
+        }
+    };
+    let user = scope.user(&user_id).await?.filter(may_sign_in);
+    Ok(user.map(|user| Principal { user, tenant: tenant.clone(), via }))
+}
+
+fn no_portal(api: bool) -> Response {
+    if api {
+        let body =
+            serde_json::json!({"error": {"code": "unknown_portal", "message": "no portal is served at this address"}});
+        (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            axum::response::Html(
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>No portal here</title>\
+                 <body style=\"font-family:system-ui;max-width:40rem;margin:4rem auto\"><h1>No portal here</h1>\
+                 <p>No partner portal is served at this address. Check the link you followed.</p></body></html>",
+            ),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,95 @@
+//! HTTP: the only module that knows HTTP. One `router()` per area, assembled here with the middleware stack:
+//! request ids, tracing, metrics, tenant and principal loading, error rendering and CSRF protection.
+
+mod account;
+mod admin;
+mod api;
+mod assets;
+mod csrf;
+mod ctx;
+mod error;
+mod ops;
+mod org;
+mod pages;
+mod people;
+mod upload;
+mod view;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderName;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+pub use ctx::{Auth, Ctx};
+pub use error::{ErrorInfo, HttpError, HttpResult};
+
+/// Largest request body accepted (logo uploads are the biggest).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let tenant_routes = Router::new()
+        .merge(pages::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .merge(org::router())
+        .merge(assets::media_router())
+        .nest("/api/v1", api::router())
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::protect))
+        .layer(from_fn_with_state(state.clone(), view::render_errors))
+        .layer(from_fn_with_state(state.clone(), ctx::load));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(ops::router())
+        .merge(assets::static_router(&state))
+        .merge(tenant_routes)
+        .layer(from_fn(record_metrics))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| HttpError::internal("handler panicked").into_response_plain()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> HttpError {
+    HttpError::NotFound
+}
+
+/// Counts requests and records latencies by route template (not raw path, to bound label cardinality).
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let status = res.status();
+    let labels = [("method", method), ("route", route), ("status", status.as_u16().to_string())];
+    metrics::counter!("portico_http_requests_total", &labels).increment(1);
+    metrics::histogram!("portico_http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    if status.is_server_error() {
+        metrics::counter!("portico_http_errors_total", &labels[..2]).increment(1);
+    }
+    res
+}
+
+impl HttpError {
+    /// A plain response for failures outside the error middleware (a panic).
+    fn into_response_plain(self) -> Response {
+        use axum::response::IntoResponse;
+        (self.status(), "internal error").into_response()
+    }
+}

@@ -1,0 +1,195 @@
+//! Pages: the base context every template gets (portal branding, user, navigation, CSRF token), the render
+//! helper handlers call, and the middleware that turns errors into themed pages or JSON.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Serialize;
+
+use super::ctx::Ctx;
+use super::error::{ErrorInfo, HttpResult};
+use crate::app::AppState;
+use crate::domain::Role;
+
+/// Field name → message, for re-rendering a form with what is wrong.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Serialize)]
+struct NavItem {
+    label: &'static str,
+    href: &'static str,
+    active: bool,
+}
+
+/// Navigation for a role; plugins add their entries here later.
+fn nav(role: Option<Role>, path: &str) -> Vec<NavItem> {
+    let Some(role) = role else { return Vec::new() };
+    let mut items: Vec<(&'static str, &'static str)> = vec![("Dashboard", "/")];
+    match role {
+        Role::VendorAdmin => items.extend([
+            ("Partners", "/admin/orgs"),
+            ("Users", "/admin/users"),
+            ("Programs", "/admin/programs"),
+            ("Branding", "/admin/branding"),
+            ("Mail", "/admin/mail"),
+            ("Audit log", "/admin/audit"),
+        ]),
+        Role::ChannelManager => items.push(("Partners", "/admin/orgs")),
+        Role::PartnerAdmin => items.extend([("My organisation", "/org"), ("Team", "/org/users")]),
+        Role::PartnerUser => {}
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    items
+        .into_iter()
+        .map(|(label, href)| NavItem {
+            label,
+            href,
+            active: if href == "/" { path == "/" } else { path.starts_with(href) },
+        })
+        .collect()
+}
+
+/// Known flash messages, shown after a redirect with `?flash=key`. Only keys travel in URLs, never text.
+fn flash_message(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "saved" => "Your changes were saved.",
+        "created" => "Created.",
+        "invited" => "Invitation sent.",
+        "deactivated" => "The account was deactivated; its sessions and API tokens were ended.",
+        "reactivated" => "The account was reactivated.",
+        "password" => "Your password was changed. Please sign in again on your other devices.",
+        "reset_sent" => "If an account exists for that address, we sent a link to reset its password.",
+        "reset_done" => "Your password was set. Sign in with it now.",
+        "signed_out" => "You signed out.",
+        "token_revoked" => "The API token was revoked.",
+        _ => return None,
+    })
+}
+
+/// Builds the full template context: the page's own values under their names, plus the base values.
+pub fn base_context(state: &AppState, ctx: &Ctx, page: impl Serialize) -> HttpResult<tera::Context> {
+    let mut c = tera::Context::from_serialize(page).map_err(super::HttpError::internal)?;
+    let t = &ctx.tenant;
+    let b = &t.branding;
+    let media = |key: &Option<String>| key.as_ref().map(|k| format!("/media/{k}?v={}", t.updated_at));
+    c.insert(
+        "portal",
+        &serde_json::json!({
+            "name": b.portal_name,
+            "vendor": t.name,
+            "logo_url": media(&b.logo_key),
+            "favicon_url": media(&b.favicon_key),
+            "primary_color": b.primary_color,
+            "accent_color": b.accent_color,
+            // Custom CSS goes inside <style>; a closing tag in it could end the element, so it is cut there.
+            "custom_css": b.custom_css.replace("</", "<\\/"),
+            "static": format!("/static/{}", if state.renderer.has_theme(&t.theme) { t.theme.as_str() } else { "default" }),
+        }),
+    );
+    let user = ctx.principal.as_ref().map(|p| {
+        serde_json::json!({
+            "id": p.user.id, "name": p.user.name, "email": p.user.email, "role": p.user.role,
+            "role_label": p.user.role.label(), "org_id": p.user.org_id, "org_name": p.user.org_name,
+            "is_vendor": p.user.role.is_vendor(),
+        })
+    });
+    c.insert("user", &user);
+    c.insert("nav", &nav(ctx.principal.as_ref().map(|p| p.user.role), &ctx.path));
+    c.insert("csrf_token", &ctx.csrf_token);
+    c.insert("request_id", &ctx.request_id);
+    let viewer_tz = ctx
+        .principal
+        .as_ref()
+        .map(|p| p.user.timezone.clone())
+        .filter(|tz| !tz.is_empty())
+        .unwrap_or_else(|| t.timezone.clone());
+    c.insert("viewer_tz", &viewer_tz);
+    let flash = url::Url::parse(&format!("http://x{}", ctx.path))
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "flash").map(|(_, v)| v.into_owned()))
+        .and_then(|k| flash_message(&k));
+    c.insert("flash", &flash);
+    if !c.contains_key("errors") {
+        c.insert("errors", &FieldErrors::new());
+    }
+    Ok(c)
+}
+
+/// A page context with `extra`'s keys laid over `page`'s (a form's errors and echoed values over defaults).
+pub fn with(mut page: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(p), serde_json::Value::Object(e)) = (page.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    page
+}
+
+/// Renders a page template through the tenant's theme.
+pub async fn render(state: &AppState, ctx: &Ctx, template: &str, page: impl Serialize) -> HttpResult<Html<String>> {
+    render_status(state, ctx, StatusCode::OK, template, page).await.map(|(_, h)| h)
+}
+
+/// Renders with a status, e.g. 422 for a form with errors.
+pub async fn render_status(
+    state: &AppState,
+    ctx: &Ctx,
+    status: StatusCode,
+    template: &str,
+    page: impl Serialize,
+) -> HttpResult<(StatusCode, Html<String>)> {
+    let c = base_context(state, ctx, page)?;
+    let html = state.renderer.render(Some(ctx.scope(state)), Some(&ctx.tenant), template, &c).await?;
+    Ok((status, Html(html)))
+}
+
+/// Turns an [`ErrorInfo`] response into a themed page, a login redirect or a JSON error; logs 500s.
+pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ctx = req.extensions().get::<Ctx>().cloned();
+    let res = next.run(req).await;
+    let Some(info) = res.extensions().get::<ErrorInfo>().cloned() else { return res };
+    let Some(ctx) = ctx else { return res };
+    let status = res.status();
+    if let Some(cause) = &info.cause {
+        tracing::error!(request_id = %ctx.request_id, status = status.as_u16(), cause = %cause, "request failed");
+    }
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    if ctx.api {
+        let mut body = serde_json::json!({ "error": info });
+        if status.is_server_error() {
+            body["error"]["request_id"] = serde_json::Value::String(ctx.request_id.clone());
+        }
+        let mut out = (status, Json(body)).into_response();
+        if let Some(r) = retry_after {
+            out.headers_mut().insert(header::RETRY_AFTER, r);
+        }
+        return out;
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        let next = url::form_urlencoded::byte_serialize(ctx.path.as_bytes()).collect::<String>();
+        return Redirect::to(&format!("/login?next={next}")).into_response();
+    }
+    let title = match status {
+        StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    };
+    let page = serde_json::json!({ "status": status.as_u16(), "title": title, "message": info.message });
+    match render_status(&state, &ctx, status, "error.html", page).await {
+        Ok(r) => {
+            let mut out = r.into_response();
+            if let Some(r) = retry_after {
+                out.headers_mut().insert(header::RETRY_AFTER, r);
+            }
+            out
+        }
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "error page did not render");
+            (status, format!("{title} (request {})", ctx.request_id)).into_response()
+        }
+    }
+}

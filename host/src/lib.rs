@@ -1,0 +1,42 @@
+//! The Portico host: a multi-tenant partner portal. See `ARCHITECTURE.md` for the code map.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod blobs;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod mail;
+pub mod render;
+pub mod storage;
+pub mod tenancy;
+
+use std::net::SocketAddr;
+
+pub use app::AppState;
+pub use config::Config;
+
+/// Serves the app on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let db = state.db.clone();
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db.purge_expired().await {
+                tracing::warn!(error = %e, "purging expired sessions failed");
+            }
+        }
+    });
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    purge.abort();
+    result
+}

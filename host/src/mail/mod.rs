@@ -1,0 +1,101 @@
+//! Outgoing mail: through SMTP when configured, otherwise kept as `.eml` files under the data dir. Either
+//! way every mail is recorded for the tenant's admins, so invitation and reset flows work without a server.
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::{SmtpConfig, SmtpTls};
+use crate::storage::{StorageError, TenantScope};
+
+/// Sends or keeps mail.
+#[derive(Clone)]
+pub struct Mailer {
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    kept_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("smtp", &self.smtp.is_some()).field("kept_dir", &self.kept_dir).finish()
+    }
+}
+
+/// Mail could not be recorded (sending failures are recorded, not returned).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid mail configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Mailer {
+    pub fn new(smtp: Option<&SmtpConfig>, data_dir: &std::path::Path) -> Result<Self, MailError> {
+        let from_addr = smtp.map(|s| s.from.as_str()).unwrap_or("Portico <portal@portico.localhost>");
+        let from: Mailbox = from_addr.parse().map_err(|e| MailError::Config(format!("smtp.from: {e}")))?;
+        let smtp = smtp
+            .map(|s| {
+                let builder = match s.tls {
+                    SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)),
+                    SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host),
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host),
+                }
+                .map_err(|e| MailError::Config(format!("smtp.host: {e}")))?;
+                let mut builder = builder.port(s.port);
+                if let (Some(user), Some(pass)) = (&s.username, &s.password) {
+                    builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_string()));
+                }
+                Ok::<_, MailError>(builder.build())
+            })
+            .transpose()?;
+        Ok(Self { smtp, from, kept_dir: data_dir.join("mail") })
+    }
+
+    /// Sends (or keeps) a plain-text mail and records it for the tenant. A delivery failure is logged and
+    /// recorded as `failed`; it does not fail the caller's operation.
+    pub async fn send(&self, scope: TenantScope<'_>, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+        let to_box: Mailbox = match to.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                scope.record_mail(to, subject, body, "failed", &format!("invalid address: {e}")).await?;
+                return Ok(());
+            }
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to_box)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| MailError::Config(e.to_string()))?;
+        match &self.smtp {
+            Some(smtp) => match smtp.send(message).await {
+                Ok(_) => {
+                    scope.record_mail(to, subject, body, "sent", "").await?;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "mail delivery failed");
+                    scope.record_mail(to, subject, body, "failed", &e.to_string()).await?;
+                }
+            },
+            None => {
+                let id = scope.record_mail(to, subject, body, "kept", "").await?;
+                let dir = self.kept_dir.join(scope.tenant_id());
+                let written = async {
+                    tokio::fs::create_dir_all(&dir).await?;
+                    tokio::fs::write(dir.join(format!("{id}.eml")), message.formatted()).await
+                }
+                .await;
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, "could not keep mail file");
+                }
+            }
+        }
+        Ok(())
+    }
+}

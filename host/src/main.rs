@@ -1,0 +1,77 @@
+//! The `portico` binary.
+
+use clap::Parser;
+use portico::cli::{Cli, Command};
+use portico::config::LogFormat;
+use portico::{AppState, Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(&cli.config)?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Migrate => {
+            let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Serve => serve(config, false).await?,
+        Command::Demo => serve(config, true).await?,
+        other => {
+            let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
+            db.migrate().await?;
+            portico::cli::run_admin(&db, other).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let addr = config.addr;
+    let state = AppState::build(config).await?;
+    if demo {
+        let seeded = portico::demo::seed(&state.db).await?;
+        println!(
+            "{}",
+            if seeded { "Seeded the demo tenant \"acme\"." } else { "The demo tenant \"acme\" exists; not seeding." }
+        );
+        println!("Demo sign-ins (password: {}):", portico::demo::DEMO_PASSWORD);
+        for (email, _, role) in portico::demo::DEMO_USERS {
+            println!("  {email:<26} {}", role.label());
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "portico is serving");
+    println!("Portico is serving at http://{}", listener.local_addr()?);
+    portico::serve(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

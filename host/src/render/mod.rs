@@ -1,0 +1,203 @@
+//! Rendering: tera templates looked up tenant override → tenant's theme → default theme, with autoescaping on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use tera::{Tera, Value};
+
+use crate::domain::{Millis, Tenant};
+use crate::storage::{StorageError, TenantScope};
+
+/// The theme every other theme falls back to.
+pub const DEFAULT_THEME: &str = "default";
+
+/// Rendering failed. Template errors are bugs or a bad tenant override: logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("theme {theme}: {source}")]
+    Load { theme: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("template {name}: {source}")]
+    Template { name: String, source: tera::Error },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// `theme.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThemeInfo {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A loaded theme.
+#[derive(Debug)]
+pub struct Theme {
+    pub key: String,
+    pub info: ThemeInfo,
+    pub static_dir: PathBuf,
+    tera: Arc<Tera>,
+}
+
+/// All themes, plus a cache of per-tenant template sets keyed by the tenant's `updated_at`
+/// (which every override change bumps, so replicas pick changes up on the next request).
+#[derive(Debug)]
+pub struct Renderer {
+    themes: HashMap<String, Theme>,
+    tenant_sets: Mutex<HashMap<String, (Millis, Option<Arc<Tera>>)>>,
+}
+
+impl Renderer {
+    /// Loads every theme under `themes_dir`; `default` must exist.
+    pub fn load(themes_dir: &Path) -> Result<Self, RenderError> {
+        let load_err = |theme: &str, e: Box<dyn std::error::Error + Send + Sync>| RenderError::Load {
+            theme: theme.into(),
+            source: e,
+        };
+        let default_dir = themes_dir.join(DEFAULT_THEME);
+        let mut themes = HashMap::new();
+        let entries = std::fs::read_dir(themes_dir).map_err(|e| load_err(DEFAULT_THEME, e.into()))?;
+        for entry in entries {
+            let dir = entry.map_err(|e| load_err("?", e.into()))?.path();
+            let Some(key) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            let info_path = dir.join("theme.toml");
+            if !info_path.exists() {
+                continue;
+            }
+            let info: ThemeInfo =
+                toml::from_str(&std::fs::read_to_string(&info_path).map_err(|e| load_err(&key, e.into()))?)
+                    .map_err(|e| load_err(&key, e.into()))?;
+            let mut tera = Tera::default();
+            let mut files = template_files(&default_dir.join("templates")).map_err(|e| load_err(&key, e.into()))?;
+            if key != DEFAULT_THEME {
+                files.extend(template_files(&dir.join("templates")).map_err(|e| load_err(&key, e.into()))?);
+            }
+            // Later files with the same name replace earlier ones: the theme overrides the default.
+            let mut by_name: HashMap<String, PathBuf> = HashMap::new();
+            for (name, path) in files {
+                by_name.insert(name, path);
+            }
+            tera.add_template_files(by_name.into_iter().map(|(n, p)| (p, Some(n))).collect::<Vec<_>>())
+                .map_err(|e| load_err(&key, e.into()))?;
+            register_filters(&mut tera);
+            themes.insert(key.clone(), Theme { key, info, static_dir: dir.join("static"), tera: Arc::new(tera) });
+        }
+        if !themes.contains_key(DEFAULT_THEME) {
+            return Err(load_err(DEFAULT_THEME, "the default theme is missing".into()));
+        }
+        Ok(Self { themes, tenant_sets: Mutex::new(HashMap::new()) })
+    }
+
+    /// Themes by key, sorted.
+    pub fn themes(&self) -> Vec<&Theme> {
+        let mut v: Vec<_> = self.themes.values().collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    pub fn has_theme(&self, key: &str) -> bool {
+        self.themes.contains_key(key)
+    }
+
+    fn theme(&self, key: &str) -> &Theme {
+        self.themes.get(key).unwrap_or_else(|| &self.themes[DEFAULT_THEME])
+    }
+
+    /// Renders `name` for a tenant (or with the default theme when there is none).
+    pub async fn render(
+        &self,
+        scope: Option<TenantScope<'_>>,
+        tenant: Option<&Tenant>,
+        name: &str,
+        ctx: &tera::Context,
+    ) -> Result<String, RenderError> {
+        let tera = match (scope, tenant) {
+            (Some(scope), Some(t)) => self.tenant_set(scope, t).await?,
+            _ => self.theme(DEFAULT_THEME).tera.clone(),
+        };
+        tera.render(name, ctx).map_err(|source| RenderError::Template { name: name.into(), source })
+    }
+
+    /// Checks that a tenant override parses and renders against its theme before it is saved.
+    pub fn check_override(&self, theme: &str, name: &str, body: &str) -> Result<(), RenderError> {
+        let mut tera = (*self.theme(theme).tera).clone();
+        tera.add_raw_template(name, body).map_err(|source| RenderError::Template { name: name.into(), source })
+    }
+
+    async fn tenant_set(&self, scope: TenantScope<'_>, t: &Tenant) -> Result<Arc<Tera>, RenderError> {
+        let theme = self.theme(&t.theme);
+        if let Some((version, set)) = self.tenant_sets.lock().expect("render cache lock").get(&t.id)
+            && *version == t.updated_at
+        {
+            return Ok(set.clone().unwrap_or_else(|| theme.tera.clone()));
+        }
+        let overrides = scope.template_overrides().await?;
+        let set = if overrides.is_empty() {
+            None
+        } else {
+            let mut tera = (*theme.tera).clone();
+            // A broken override is refused at save time; if one slips through, fall back to the theme.
+            match tera.add_raw_templates(overrides) {
+                Ok(()) => Some(Arc::new(tera)),
+                Err(e) => {
+                    tracing::error!(tenant = %t.slug, error = %e, "tenant template override does not load");
+                    None
+                }
+            }
+        };
+        self.tenant_sets.lock().expect("render cache lock").insert(t.id.clone(), (t.updated_at, set.clone()));
+        Ok(set.unwrap_or_else(|| theme.tera.clone()))
+    }
+}
+
+/// `(name, path)` of every `.html` file under `dir`, names relative with `/`.
+fn template_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "html") {
+                let rel = path.strip_prefix(dir).expect("under dir").to_string_lossy().replace('\\', "/");
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn register_filters(tera: &mut Tera) {
+    tera.register_filter("localtime", localtime);
+}
+
+/// `{{ millis | localtime(tz=viewer_tz) }}`: a UTC timestamp shown in the viewer's time zone.
+fn localtime(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Some(ms) = value.as_i64() else { return Ok(Value::String(String::new())) };
+    let tz: chrono_tz::Tz =
+        args.get("tz").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(chrono_tz::UTC);
+    let Some(utc) = chrono::DateTime::from_timestamp_millis(ms) else { return Ok(Value::String(String::new())) };
+    Ok(Value::String(utc.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localtime_shows_the_viewers_zone() {
+        let mut args = HashMap::new();
+        args.insert("tz".to_string(), Value::String("Europe/Berlin".into()));
+        let v = localtime(&Value::from(0i64), &args).unwrap();
+        assert_eq!(v.as_str().unwrap(), "1970-01-01 01:00 CET");
+        let v = localtime(&Value::from(0i64), &HashMap::new()).unwrap();
+        assert_eq!(v.as_str().unwrap(), "1970-01-01 00:00 UTC");
+    }
+}

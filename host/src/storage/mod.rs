@@ -1,0 +1,193 @@
+//! The storage layer: the only code that knows SQL. One [`Db`] over SQLite or PostgreSQL (through sqlx's
+//! `Any` driver, with `$n` placeholders both understand), and [`TenantScope`], the one place that adds the
+//! tenant to every query on tenant-owned rows.
+
+mod audit;
+mod auth;
+mod mail;
+mod orgs;
+mod programs;
+mod tenants;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use audit::AuditEntry;
+pub use auth::{ApiToken, AuthTokenPurpose, SessionRow, ThrottleState};
+pub use mail::MailRecord;
+pub use programs::TierMove;
+pub use tenants::NewTenant;
+pub use users::{NewUser, normalize_email};
+
+/// Which database engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of the storage layer; callers match on `NotFound` and `Conflict`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the string names the constraint or column.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StorageError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StorageError::Conflict(db.constraint().map(str::to_string).unwrap_or_else(|| db.message().to_string()))
+            }
+            _ => StorageError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A connection pool to the host database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite runs in WAL mode with foreign keys on.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StorageError::UnsupportedUrl(url.split(':').next().unwrap_or("").to_string()));
+        };
+        if backend == Backend::Sqlite
+            && let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p))
+            && let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| StorageError::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queries scoped to one tenant. The only way to reach tenant-owned rows.
+    pub fn tenant<'a>(&'a self, tenant_id: &'a str) -> TenantScope<'a> {
+        TenantScope { db: self, tenant_id }
+    }
+
+    /// A host-wide setting, created with `init` on first use (used for instance secrets shared by replicas).
+    pub async fn host_setting_or_init(&self, key: &str, init: impl FnOnce() -> String) -> Result<String> {
+        sqlx::query("INSERT INTO host_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(init())
+            .execute(&self.pool)
+            .await?;
+        let value: String = sqlx::query_scalar("SELECT value FROM host_settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing on upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(statement).await?)
+    }
+}
+
+/// Queries on one tenant's rows: every statement here binds `tenant_id`.
+#[derive(Clone, Copy, Debug)]
+pub struct TenantScope<'a> {
+    db: &'a Db,
+    tenant_id: &'a str,
+}
+
+impl<'a> TenantScope<'a> {
+    pub fn tenant_id(&self) -> &'a str {
+        self.tenant_id
+    }
+
+    fn pool(&self) -> &'a AnyPool {
+        &self.db.pool
+    }
+}
+
+/// Maps "no row" to `None` for optional look-ups.
+fn optional<T>(r: std::result::Result<T, sqlx::Error>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(sqlx::Error::RowNotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,204 @@
+//! Users of a tenant, with their org, role and account state.
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Result, StorageError, TenantScope, optional};
+use crate::domain::{ListQuery, Page, Role, User, UserStatus, new_id, now_millis};
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub org_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    /// An argon2id PHC string, or `None` for an invited user who has not chosen a password.
+    pub password_hash: Option<String>,
+}
+
+const SELECT: &str = "SELECT u.id, u.org_id, o.name AS org_name, u.email, u.name, u.role, u.status, u.timezone, \
+     u.created_at, u.last_login_at FROM users u JOIN orgs o ON o.id = u.org_id";
+
+fn user_from_row(r: &AnyRow) -> Result<User> {
+    let role: String = r.try_get("role")?;
+    let status: String = r.try_get("status")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        org_name: r.try_get("org_name")?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| StorageError::Conflict(format!("bad role {role}")))?,
+        status: UserStatus::parse(&status).ok_or_else(|| StorageError::Conflict(format!("bad status {status}")))?,
+        timezone: r.try_get("timezone")?,
+        created_at: r.try_get("created_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+    })
+}
+
+/// Emails are compared case-insensitively: stored lower-cased and trimmed.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl TenantScope<'_> {
+    pub async fn create_user(&self, u: &NewUser) -> Result<User> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, org_id, email, name, role, status, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(self.tenant_id)
+        .bind(&u.org_id)
+        .bind(normalize_email(&u.email))
+        .bind(u.name.trim())
+        .bind(u.role.as_str())
+        .bind(u.status.as_str())
+        .bind(&u.password_hash)
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        self.user(&id).await?.ok_or(StorageError::NotFound)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        let q = format!("{SELECT} WHERE u.tenant_id = $1 AND u.id = $2");
+        optional(sqlx::query(AssertSqlSafe(q)).bind(self.tenant_id).bind(id).fetch_one(self.pool()).await)?
+            .map(|r| user_from_row(&r))
+            .transpose()
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let q = format!("{SELECT} WHERE u.tenant_id = $1 AND u.email = $2");
+        optional(
+            sqlx::query(AssertSqlSafe(q))
+                .bind(self.tenant_id)
+                .bind(normalize_email(email))
+                .fetch_one(self.pool())
+                .await,
+        )?
+        .map(|r| user_from_row(&r))
+        .transpose()
+    }
+
+    /// The stored password hash of an active user, for sign-in.
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        let h: Option<Option<String>> = optional(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant_id)
+                .bind(user_id)
+                .fetch_one(self.pool())
+                .await,
+        )?;
+        Ok(h.flatten())
+    }
+
+    /// Users, optionally of one org, searched by name or email.
+    pub async fn list_users(&self, org_id: Option<&str>, lq: &ListQuery) -> Result<Page<User>> {
+        let pattern = lq.like_pattern();
+        let filter = "u.tenant_id = $1 AND ($2 = '' OR u.org_id = $2) \
+                      AND (LOWER(u.name) LIKE $3 ESCAPE '\\' OR u.email LIKE $3 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM users u WHERE {filter}")))
+            .bind(self.tenant_id)
+            .bind(org_id.unwrap_or(""))
+            .bind(&pattern)
+            .fetch_one(self.pool())
+            .await?;
+        let q = format!("{SELECT} WHERE {filter} ORDER BY o.name, u.email LIMIT $4 OFFSET $5");
+        let items = sqlx::query(AssertSqlSafe(q))
+            .bind(self.tenant_id)
+            .bind(org_id.unwrap_or(""))
+            .bind(&pattern)
+            .bind(ListQuery::PER_PAGE)
+            .bind(lq.offset())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total, page: lq.page(), per_page: ListQuery::PER_PAGE })
+    }
+
+    pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
+        self.update_user_field(id, "role", role.as_str()).await
+    }
+
+    pub async fn set_user_status(&self, id: &str, status: UserStatus) -> Result<()> {
+        self.update_user_field(id, "status", status.as_str()).await?;
+        if status == UserStatus::Deactivated {
+            self.revoke_all_credentials(id).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn update_user_profile(&self, id: &str, name: &str, timezone: &str) -> Result<()> {
+        self.update_user_field(id, "name", name.trim()).await?;
+        self.update_user_field(id, "timezone", timezone).await
+    }
+
+    /// Sets a new password, activates an invited account and ends every session of the user, in one transaction.
+    pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        set_password_in(&mut tx, self.tenant_id, id, password_hash).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn touch_login(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET last_login_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant_id)
+            .bind(id)
+            .bind(now_millis())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Counts the active vendor admins, so the last one cannot be demoted or deactivated.
+    pub async fn count_active_vendor_admins(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = 'vendor_admin' AND status = 'active'",
+        )
+        .bind(self.tenant_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    async fn update_user_field(&self, id: &str, column: &'static str, value: &str) -> Result<()> {
+        let q = format!("UPDATE users SET {column} = $3 WHERE tenant_id = $1 AND id = $2");
+        let done = sqlx::query(AssertSqlSafe(q)).bind(self.tenant_id).bind(id).bind(value).execute(self.pool()).await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn set_password_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: &str,
+    user_id: &str,
+    password_hash: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $3, status = CASE WHEN status = 'invited' THEN 'active' ELSE status END \
+         WHERE tenant_id = $1 AND id = $2 AND status <> 'deactivated'",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(password_hash)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::NotFound);
+    }
+    sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! The contract between the Portico host and its plugins.

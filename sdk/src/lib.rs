@@ -1,0 +1,1 @@
+//! The Portico plugin SDK.
