@@ -104,11 +104,12 @@ impl Default for Config {
 impl Config {
     /// Loads `file` (if it exists), then `PORTICO_*` environment variables on top.
     /// Nested keys use a double underscore: `PORTICO_SMTP__HOST`.
-    pub fn load(file: &Path) -> Result<Self, figment::Error> {
+    pub fn load(file: &Path) -> Result<Self, Box<figment::Error>> {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("PORTICO_").split("__"))
             .extract()
+            .map_err(Box::new)
     }
 
     /// The database URL actually used: the configured one, or `sqlite://{data_dir}/portico.db`.

@@ -1,1 +1,315 @@
-//! Test support.
+//! Test support: spawn the real app on port 0 with a throwaway database (SQLite file or a fresh PostgreSQL
+//! database), and a browser-like client that keeps cookies and CSRF tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use portico::storage::Db;
+use portico::{AppState, Config};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Server for PostgreSQL tests; each test creates and drops its own database on it.
+pub fn postgres_server() -> String {
+    std::env::var("PORTICO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A throwaway database: a SQLite file in a temp dir, or a new PostgreSQL database dropped on `Drop`.
+pub struct TestDb {
+    pub url: String,
+    pub db: Db,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(kind: DbKind) -> TestDb {
+        match kind {
+            DbKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                let db = Db::connect(&url).await.expect("connect sqlite");
+                db.migrate().await.expect("migrate sqlite");
+                TestDb { url, db, pg_name: None, _dir: Some(dir) }
+            }
+            DbKind::Postgres => {
+                let server = postgres_server();
+                let name = format!("portico_test_{}", uuid::Uuid::new_v4().simple());
+                let admin =
+                    Db::connect(&format!("{server}/postgres")).await.expect("connect to postgres (is it running?)");
+                admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await;
+                let url = format!("{server}/{name}");
+                let db = Db::connect(&url).await.expect("connect test database");
+                db.migrate().await.expect("migrate postgres");
+                TestDb { url, db, pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        let server = postgres_server();
+        // Drop runs inside the test's runtime, which this thread blocks: clean up on a thread with its own
+        // runtime, and leave the test's pool alone (FORCE ends its connections).
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                if let Ok(admin) = Db::connect(&format!("{server}/postgres")).await {
+                    let _ = admin.execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running app.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    pub test_db: TestDb,
+    _data: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Where the workspace's themes are.
+pub fn themes_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../themes")
+}
+
+/// A config for tests; `tweak` adjusts it before the app starts.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        themes_dir: themes_dir(),
+        base_domain: Some("portico.test".into()),
+        default_tenant: Some("acme".into()),
+        ..Config::default()
+    }
+}
+
+/// Spawns the app with the demo tenant seeded.
+pub async fn spawn_app(kind: DbKind) -> TestApp {
+    spawn_app_with(kind, |_| {}).await
+}
+
+pub async fn spawn_app_with(kind: DbKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let test_db = TestDb::new(kind).await;
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = test_config(data.path());
+    config.database_url = test_db.url.clone();
+    tweak(&mut config);
+    let state = AppState::with_db(config, test_db.db.clone()).await.expect("app state");
+    portico::demo::seed(&state.db).await.expect("seed demo");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let serve_state = state.clone();
+    tokio::spawn(async move {
+        let _ = portico::serve(serve_state, listener, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TestApp { addr, state, data_dir: data.path().to_path_buf(), test_db, _data: data, shutdown: Some(tx) }
+}
+
+impl TestApp {
+    /// A client for the default tenant (`http://127.0.0.1:port`).
+    pub fn client(&self) -> Client {
+        self.client_for("127.0.0.1")
+    }
+
+    /// A client for a host name (`globex.portico.test`) that resolves to this app.
+    pub fn client_for(&self, host: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .resolve(host, self.addr)
+            .build()
+            .expect("client");
+        Client { http, base: format!("http://{host}:{}", self.addr.port()), csrf: None }
+    }
+
+    /// Creates a second tenant `slug` with a vendor org and one vendor admin.
+    pub async fn create_tenant(&self, slug: &str, admin_email: &str, password: &str) -> String {
+        use portico::domain::{OrgKind, OrgProfile, Role, UserStatus};
+        let t = self
+            .state
+            .db
+            .create_tenant(&portico::storage::NewTenant {
+                slug: slug.into(),
+                name: format!("{slug} Inc"),
+                domain: None,
+            })
+            .await
+            .expect("tenant");
+        let scope = self.state.db.tenant(&t.id);
+        let org = scope
+            .create_org(OrgKind::Vendor, &OrgProfile { name: format!("{slug} Inc"), ..Default::default() })
+            .await
+            .unwrap();
+        scope
+            .create_user(&portico::storage::NewUser {
+                org_id: org.id,
+                email: admin_email.into(),
+                name: format!("{slug} admin"),
+                role: Role::VendorAdmin,
+                status: UserStatus::Active,
+                password_hash: Some(portico::auth::hash_password(password)),
+            })
+            .await
+            .unwrap();
+        t.id
+    }
+
+    pub async fn tenant_id(&self, slug: &str) -> String {
+        self.state.db.tenant_by_slug(slug).await.unwrap().expect("tenant").id
+    }
+}
+
+/// A browser-like client: cookies, no automatic redirects, and the CSRF token of its last page.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub csrf: Option<String>,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// The `csrf_token` value in a page's first form.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"name="csrf_token" value="([^"]+)""#).unwrap();
+    re.captures(html).map(|c| html_unescape(&c[1]))
+}
+
+/// Undoes tera's escaping of attribute values.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#x2F;", "/").replace("&#x3D;", "=").replace("&#x2B;", "+").replace("&amp;", "&").replace("&quot;", "\"")
+}
+
+impl Client {
+    async fn read(res: reqwest::Response) -> Page {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap_or_default();
+        Page { status, headers, body }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let page = Self::read(self.http.get(format!("{}{path}", self.base)).send().await.expect("get")).await;
+        if let Some(t) = csrf_in(&page.body) {
+            self.csrf = Some(t);
+        }
+        page
+    }
+
+    /// Posts a form with the client's CSRF token (fetching `/login` first if it has none).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        if self.csrf.is_none() {
+            self.get("/login").await;
+        }
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        let token = self.csrf.clone().unwrap_or_default();
+        form.push(("csrf_token", &token));
+        self.post_raw(path, &form).await
+    }
+
+    /// Posts a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let page =
+            Self::read(self.http.post(format!("{}{path}", self.base)).form(fields).send().await.expect("post")).await;
+        if let Some(t) = csrf_in(&page.body) {
+            self.csrf = Some(t);
+        }
+        page
+    }
+
+    /// Posts a multipart form with the CSRF token in the query string, as the upload forms do.
+    pub async fn post_multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
+        if self.csrf.is_none() {
+            self.get("/login").await;
+        }
+        let token = self.csrf.clone().unwrap_or_default();
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), &[("csrf_token", token)]).unwrap();
+        Self::read(self.http.post(url).multipart(form).send().await.expect("multipart")).await
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str) -> Page {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password)]).await
+    }
+
+    /// Signs in and asserts it worked.
+    pub async fn login_ok(&mut self, email: &str) {
+        let page = self.login(email, portico::demo::DEMO_PASSWORD).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "login as {email} failed: {}", page.body);
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::read(req.send().await.expect("api request")).await
+    }
+
+    /// An API token for a user.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let page = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::CREATED, "token for {email}: {}", page.body);
+        page.json()["token"].as_str().unwrap().to_string()
+    }
+}

@@ -85,8 +85,9 @@ pub fn base_context(state: &AppState, ctx: &Ctx, page: impl Serialize) -> HttpRe
             "favicon_url": media(&b.favicon_key),
             "primary_color": b.primary_color,
             "accent_color": b.accent_color,
-            // Custom CSS goes inside <style>; a closing tag in it could end the element, so it is cut there.
-            "custom_css": b.custom_css.replace("</", "<\\/"),
+            // Custom CSS goes raw inside <style>, where only `</style` could end the element: every `<` is
+            // written as the CSS escape `\3c ` instead, which means the same inside CSS strings.
+            "custom_css": b.custom_css.replace('<', "\\3c "),
             "static": format!("/static/{}", if state.renderer.has_theme(&t.theme) { t.theme.as_str() } else { "default" }),
         }),
     );

@@ -41,12 +41,15 @@ pub struct Theme {
     tera: Arc<Tera>,
 }
 
+/// A tenant's template set as of its `updated_at`; `None` when it has no overrides and uses its theme's.
+type TenantSet = (Millis, Option<Arc<Tera>>);
+
 /// All themes, plus a cache of per-tenant template sets keyed by the tenant's `updated_at`
 /// (which every override change bumps, so replicas pick changes up on the next request).
 #[derive(Debug)]
 pub struct Renderer {
     themes: HashMap<String, Theme>,
-    tenant_sets: Mutex<HashMap<String, (Millis, Option<Arc<Tera>>)>>,
+    tenant_sets: Mutex<HashMap<String, TenantSet>>,
 }
 
 impl Renderer {

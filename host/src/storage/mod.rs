@@ -147,6 +147,12 @@ impl Db {
         Ok(value)
     }
 
+    /// Runs one statement of administrative SQL (creating or dropping a database); for tools and tests.
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

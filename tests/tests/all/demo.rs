@@ -1,0 +1,69 @@
+//! The demo tenant is seeded exactly as DESIGN.md lists it.
+
+use portico::domain::{ListQuery, Role};
+use portico_tests::{DbKind, spawn_app};
+
+#[tokio::test]
+async fn the_demo_tenant_matches_the_design() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = app.state.db.tenant_by_slug("acme").await.unwrap().expect("acme");
+    assert_eq!(t.name, "Acme Networks");
+    let scope = app.state.db.tenant(&t.id);
+    let tiers = |p: &portico::domain::Program| p.tiers.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    let reseller = scope.program_by_key("reseller").await.unwrap();
+    assert_eq!(tiers(&reseller), ["Registered", "Silver", "Gold"]);
+    let msp = scope.program_by_key("msp").await.unwrap();
+    assert_eq!(tiers(&msp), ["Member", "Premier"]);
+    let mut enrolled: Vec<(String, String, String)> = Vec::new();
+    for p in [&reseller, &msp] {
+        for e in scope.enrolments_of_program(&p.id).await.unwrap() {
+            enrolled.push((e.org_name, e.program_key, e.tier_name));
+        }
+    }
+    enrolled.sort();
+    assert_eq!(
+        enrolled,
+        [
+            ("Contoso Managed Services".to_string(), "msp".to_string(), "Member".to_string()),
+            ("Fabrikam Systems".into(), "reseller".into(), "Registered".into()),
+            ("Northwind Solutions".into(), "reseller".into(), "Gold".into()),
+        ]
+    );
+    let users = scope.list_users(None, &ListQuery::default()).await.unwrap();
+    assert_eq!(users.total, 6);
+    let expect = [
+        ("admin@acme.example", Role::VendorAdmin, "Acme Networks"),
+        ("manager@acme.example", Role::ChannelManager, "Acme Networks"),
+        ("alice@northwind.example", Role::PartnerAdmin, "Northwind Solutions"),
+        ("bob@northwind.example", Role::PartnerUser, "Northwind Solutions"),
+        ("carol@fabrikam.example", Role::PartnerAdmin, "Fabrikam Systems"),
+        ("dave@contoso.example", Role::PartnerAdmin, "Contoso Managed Services"),
+    ];
+    for (email, role, org) in expect {
+        let u = scope.user_by_email(email).await.unwrap().unwrap_or_else(|| panic!("{email}"));
+        assert_eq!((u.role, u.org_name.as_str()), (role, org), "{email}");
+    }
+    // Seeding again changes nothing.
+    assert!(!portico::demo::seed(&app.state.db).await.unwrap());
+    assert_eq!(scope.list_users(None, &ListQuery::default()).await.unwrap().total, 6);
+}
+
+#[tokio::test]
+async fn all_six_demo_users_sign_in_with_the_demo_password() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    for (email, name, _) in portico::demo::DEMO_USERS {
+        let mut c = app.client();
+        c.login_ok(email).await;
+        assert!(c.get("/").await.body.contains(name), "{email} sees their dashboard");
+    }
+}
+
+#[tokio::test]
+async fn partners_see_their_program_and_tier_on_the_dashboard() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    let page = bob.get("/").await.body;
+    assert!(page.contains("Reseller"));
+    assert!(page.contains(r#"<li class="tier-chip current" aria-current="step">Gold</li>"#), "{page}");
+}

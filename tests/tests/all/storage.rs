@@ -1,0 +1,199 @@
+//! The storage layer behaves the same on SQLite and PostgreSQL: every test here runs on both.
+
+use portico::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus, now_millis};
+use portico::storage::{AuthTokenPurpose, NewTenant, NewUser, StorageError, TierMove};
+use portico_tests::{DbKind, TestDb, spawn_app};
+use reqwest::StatusCode;
+
+/// Runs an async test body once on SQLite and once on PostgreSQL.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn on_sqlite() {
+                ($body)(TestDb::new(DbKind::Sqlite).await).await;
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                ($body)(TestDb::new(DbKind::Postgres).await).await;
+            }
+        }
+    };
+}
+
+async fn tenant_with_org(t: &TestDb, slug: &str) -> (String, String) {
+    let tenant = t.db.create_tenant(&NewTenant { slug: slug.into(), name: slug.into(), domain: None }).await.unwrap();
+    let org =
+        t.db.tenant(&tenant.id)
+            .create_org(OrgKind::Partner, &OrgProfile { name: "Same Name".into(), ..Default::default() })
+            .await
+            .unwrap();
+    (tenant.id, org.id)
+}
+
+fn new_user(org: &str, email: &str) -> NewUser {
+    NewUser {
+        org_id: org.into(),
+        email: email.into(),
+        name: "U".into(),
+        role: Role::PartnerUser,
+        status: UserStatus::Active,
+        password_hash: None,
+    }
+}
+
+both!(tenant_scope_hides_other_tenants_rows, |t: TestDb| async move {
+    let (a, org_a) = tenant_with_org(&t, "aaa").await;
+    let (b, org_b) = tenant_with_org(&t, "bbb").await;
+    let ua = t.db.tenant(&a).create_user(&new_user(&org_a, "same@x.example")).await.unwrap();
+    let ub = t.db.tenant(&b).create_user(&new_user(&org_b, "same@x.example")).await.unwrap();
+    assert_ne!(ua.id, ub.id);
+    assert!(t.db.tenant(&b).user(&ua.id).await.unwrap().is_none());
+    assert!(t.db.tenant(&b).org(&org_a).await.unwrap().is_none());
+    assert_eq!(t.db.tenant(&a).list_users(None, &ListQuery::default()).await.unwrap().total, 1);
+    // Writes through the wrong scope touch nothing.
+    assert!(matches!(t.db.tenant(&b).set_user_role(&ua.id, Role::PartnerAdmin).await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        t.db.tenant(&b).update_org_profile(&org_a, &OrgProfile { name: "X".into(), ..Default::default() }).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(t.db.tenant(&b).enrol(&org_a, "p", "t").await, Err(StorageError::NotFound)));
+});
+
+both!(unique_rules_report_conflicts, |t: TestDb| async move {
+    let (a, org) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    s.create_user(&new_user(&org, "Dup@X.example")).await.unwrap();
+    assert!(
+        matches!(s.create_user(&new_user(&org, "dup@x.example ")).await, Err(StorageError::Conflict(_))),
+        "emails are case-insensitive"
+    );
+    assert!(matches!(
+        s.create_org(OrgKind::Partner, &OrgProfile { name: "Same Name".into(), ..Default::default() }).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        t.db.create_tenant(&NewTenant { slug: "aaa".into(), name: "again".into(), domain: None }).await,
+        Err(StorageError::Conflict(_))
+    ));
+});
+
+both!(search_and_paging_escape_wildcards, |t: TestDb| async move {
+    let (a, _) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    for name in ["100% Partners", "Under_score Ltd", "Plain Co"] {
+        s.create_org(OrgKind::Partner, &OrgProfile { name: name.into(), ..Default::default() }).await.unwrap();
+    }
+    let q = |q: &str| ListQuery { q: q.into(), page: None };
+    assert_eq!(s.list_partner_orgs(&q("%")).await.unwrap().total, 1);
+    assert_eq!(s.list_partner_orgs(&q("_")).await.unwrap().total, 1);
+    assert_eq!(s.list_partner_orgs(&q("PLAIN")).await.unwrap().total, 1);
+    assert_eq!(s.list_partner_orgs(&q("")).await.unwrap().total, 4);
+    let p2 = s.list_partner_orgs(&ListQuery { q: String::new(), page: Some(2) }).await.unwrap();
+    assert!(p2.items.is_empty());
+    assert_eq!(p2.total, 4);
+});
+
+both!(tiers_keep_their_order_when_moved, |t: TestDb| async move {
+    let (a, org) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    let tiers = vec![("a".to_string(), "A".to_string()), ("b".into(), "B".into()), ("c".into(), "C".into())];
+    let p = s.create_program("prog", "Prog", "", &tiers).await.unwrap();
+    let a_id = p.tiers[0].id.clone();
+    s.move_tier(&p.id, &a_id, TierMove::Up).await.unwrap();
+    let names: Vec<_> = s.tiers(&p.id).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["B", "A", "C"]);
+    s.move_tier(&p.id, &p.tiers[2].id, TierMove::Up).await.unwrap();
+    let names: Vec<_> = s.tiers(&p.id).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["B", "A", "C"], "the top tier cannot move up");
+    let d = s.add_tier(&p.id, "d", "D").await.unwrap();
+    assert_eq!(d.rank, 4);
+    s.enrol(&org, &p.id, &d.id).await.unwrap();
+    s.enrol(&org, &p.id, &a_id).await.unwrap();
+    let e = s.enrolments_of_org(&org).await.unwrap();
+    assert_eq!(e.len(), 1, "re-enrolling moves the tier");
+    assert_eq!(e[0].tier_name, "A");
+});
+
+both!(a_single_use_token_is_redeemed_once_even_concurrently, |t: TestDb| async move {
+    let (a, org) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    let u = s.create_user(&NewUser { status: UserStatus::Invited, ..new_user(&org, "inv@x.example") }).await.unwrap();
+    s.create_auth_token(&u.id, AuthTokenPurpose::Invite, "hash1", now_millis() + 60_000).await.unwrap();
+    assert!(s.peek_auth_token(AuthTokenPurpose::Reset, "hash1").await.unwrap().is_none(), "purposes do not mix");
+    let db = t.db.clone();
+    let attempts = (0..8).map(|_| {
+        let db = db.clone();
+        let a = a.clone();
+        tokio::spawn(async move { db.tenant(&a).redeem_auth_token(AuthTokenPurpose::Invite, "hash1", "phc").await })
+    });
+    let results = futures_join(attempts).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(s.user(&u.id).await.unwrap().unwrap().status, UserStatus::Active);
+    // An expired token fails.
+    s.create_auth_token(&u.id, AuthTokenPurpose::Reset, "hash2", now_millis() - 1).await.unwrap();
+    assert!(matches!(s.redeem_auth_token(AuthTokenPurpose::Reset, "hash2", "phc").await, Err(StorageError::NotFound)));
+});
+
+async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+both!(login_failures_lock_after_the_limit_and_clear, |t: TestDb| async move {
+    let (a, _) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    for _ in 0..2 {
+        assert_eq!(s.record_login_failure("k", 3, 60_000).await.unwrap().locked_until, 0);
+    }
+    assert!(s.record_login_failure("k", 3, 60_000).await.unwrap().locked_until > now_millis());
+    assert!(s.throttle_locked_until("k").await.unwrap().is_some());
+    assert!(t.db.tenant("other").throttle_locked_until("k").await.unwrap().is_none(), "per tenant");
+    s.clear_login_failures("k").await.unwrap();
+    assert!(s.throttle_locked_until("k").await.unwrap().is_none());
+});
+
+both!(sessions_expire_and_die_with_the_password, |t: TestDb| async move {
+    let (a, org) = tenant_with_org(&t, "aaa").await;
+    let s = t.db.tenant(&a);
+    let u = s.create_user(&new_user(&org, "s@x.example")).await.unwrap();
+    s.create_session("live", &u.id, now_millis() + 60_000).await.unwrap();
+    s.create_session("dead", &u.id, now_millis() - 1).await.unwrap();
+    assert!(t.db.session("live").await.unwrap().is_some());
+    assert!(t.db.session("dead").await.unwrap().is_none());
+    assert_eq!(t.db.purge_expired().await.unwrap(), 1);
+    s.set_password(&u.id, "new-phc").await.unwrap();
+    assert!(t.db.session("live").await.unwrap().is_none());
+});
+
+both!(migrations_are_idempotent_and_host_settings_stick, |t: TestDb| async move {
+    t.db.migrate().await.unwrap();
+    let first = t.db.host_setting_or_init("k", || "one".into()).await.unwrap();
+    let second = t.db.host_setting_or_init("k", || "two".into()).await.unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("one", "one"));
+});
+
+#[tokio::test]
+async fn the_whole_portal_works_on_postgres() {
+    let app = spawn_app(DbKind::Postgres).await;
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    admin.get("/admin/orgs/new").await;
+    let page = admin.post("/admin/orgs/new", &[("name", "Postgres Partner")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(admin.get("/admin/orgs?q=postgres").await.body.contains("Postgres Partner"));
+    let page = admin.post("/admin/programs", &[("name", "Distribution"), ("tiers", "Bronze, Silver")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let mut bob = app.client();
+    for _ in 0..4 {
+        assert_eq!(bob.login("bob@northwind.example", "wrong-password").await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(bob.login("bob@northwind.example", "wrong-password").await.status, StatusCode::TOO_MANY_REQUESTS);
+    let token = app.client().token("alice@northwind.example", "portico-demo").await;
+    let me = app.client().api(reqwest::Method::GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(me.json()["user"]["email"], "alice@northwind.example");
+}
