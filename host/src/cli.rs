@@ -49,6 +49,20 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Override one of the theme's templates for a tenant (checked before it is saved), or remove the override.
+    Template {
+        #[arg(long)]
+        tenant: String,
+        /// Template name, e.g. `login.html` or `admin/orgs.html`.
+        #[arg(long)]
+        name: String,
+        /// File with the new template; omit with `--remove`.
+        #[arg(long, required_unless_present = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the override and use the theme's template again.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +97,7 @@ pub enum UserCommand {
 }
 
 /// Runs a tenant or user command against `db`, printing to stdout.
-pub async fn run_admin(db: &Db, cmd: Command) -> anyhow::Result<()> {
+pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Tenant(TenantCommand::Create { slug, name, domain }) => {
             anyhow::ensure!(
@@ -99,6 +113,21 @@ pub async fn run_admin(db: &Db, cmd: Command) -> anyhow::Result<()> {
         Command::Tenant(TenantCommand::List) => {
             for t in db.list_tenants().await? {
                 println!("{}\t{}\t{}", t.slug, t.name, t.domain.unwrap_or_default());
+            }
+        }
+        Command::Tenant(TenantCommand::Template { tenant, name, file, remove }) => {
+            let t = db.tenant_by_slug(&tenant).await?.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            let scope = db.tenant(&t.id);
+            if remove {
+                scope.set_template_override(&name, None).await?;
+                println!("removed the override of {name} for {tenant}");
+            } else {
+                let path = file.expect("clap requires --file without --remove");
+                let body = std::fs::read_to_string(&path)?;
+                let renderer = crate::render::Renderer::load(&config.themes_dir)?;
+                renderer.check_override(&t.theme, &name, &body)?;
+                scope.set_template_override(&name, Some(&body)).await?;
+                println!("{tenant} now uses {} for {name}", path.display());
             }
         }
         Command::User(UserCommand::Create { tenant, email, name, role, org }) => {

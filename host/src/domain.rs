@@ -316,9 +316,32 @@ pub fn key_from_name(name: &str) -> String {
     out.trim_end_matches('-').chars().take(40).collect()
 }
 
+/// Tier names, lowest first, as `(key, name)` pairs; an error names the first unusable or repeated name.
+pub fn parse_tier_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<(String, String)>, String> {
+    let mut tiers: Vec<(String, String)> = Vec::new();
+    for name in names.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
+        let key = key_from_name(name);
+        if !valid_key(&key) || name.chars().count() > 60 || tiers.iter().any(|(k, _)| *k == key) {
+            return Err(format!("\"{name}\" is not a usable, distinct tier name"));
+        }
+        tiers.push((key, name.to_string()));
+    }
+    if tiers.is_empty() {
+        return Err("name at least one tier, lowest first".into());
+    }
+    Ok(tiers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tier_names_must_be_distinct_and_present() {
+        assert_eq!(parse_tier_names(["Registered", " Gold "]).unwrap()[1], ("gold".to_string(), "Gold".to_string()));
+        assert!(parse_tier_names(["Gold", "gold"]).is_err());
+        assert!(parse_tier_names(["", " "]).is_err());
+    }
 
     #[test]
     fn keys_derive_from_names() {

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         other => {
             let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
             db.migrate().await?;
-            portico::cli::run_admin(&db, other).await?;
+            portico::cli::run_admin(&db, &config, other).await?;
         }
     }
     Ok(())

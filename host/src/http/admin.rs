@@ -14,7 +14,7 @@ use super::error::{HttpError, HttpResult};
 use super::upload::UploadForm;
 use super::view::{FieldErrors, render, render_status, with};
 use crate::app::AppState;
-use crate::domain::{ListQuery, OrgKind, OrgProfile, key_from_name, valid_color, valid_key};
+use crate::domain::{ListQuery, OrgKind, OrgProfile, key_from_name, parse_tier_names, valid_color, valid_key};
 use crate::storage::{StorageError, TierMove};
 
 pub fn router() -> Router<AppState> {
@@ -194,15 +194,11 @@ fn check_program(f: &ProgramForm, creating: bool) -> (FieldErrors, Vec<(String, 
         if !valid_key(&key) {
             errors.insert("key".into(), "use lowercase letters, digits and dashes, starting with a letter".into());
         }
-        for name in f.tiers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let key = key_from_name(name);
-            if !valid_key(&key) || tiers.iter().any(|(k, _): &(String, String)| *k == key) {
-                errors.insert("tiers".into(), format!("\"{name}\" is not a usable, distinct tier name"));
+        match parse_tier_names(f.tiers.split(',')) {
+            Ok(t) => tiers = t,
+            Err(m) => {
+                errors.insert("tiers".into(), format!("{m}; separate them with commas"));
             }
-            tiers.push((key, name.to_string()));
-        }
-        if tiers.is_empty() {
-            errors.insert("tiers".into(), "name at least one tier, lowest first, separated by commas".into());
         }
     }
     (errors, tiers)

@@ -16,7 +16,7 @@ use crate::accounts::{self, Invitation};
 use crate::app::AppState;
 use crate::auth::login::{LoginError, authenticate};
 use crate::auth::{hash_secret, new_secret};
-use crate::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus, key_from_name, valid_key};
+use crate::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus, key_from_name, parse_tier_names, valid_key};
 use crate::storage::StorageError;
 
 pub fn router() -> Router<AppState> {
@@ -330,17 +330,7 @@ async fn create_program(
     if !valid_key(&key) {
         return Err(HttpError::invalid("key", "use lowercase letters, digits and dashes, starting with a letter"));
     }
-    let mut tiers: Vec<(String, String)> = Vec::new();
-    for t in &req.tiers {
-        let k = key_from_name(t);
-        if !valid_key(&k) || tiers.iter().any(|(x, _)| *x == k) {
-            return Err(HttpError::invalid("tiers", format!("\"{t}\" is not a usable, distinct tier name")));
-        }
-        tiers.push((k, t.trim().to_string()));
-    }
-    if tiers.is_empty() {
-        return Err(HttpError::invalid("tiers", "name at least one tier, lowest first"));
-    }
+    let tiers = parse_tier_names(req.tiers.iter().map(String::as_str)).map_err(|m| HttpError::invalid("tiers", m))?;
     let scope = auth.ctx.scope(&state);
     let program = scope.create_program(&key, name, req.description.trim(), &tiers).await.map_err(|e| match e {
         StorageError::Conflict(_) => {

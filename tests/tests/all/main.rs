@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod demo;
 mod escaping;
+mod mail;
 mod ops;
 mod roles;
 mod storage;

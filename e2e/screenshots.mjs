@@ -1,0 +1,80 @@
+// Full-page screenshots of the Portico demo portal, in both bundled themes.
+//
+// Needs a running demo server (`portico demo`) and Debian's Chromium (/usr/bin/chromium).
+// Run:   cd e2e && npm install && node screenshots.mjs
+// Env:   PORTICO_URL     base URL of the portal   (default http://127.0.0.1:8080)
+//        SCREENSHOT_DIR  where the PNGs go         (default ../docs/screenshots)
+//
+// The script switches the portal to the "midnight" theme through the real branding
+// form and switches it back to "default" when it is done (also when it fails).
+import { chromium } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const BASE = (process.env.PORTICO_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const OUT = path.resolve(process.env.SCREENSHOT_DIR
+  || fileURLToPath(new URL('../docs/screenshots', import.meta.url)));
+const PASSWORD = 'portico-demo';
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+
+/** A fresh browser context (own cookies); signed in through the real form when `email` is given. */
+async function session(email) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: BASE });
+  const page = await context.newPage();
+  if (email) {
+    await page.goto('/login');
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', PASSWORD);
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/login'), page.click('button[type=submit]')]);
+  }
+  return page;
+}
+
+async function shot(page, urlPath, name) {
+  const res = await page.goto(urlPath);
+  await page.waitForLoadState('networkidle');
+  const file = path.join(OUT, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`${String(res?.status()).padEnd(3)} ${urlPath.padEnd(16)} -> ${path.relative(process.cwd(), file)}`);
+}
+
+/** Picks a theme in /admin/branding and saves the form, as a vendor admin would. */
+async function setTheme(page, theme) {
+  await page.goto('/admin/branding');
+  await page.check(`input[name=theme][value=${theme}]`);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Save branding' }).click()]);
+  const css = await page.locator('link[rel=stylesheet]').first().getAttribute('href');
+  if (!css.includes(`/static/${theme}/`)) throw new Error(`theme ${theme} not applied (stylesheet ${css})`);
+  console.log(`theme -> ${theme}`);
+}
+
+await mkdir(OUT, { recursive: true });
+const guest = await session();
+const bob = await session('bob@northwind.example');
+const alice = await session('alice@northwind.example');
+const admin = await session('admin@acme.example');
+
+try {
+  await shot(guest, '/login', 'login');
+  await shot(bob, '/', 'dashboard-partner');
+  await shot(admin, '/', 'dashboard-admin');
+  await shot(admin, '/admin/orgs', 'admin-orgs');
+  await shot(admin, '/admin/users', 'admin-users');
+  await shot(admin, '/admin/branding', 'admin-branding');
+  await shot(alice, '/org', 'org-profile');
+  await shot(admin, '/no-such-page', 'not-found');
+
+  await setTheme(admin, 'midnight');
+  await shot(guest, '/login', 'login-midnight');
+  await shot(bob, '/', 'dashboard-partner-midnight');
+  await shot(admin, '/', 'dashboard-admin-midnight');
+} finally {
+  await setTheme(admin, 'default').catch((e) => console.error('could not restore the default theme:', e));
+  await browser.close();
+}
