@@ -1,1 +1,32 @@
-//! The contract between the Portico host and its plugins.
+//! The contract between the Portico host and its plugins: the WIT package `portico:plugin` (in `wit/`, the
+//! only interface between them) and the plugin manifest (`plugin.toml`), parsed and validated here with
+//! precise errors. Neither wasmtime nor sqlx is a dependency: plugin tooling can use this crate alone.
+
+mod manifest;
+mod settings;
+
+pub use manifest::{
+    Collection, Grants, Index, Limits, Manifest, ManifestError, ManifestErrors, Method, NavEntry, Role, Route,
+    Schedule, Widget, route_matches,
+};
+pub use settings::{SettingField, SettingType, validate_settings};
+
+/// The version of the WIT package `portico:plugin` this crate describes.
+pub const API_VERSION: &str = "0.1.0";
+
+/// The WIT source, for tools that embed it.
+pub const WIT: &str = include_str!("../wit/portico.wit");
+
+/// [`API_VERSION`] parsed.
+pub fn api_version() -> semver::Version {
+    semver::Version::parse(API_VERSION).expect("API_VERSION is valid semver")
+}
+
+/// The WIT package declares the version this crate says it does.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wit_package_version_matches_api_version() {
+        assert!(super::WIT.contains(&format!("package portico:plugin@{};", super::API_VERSION)));
+    }
+}
