@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod mail;
 mod orgs;
+pub mod plugin_data;
 mod programs;
 mod tenants;
 mod users;
@@ -155,6 +156,16 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A pooled connection, for plugin data calls outside a transaction.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Begins a write transaction (see [`Db::begin_write`]) for a plugin invocation.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.begin_write().await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

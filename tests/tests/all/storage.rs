@@ -197,3 +197,222 @@ async fn the_whole_portal_works_on_postgres() {
     let me = app.client().api(reqwest::Method::GET, "/api/v1/me", Some(&token), None).await;
     assert_eq!(me.json()["user"]["email"], "alice@northwind.example");
 }
+
+mod plugin_records {
+    use super::*;
+    use portico::storage::plugin_data::{self, Condition, IndexSpec, RecordQuery, RecordScope};
+    use serde_json::json;
+
+    fn scope(tenant: &str, org: Option<&str>) -> RecordScope {
+        RecordScope { tenant_id: tenant.into(), plugin_id: "deals".into(), org: org.map(str::to_string) }
+    }
+
+    fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn indexes() -> Vec<IndexSpec> {
+        vec![
+            IndexSpec { field: "domain".into(), unique: true },
+            IndexSpec { field: "amount".into(), unique: false },
+            IndexSpec { field: "status".into(), unique: false },
+            IndexSpec { field: "products".into(), unique: false },
+        ]
+    }
+
+    both!(records_scope_index_filter_and_page, |t: TestDb| async move {
+        let (tenant, _) = tenant_with_org(&t, "aaa").await;
+        let mut conn = t.db.acquire().await.unwrap();
+        let all = scope(&tenant, None);
+        let ix = indexes();
+        for i in 0..30 {
+            let org = if i % 2 == 0 { "org-a" } else { "org-b" };
+            let data = obj(
+                json!({"domain": format!("d{i:02}.example"), "amount": i * 100, "status": if i < 10 { "draft" } else { "submitted" }, "products": ["p1", format!("p{}", i % 3)]}),
+            );
+            plugin_data::insert(&mut conn, &all, "deals", None, Some(org), &data, &ix, 1000 + i).await.unwrap();
+        }
+        // Unique index.
+        let dup = plugin_data::insert(
+            &mut conn,
+            &all,
+            "deals",
+            None,
+            Some("org-a"),
+            &obj(json!({"domain": "d00.example"})),
+            &ix,
+            5,
+        )
+        .await;
+        assert!(matches!(dup, Err(StorageError::Conflict(_))), "{dup:?}");
+        // Filters.
+        let q = |filters: Vec<(String, Condition)>| RecordQuery {
+            collection: "deals".into(),
+            filters,
+            order_by: None,
+            limit: 100,
+            cursor: None,
+        };
+        let n = |r: (Vec<plugin_data::PluginRecord>, Option<String>)| r.0.len();
+        assert_eq!(
+            n(plugin_data::query(&mut conn, &all, &q(vec![("status".into(), Condition::Eq(json!("draft")))]))
+                .await
+                .unwrap()),
+            10
+        );
+        assert_eq!(
+            n(plugin_data::query(
+                &mut conn,
+                &all,
+                &q(vec![("amount".into(), Condition::Range(Some(json!(500)), Some(json!(1000))))])
+            )
+            .await
+            .unwrap()),
+            5
+        );
+        assert_eq!(
+            n(plugin_data::query(&mut conn, &all, &q(vec![("domain".into(), Condition::Prefix("d1".into()))]))
+                .await
+                .unwrap()),
+            10
+        );
+        assert_eq!(
+            n(plugin_data::query(
+                &mut conn,
+                &all,
+                &q(vec![(
+                    "domain".into(),
+                    Condition::In(vec![json!("d01.example"), json!("d02.example"), json!("zz")])
+                )])
+            )
+            .await
+            .unwrap()),
+            2
+        );
+        assert_eq!(
+            n(plugin_data::query(&mut conn, &all, &q(vec![("products".into(), Condition::Eq(json!("p2")))]))
+                .await
+                .unwrap()),
+            10,
+            "array elements are indexed"
+        );
+        assert_eq!(
+            plugin_data::count(
+                &mut conn,
+                &all,
+                "deals",
+                &[
+                    ("status".into(), Condition::Eq(json!("submitted"))),
+                    ("amount".into(), Condition::Range(None, Some(json!(1500))))
+                ]
+            )
+            .await
+            .unwrap(),
+            5
+        );
+        // Org scope.
+        let a = scope(&tenant, Some("org-a"));
+        assert_eq!(plugin_data::count(&mut conn, &a, "deals", &[]).await.unwrap(), 15);
+        let b_record =
+            plugin_data::query(&mut conn, &scope(&tenant, Some("org-b")), &q(vec![])).await.unwrap().0.remove(0);
+        assert!(plugin_data::get(&mut conn, &a, "deals", &b_record.id).await.unwrap().is_none());
+        assert!(matches!(
+            plugin_data::update(&mut conn, &a, "deals", &b_record.id, None, &obj(json!({})), &ix, 9).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(!plugin_data::delete(&mut conn, &a, "deals", &b_record.id, None).await.unwrap());
+        // Another tenant sees nothing.
+        assert_eq!(plugin_data::count(&mut conn, &scope("other", None), "deals", &[]).await.unwrap(), 0);
+        // Ordered paging with cursors, descending by amount.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = plugin_data::query(
+                &mut conn,
+                &all,
+                &RecordQuery {
+                    collection: "deals".into(),
+                    filters: vec![],
+                    order_by: Some(("amount".into(), true)),
+                    limit: 7,
+                    cursor: cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+            seen.extend(
+                page.0
+                    .iter()
+                    .map(|r| serde_json::from_str::<serde_json::Value>(&r.data).unwrap()["amount"].as_i64().unwrap()),
+            );
+            cursor = page.1;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, (0..30).rev().map(|i| i * 100).collect::<Vec<_>>());
+    });
+
+    both!(revisions_guard_concurrent_writes, |t: TestDb| async move {
+        let (tenant, _) = tenant_with_org(&t, "aaa").await;
+        let mut conn = t.db.acquire().await.unwrap();
+        let s = scope(&tenant, None);
+        let ix = indexes();
+        let r = plugin_data::insert(
+            &mut conn,
+            &s,
+            "deals",
+            Some("deal-1"),
+            None,
+            &obj(json!({"domain": "a.example", "status": "draft"})),
+            &ix,
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.revision, 1);
+        let r2 = plugin_data::update(
+            &mut conn,
+            &s,
+            "deals",
+            "deal-1",
+            Some(1),
+            &obj(json!({"domain": "b.example", "status": "submitted"})),
+            &ix,
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r2.revision, 2);
+        let stale = plugin_data::update(
+            &mut conn,
+            &s,
+            "deals",
+            "deal-1",
+            Some(1),
+            &obj(json!({"domain": "c.example"})),
+            &ix,
+            3,
+        )
+        .await;
+        assert!(matches!(stale, Err(StorageError::Conflict(_))));
+        // The old unique value is free again; the index follows the data.
+        plugin_data::insert(&mut conn, &s, "deals", None, None, &obj(json!({"domain": "a.example"})), &ix, 4)
+            .await
+            .unwrap();
+        let q = RecordQuery {
+            collection: "deals".into(),
+            filters: vec![("status".into(), Condition::Eq(json!("draft")))],
+            order_by: None,
+            limit: 10,
+            cursor: None,
+        };
+        assert!(plugin_data::query(&mut conn, &s, &q).await.unwrap().0.is_empty());
+        assert!(matches!(
+            plugin_data::delete(&mut conn, &s, "deals", "deal-1", Some(1)).await,
+            Err(StorageError::Conflict(_))
+        ));
+        assert!(plugin_data::delete(&mut conn, &s, "deals", "deal-1", Some(2)).await.unwrap());
+        assert!(plugin_data::get(&mut conn, &s, "deals", "deal-1").await.unwrap().is_none());
+    });
+}

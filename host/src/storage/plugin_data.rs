@@ -1,0 +1,513 @@
+//! Plugin data: JSON records in collections, scoped to (tenant, plugin) and optionally an organisation, with
+//! manifest-declared indexes kept in `plugin_index` (and `plugin_unique` for unique ones). Every function
+//! takes a connection so the runtime can run a whole invocation in one transaction.
+
+use base64::Engine;
+use serde_json::Value;
+use sqlx::{AnyConnection, Arguments, AssertSqlSafe, Connection, Row};
+
+use super::{Result, StorageError};
+use crate::domain::{Millis, new_id};
+
+/// Whose records a call may see and write.
+#[derive(Debug, Clone)]
+pub struct RecordScope {
+    pub tenant_id: String,
+    pub plugin_id: String,
+    /// `Some(org)` limits reads to that organisation's records (a partner without the cross-org grant).
+    pub org: Option<String>,
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRecord {
+    pub id: String,
+    pub revision: i64,
+    pub org_id: Option<String>,
+    pub data: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An index of a collection, from the manifest.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub field: String,
+    pub unique: bool,
+}
+
+/// A condition on an indexed field; values are JSON scalars.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Eq(Value),
+    In(Vec<Value>),
+    Range(Option<Value>, Option<Value>),
+    Prefix(String),
+}
+
+/// A query on a collection.
+#[derive(Debug, Clone)]
+pub struct RecordQuery {
+    pub collection: String,
+    pub filters: Vec<(String, Condition)>,
+    pub order_by: Option<(String, bool)>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// Why a storage call by a plugin failed in a way the plugin should be told.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// Most records one query returns.
+pub const MAX_PAGE: u32 = 1000;
+
+const COLUMNS: &str = "r.id, r.org_id, r.revision, r.data, r.created_at, r.updated_at";
+
+fn record_from_row(r: &sqlx::any::AnyRow) -> Result<PluginRecord> {
+    Ok(PluginRecord {
+        id: r.try_get("id")?,
+        revision: r.try_get("revision")?,
+        org_id: r.try_get("org_id")?,
+        data: r.try_get("data")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// The index rows a value produces: scalars give one, arrays one per scalar element.
+fn index_values(v: &Value) -> Vec<(Option<String>, Option<f64>)> {
+    match v {
+        Value::String(s) => vec![(Some(s.clone()), None)],
+        Value::Number(n) => vec![(None, n.as_f64())],
+        Value::Bool(b) => vec![(Some(b.to_string()), None)],
+        Value::Array(items) => items.iter().filter(|i| !i.is_array()).flat_map(index_values).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The unique-index key of a value (scalars only).
+fn unique_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(format!("s:{s}")),
+        Value::Number(n) => Some(format!("n:{}", n.as_f64()?)),
+        Value::Bool(b) => Some(format!("b:{b}")),
+        _ => None,
+    }
+}
+
+/// Parses record data: it must be a JSON object within the size limit.
+pub fn parse_data(data: &str) -> Result<serde_json::Map<String, Value>, String> {
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(format!("a record may hold at most {} KiB", MAX_RECORD_BYTES / 1024));
+    }
+    match serde_json::from_str::<Value>(data) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("a record must be a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+pub async fn get(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+) -> Result<Option<PluginRecord>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM plugin_records r WHERE r.tenant_id = $1 AND r.plugin_id = $2 AND r.collection = $3 \
+         AND r.id = $4 AND ($5 = '' OR r.org_id = $5)"
+    );
+    let row = sqlx::query(AssertSqlSafe(q))
+        .bind(&s.tenant_id)
+        .bind(&s.plugin_id)
+        .bind(collection)
+        .bind(id)
+        .bind(s.org.as_deref().unwrap_or(""))
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| record_from_row(&r)).transpose()
+}
+
+/// Inserts a record; `Conflict` when the id or a unique index value is taken.
+// The arguments are the plugin storage call's own, one to one; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: Option<&str>,
+    org_id: Option<&str>,
+    data: &serde_json::Map<String, Value>,
+    indexes: &[IndexSpec],
+    now: Millis,
+) -> Result<PluginRecord> {
+    let id = id.map(str::to_string).unwrap_or_else(new_id);
+    let text = Value::Object(data.clone()).to_string();
+    // A nested transaction (a savepoint inside the invocation's): a refused write leaves nothing behind,
+    // and on PostgreSQL the outer transaction stays usable after the error.
+    let mut tx = conn.begin().await?;
+    let conn = &mut *tx;
+    sqlx::query(
+        "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)",
+    )
+    .bind(&s.tenant_id)
+    .bind(&s.plugin_id)
+    .bind(collection)
+    .bind(&id)
+    .bind(org_id)
+    .bind(&text)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    write_indexes(conn, s, collection, &id, org_id, data, indexes).await?;
+    tx.commit().await?;
+    Ok(PluginRecord {
+        id,
+        revision: 1,
+        org_id: org_id.map(str::to_string),
+        data: text,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Replaces a record's data; `Conflict` when `expected_revision` is stale or a unique value is taken,
+/// `NotFound` when it does not exist in scope.
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+    expected_revision: Option<i64>,
+    data: &serde_json::Map<String, Value>,
+    indexes: &[IndexSpec],
+    now: Millis,
+) -> Result<PluginRecord> {
+    let current = get(conn, s, collection, id).await?.ok_or(StorageError::NotFound)?;
+    if let Some(expected) = expected_revision
+        && expected != current.revision
+    {
+        return Err(StorageError::Conflict(format!(
+            "the record changed: revision {} is not {expected}",
+            current.revision
+        )));
+    }
+    let text = Value::Object(data.clone()).to_string();
+    let mut tx = conn.begin().await?;
+    let conn = &mut *tx;
+    let done = sqlx::query(
+        "UPDATE plugin_records SET data = $5, revision = revision + 1, updated_at = $6 \
+         WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4 AND revision = $7",
+    )
+    .bind(&s.tenant_id)
+    .bind(&s.plugin_id)
+    .bind(collection)
+    .bind(id)
+    .bind(&text)
+    .bind(now)
+    .bind(current.revision)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::Conflict("the record changed while it was being written".into()));
+    }
+    clear_indexes(conn, s, collection, id).await?;
+    write_indexes(conn, s, collection, id, current.org_id.as_deref(), data, indexes).await?;
+    tx.commit().await?;
+    Ok(PluginRecord { revision: current.revision + 1, data: text, updated_at: now, ..current })
+}
+
+/// Deletes a record; false when it did not exist in scope.
+pub async fn delete(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+    expected_revision: Option<i64>,
+) -> Result<bool> {
+    let Some(current) = get(conn, s, collection, id).await? else { return Ok(false) };
+    if let Some(expected) = expected_revision
+        && expected != current.revision
+    {
+        return Err(StorageError::Conflict(format!(
+            "the record changed: revision {} is not {expected}",
+            current.revision
+        )));
+    }
+    let mut tx = conn.begin().await?;
+    let conn = &mut *tx;
+    clear_indexes(conn, s, collection, id).await?;
+    sqlx::query("DELETE FROM plugin_records WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4")
+        .bind(&s.tenant_id)
+        .bind(&s.plugin_id)
+        .bind(collection)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn clear_indexes(conn: &mut AnyConnection, s: &RecordScope, collection: &str, id: &str) -> Result<()> {
+    for table in ["plugin_index", "plugin_unique"] {
+        let q = format!(
+            "DELETE FROM {table} WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND record_id = $4"
+        );
+        sqlx::query(AssertSqlSafe(q))
+            .bind(&s.tenant_id)
+            .bind(&s.plugin_id)
+            .bind(collection)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_indexes(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+    org_id: Option<&str>,
+    data: &serde_json::Map<String, Value>,
+    indexes: &[IndexSpec],
+) -> Result<()> {
+    for ix in indexes {
+        let Some(v) = data.get(&ix.field) else { continue };
+        for (text, num) in index_values(v) {
+            // One statement per column: binding a NULL of one type where the same statement elsewhere binds a
+            // value confuses prepared parameter types on PostgreSQL through the Any driver.
+            let column = if text.is_some() { "value_text" } else { "value_num" };
+            let sql = format!(
+                "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            );
+            let q =
+                sqlx::query(AssertSqlSafe(sql)).bind(&s.tenant_id).bind(&s.plugin_id).bind(collection).bind(&ix.field);
+            let q = match (text, num) {
+                (Some(t), _) => q.bind(t),
+                (None, Some(n)) => q.bind(n),
+                (None, None) => continue,
+            };
+            q.bind(id).bind(org_id).execute(&mut *conn).await?;
+        }
+        if ix.unique
+            && let Some(key) = unique_key(v)
+        {
+            let r = sqlx::query(
+                "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&s.tenant_id)
+            .bind(&s.plugin_id)
+            .bind(collection)
+            .bind(&ix.field)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *conn)
+            .await;
+            if let Err(e) = r {
+                return Err(match StorageError::from(e) {
+                    StorageError::Conflict(_) => {
+                        StorageError::Conflict(format!("another record has this {}", ix.field))
+                    }
+                    other => other,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the WHERE clause for a query's filters (and the order join), binding values as it goes.
+struct Sql {
+    text: String,
+    args: sqlx::any::AnyArguments,
+    n: usize,
+}
+
+impl Sql {
+    fn bind<T>(&mut self, v: T) -> String
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        self.args.add(v).expect("bind argument");
+        self.n += 1;
+        format!("${}", self.n)
+    }
+}
+
+/// The index column and bound value for a scalar.
+fn column_for(sql: &mut Sql, v: &Value) -> Result<(&'static str, String)> {
+    match v {
+        Value::Number(n) => Ok(("value_num", sql.bind(n.as_f64().unwrap_or_default()))),
+        Value::String(s) => Ok(("value_text", sql.bind(s.clone()))),
+        Value::Bool(b) => Ok(("value_text", sql.bind(b.to_string()))),
+        _ => Err(StorageError::Conflict("filter values must be JSON strings, numbers or booleans".into())),
+    }
+}
+
+fn base_where(sql: &mut Sql, s: &RecordScope, collection: &str) {
+    let t = sql.bind(s.tenant_id.clone());
+    let p = sql.bind(s.plugin_id.clone());
+    let c = sql.bind(collection.to_string());
+    sql.text.push_str(&format!(" WHERE r.tenant_id = {t} AND r.plugin_id = {p} AND r.collection = {c}"));
+    if let Some(org) = &s.org {
+        let o = sql.bind(org.clone());
+        sql.text.push_str(&format!(" AND r.org_id = {o}"));
+    }
+}
+
+fn add_filters(sql: &mut Sql, filters: &[(String, Condition)]) -> Result<()> {
+    for (field, cond) in filters {
+        let f = sql.bind(field.clone());
+        let test = match cond {
+            Condition::Eq(v) => {
+                let (col, b) = column_for(sql, v)?;
+                format!("i.{col} = {b}")
+            }
+            Condition::In(values) => {
+                if values.is_empty() {
+                    "1 = 0".to_string()
+                } else {
+                    let mut parts = Vec::new();
+                    for v in values {
+                        let (col, b) = column_for(sql, v)?;
+                        parts.push(format!("i.{col} = {b}"));
+                    }
+                    format!("({})", parts.join(" OR "))
+                }
+            }
+            Condition::Range(lo, hi) => {
+                let mut parts = Vec::new();
+                if let Some(lo) = lo {
+                    let (col, b) = column_for(sql, lo)?;
+                    parts.push(format!("i.{col} >= {b}"));
+                }
+                if let Some(hi) = hi {
+                    let (col, b) = column_for(sql, hi)?;
+                    parts.push(format!("i.{col} < {b}"));
+                }
+                if parts.is_empty() { "1 = 1".to_string() } else { parts.join(" AND ") }
+            }
+            Condition::Prefix(p) => {
+                let lo = sql.bind(p.clone());
+                let hi = sql.bind(format!("{p}\u{10FFFF}"));
+                format!("i.value_text >= {lo} AND i.value_text < {hi}")
+            }
+        };
+        sql.text.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM plugin_index i WHERE i.tenant_id = r.tenant_id AND i.plugin_id = r.plugin_id \
+             AND i.collection = r.collection AND i.record_id = r.id AND i.field = {f} AND {test})"
+        ));
+    }
+    Ok(())
+}
+
+/// A page of records matching a query, and the cursor of the next page.
+pub async fn query(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    q: &RecordQuery,
+) -> Result<(Vec<PluginRecord>, Option<String>)> {
+    let limit = q.limit.clamp(1, MAX_PAGE) as i64;
+    let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+    let (select_keys, order) = match &q.order_by {
+        Some((field, desc)) => {
+            let f = sql.bind(field.clone());
+            sql.text.push_str(&format!(
+                "SELECT {COLUMNS}, COALESCE(o.value_num, 0) AS k_num, COALESCE(o.value_text, '') AS k_text FROM plugin_records r \
+                 LEFT JOIN plugin_index o ON o.tenant_id = r.tenant_id AND o.plugin_id = r.plugin_id \
+                 AND o.collection = r.collection AND o.record_id = r.id AND o.field = {f}"
+            ));
+            (true, if *desc { "DESC" } else { "ASC" })
+        }
+        None => {
+            sql.text.push_str(&format!(
+                "SELECT {COLUMNS}, CAST(r.created_at AS DOUBLE PRECISION) AS k_num, '' AS k_text FROM plugin_records r"
+            ));
+            (false, "ASC")
+        }
+    };
+    base_where(&mut sql, s, &q.collection);
+    add_filters(&mut sql, &q.filters)?;
+    let (num_key, text_key) = if select_keys {
+        ("COALESCE(o.value_num, 0)", "COALESCE(o.value_text, '')")
+    } else {
+        ("CAST(r.created_at AS DOUBLE PRECISION)", "''")
+    };
+    if let Some(cursor) = &q.cursor {
+        let (cn, ct, cid) = decode_cursor(cursor)?;
+        let (a, b, c) = (sql.bind(cn), sql.bind(ct), sql.bind(cid));
+        let cmp = if order == "DESC" { "<" } else { ">" };
+        sql.text.push_str(&format!(
+            " AND ({num_key} {cmp} {a} OR ({num_key} = {a} AND ({text_key} {cmp} {b} OR ({text_key} = {b} AND r.id {cmp} {c}))))"
+        ));
+    }
+    let l = sql.bind(limit + 1);
+    sql.text.push_str(&format!(" ORDER BY k_num {order}, k_text {order}, r.id {order} LIMIT {l}"));
+    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
+    let mut records = Vec::with_capacity(rows.len());
+    let mut last_key = None;
+    for (i, row) in rows.iter().enumerate() {
+        if i as i64 == limit {
+            break;
+        }
+        let rec = record_from_row(row)?;
+        last_key = Some((row.try_get::<f64, _>("k_num")?, row.try_get::<String, _>("k_text")?, rec.id.clone()));
+        records.push(rec);
+    }
+    let next = if rows.len() as i64 > limit { last_key.map(|(n, t, id)| encode_cursor(n, &t, &id)) } else { None };
+    Ok((records, next))
+}
+
+/// How many records match.
+pub async fn count(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    filters: &[(String, Condition)],
+) -> Result<i64> {
+    let mut sql = Sql { text: "SELECT COUNT(*) AS n FROM plugin_records r".into(), args: Default::default(), n: 0 };
+    base_where(&mut sql, s, collection);
+    add_filters(&mut sql, filters)?;
+    let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
+    Ok(row.try_get::<i64, _>("n")?)
+}
+
+fn encode_cursor(n: f64, t: &str, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!([n, t, id]).to_string())
+}
+
+fn decode_cursor(c: &str) -> Result<(f64, String, String)> {
+    let bad = || StorageError::Conflict("the cursor is not one this query returned".into());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let v: (f64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_index_each_scalar_element() {
+        let v = serde_json::json!(["a", 2, true, ["nested"], null]);
+        assert_eq!(index_values(&v), vec![(Some("a".into()), None), (None, Some(2.0)), (Some("true".into()), None)]);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(1.5, "x", "id1");
+        assert_eq!(decode_cursor(&c).unwrap(), (1.5, "x".to_string(), "id1".to_string()));
+        assert!(decode_cursor("garbage!").is_err());
+    }
+
+    #[test]
+    fn record_data_must_be_a_json_object() {
+        assert!(parse_data("{\"a\":1}").is_ok());
+        assert!(parse_data("[1]").is_err());
+        assert!(parse_data("nope").is_err());
+    }
+}
