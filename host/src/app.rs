@@ -10,6 +10,7 @@ use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::render::Renderer;
+use crate::runtime::{Runtime, RuntimeShared};
 use crate::storage::Db;
 use crate::tenancy::Resolver;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub resolver: Resolver,
     pub csrf: CsrfConfig,
     pub metrics: PrometheusHandle,
+    pub runtime: Arc<Runtime>,
 }
 
 impl AppState {
@@ -56,6 +58,11 @@ impl AppState {
             .with_cookie_same_site(SameSite::Lax)
             .with_http_only(true)
             .with_secure(config.secure_cookies);
+        let runtime = Runtime::new(
+            config.runtime.clone(),
+            RuntimeShared { db: db.clone(), blobs: blobs.clone(), http: reqwest::Client::new() },
+            config.data_dir.join("cache").join("plugins"),
+        )?;
         let resolver =
             Resolver { base_domain: config.base_domain.clone(), default_tenant: config.default_tenant.clone() };
         Ok(Self {
@@ -67,6 +74,7 @@ impl AppState {
             resolver,
             csrf,
             metrics: metrics_handle(),
+            runtime: Arc::new(runtime),
         })
     }
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub themes_dir: PathBuf,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// Plugin runtime limits.
+    pub runtime: crate::runtime::RuntimeLimits,
 }
 
 /// SMTP relay settings.
@@ -97,6 +99,7 @@ impl Default for Config {
             smtp: None,
             themes_dir: PathBuf::from("./themes"),
             log_format: LogFormat::Text,
+            runtime: crate::runtime::RuntimeLimits::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod mail;
 pub mod render;
+pub mod runtime;
 pub mod storage;
 pub mod tenancy;
 

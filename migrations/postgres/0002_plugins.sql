@@ -66,6 +66,14 @@ CREATE TABLE plugin_unique (
     PRIMARY KEY (tenant_id, plugin_id, collection, field, value)
 );
 
+-- Which installed plugins subscribe to which topics (from their manifests, written at install).
+CREATE TABLE plugin_subscriptions (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    plugin_id TEXT NOT NULL,
+    topic     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, topic, plugin_id)
+);
+
 CREATE TABLE events (
     id         TEXT PRIMARY KEY,
     tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
@@ -115,6 +123,7 @@ CREATE TABLE notifications (
     title      TEXT NOT NULL,
     body       TEXT NOT NULL,
     link       TEXT,
+    email      BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     read_at    BIGINT
 );

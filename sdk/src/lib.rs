@@ -1,1 +1,139 @@
-//! The Portico plugin SDK.
+//! The Portico plugin SDK. A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`] and
+//! built for `wasm32-wasip2`. Everything else here is typed help over the host's WIT imports: [`storage`],
+//! [`events`], [`directory`], [`notify`], [`http`], [`secrets`], [`settings`], [`blobs`], [`log`].
+//!
+//! ```ignore
+//! use portico_sdk::prelude::*;
+//!
+//! struct Hello;
+//!
+//! impl Plugin for Hello {
+//!     fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
+//!         Ok(Response::page("hello.html", "Hello", &serde_json::json!({ "name": ctx.user_name() })))
+//!     }
+//! }
+//!
+//! export_plugin!(Hello);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../plugin-api/wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_plugin_world",
+        default_bindings_module: "portico_sdk::bindings",
+        generate_all,
+    });
+}
+
+mod context;
+pub mod host;
+pub mod storage;
+
+pub use host::{blobs, directory, events, http, log, notify, secrets, settings};
+
+pub use context::{Context, Request, Response};
+pub use serde_json::{Value, json};
+
+pub use bindings::exports::portico::plugin::http_handler::View;
+pub use bindings::portico::plugin::events::Event;
+pub use bindings::portico::plugin::types::{Error, FieldError, Role};
+
+/// What most plugins import.
+pub mod prelude {
+    pub use crate::{Context, Error, Event, Plugin, Request, Response, Role, View, export_plugin, json};
+}
+
+/// A plugin: every entry point has a default, so implement only what the manifest declares. Each call runs
+/// in a fresh instance; keep nothing in statics between calls.
+pub trait Plugin {
+    /// A page or JSON route of the manifest.
+    fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
+        let _ = (ctx, req);
+        Err(Error::NotFound("no such page".into()))
+    }
+
+    /// An event the manifest subscribes to. Return an error to have it retried.
+    fn on_event(ctx: &Context, event: Event) -> Result<(), Error> {
+        let _ = (ctx, event);
+        Ok(())
+    }
+
+    /// A schedule of the manifest.
+    fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
+        let _ = (ctx, schedule);
+        Ok(())
+    }
+
+    /// A dashboard widget of the manifest.
+    fn render_widget(ctx: &Context, widget: &str) -> Result<View, Error> {
+        let _ = ctx;
+        Err(Error::NotFound(format!("no widget {widget}")))
+    }
+
+    /// Migrates data from an older version of the plugin on upgrade.
+    fn migrate(ctx: &Context, from_version: &str) -> Result<(), Error> {
+        let _ = (ctx, from_version);
+        Ok(())
+    }
+}
+
+/// Helpers to build errors.
+impl Error {
+    /// An input error on one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Error {
+        Error::Invalid(FieldError { field: Some(field.to_string()), message: message.into() })
+    }
+
+    /// An internal error (logged by the host, not shown to users).
+    pub fn internal(message: impl std::fmt::Display) -> Error {
+        Error::Internal(message.to_string())
+    }
+}
+
+/// Exports a [`Plugin`] implementation as the component's entry points.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        pub struct __PorticoExports;
+
+        impl $crate::bindings::exports::portico::plugin::http_handler::Guest for __PorticoExports {
+            fn handle(
+                ctx: $crate::bindings::portico::plugin::types::CallContext,
+                req: $crate::bindings::exports::portico::plugin::http_handler::Request,
+            ) -> Result<$crate::bindings::exports::portico::plugin::http_handler::Response, $crate::Error> {
+                <$plugin as $crate::Plugin>::handle(&$crate::Context::from_wit(ctx), $crate::Request::from_wit(req))
+                    .map($crate::Response::into_wit)
+            }
+        }
+
+        impl $crate::bindings::exports::portico::plugin::event_handler::Guest for __PorticoExports {
+            fn on_event(ctx: $crate::bindings::portico::plugin::types::CallContext, ev: $crate::Event) -> Result<(), $crate::Error> {
+                <$plugin as $crate::Plugin>::on_event(&$crate::Context::from_wit(ctx), ev)
+            }
+        }
+
+        impl $crate::bindings::exports::portico::plugin::scheduler::Guest for __PorticoExports {
+            fn run(ctx: $crate::bindings::portico::plugin::types::CallContext, schedule: String) -> Result<(), $crate::Error> {
+                <$plugin as $crate::Plugin>::run_schedule(&$crate::Context::from_wit(ctx), &schedule)
+            }
+        }
+
+        impl $crate::bindings::exports::portico::plugin::widgets::Guest for __PorticoExports {
+            fn render(ctx: $crate::bindings::portico::plugin::types::CallContext, widget: String) -> Result<$crate::View, $crate::Error> {
+                <$plugin as $crate::Plugin>::render_widget(&$crate::Context::from_wit(ctx), &widget)
+            }
+        }
+
+        impl $crate::bindings::exports::portico::plugin::lifecycle::Guest for __PorticoExports {
+            fn migrate(ctx: $crate::bindings::portico::plugin::types::CallContext, from_version: String) -> Result<(), $crate::Error> {
+                <$plugin as $crate::Plugin>::migrate(&$crate::Context::from_wit(ctx), &from_version)
+            }
+        }
+
+        $crate::bindings::__export_plugin_world!(__PorticoExports with_types_in $crate::bindings);
+    };
+}

@@ -313,3 +313,102 @@ impl Client {
         page.json()["token"].as_str().unwrap().to_string()
     }
 }
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A plugin built for `wasm32-wasip2` by `scripts/build-plugins`: its manifest directory and crate name.
+pub struct PluginSource {
+    pub dir: PathBuf,
+    pub crate_name: &'static str,
+}
+
+/// The hostile test plugin.
+pub fn hostile() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/hostile"),
+        crate_name: "portico_test_hostile",
+    }
+}
+
+/// The SDK's example plugin.
+pub fn guestbook() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sdk/example"),
+        crate_name: "portico_example_guestbook",
+    }
+}
+
+impl PluginSource {
+    pub fn wasm(&self) -> Vec<u8> {
+        let path = target_dir().join("wasm32-wasip2/plugin").join(format!("{}.wasm", self.crate_name));
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{} is missing ({e}): run ./scripts/build-plugins first", path.display()))
+    }
+
+    pub fn manifest(&self) -> portico_plugin_api::Manifest {
+        portico_plugin_api::Manifest::parse(&std::fs::read_to_string(self.dir.join("plugin.toml")).unwrap()).unwrap()
+    }
+}
+
+/// Compiles a plugin into the app's runtime, as a loaded plugin ready to invoke.
+pub fn load_plugin(app: &TestApp, src: &PluginSource) -> std::sync::Arc<portico::runtime::LoadedPlugin> {
+    let manifest = src.manifest();
+    let compiled = app.state.runtime.compile(&src.wasm()).expect("compile plugin");
+    let limits = app.state.runtime.limits.for_manifest(&manifest);
+    std::sync::Arc::new(portico::runtime::LoadedPlugin { manifest, compiled, limits })
+}
+
+/// An invocation for `email` of the demo tenant (or a system call with `None`).
+pub async fn invocation(
+    app: &TestApp,
+    plugin: &portico::runtime::LoadedPlugin,
+    email: Option<&str>,
+) -> portico::runtime::Invocation {
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let caller = match email {
+        Some(e) => {
+            let u = app.state.db.tenant(&tenant.id).user_by_email(e).await.unwrap().expect("user");
+            Some(portico::runtime::CallerInfo {
+                user_id: u.id,
+                name: u.name,
+                email: u.email,
+                org_id: u.org_id,
+                org_name: u.org_name,
+                role: u.role,
+            })
+        }
+        None => None,
+    };
+    portico::runtime::Invocation {
+        tenant_id: tenant.id,
+        tenant_slug: tenant.slug,
+        program: None,
+        caller,
+        locale: "en".into(),
+        time_zone: "UTC".into(),
+        request_id: "test".into(),
+        now_ms: portico::domain::now_millis(),
+        settings: "{}".into(),
+        limits: plugin.limits,
+    }
+}
+
+/// An API GET request to a plugin path.
+pub fn api_get(path_and_query: &str) -> portico::runtime::HttpRequest {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let query = url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    portico::runtime::HttpRequest {
+        method: "GET".into(),
+        path: path.into(),
+        query,
+        headers: vec![],
+        body: vec![],
+        form: vec![],
+        api: true,
+    }
+}

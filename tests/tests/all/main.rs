@@ -7,6 +7,7 @@ mod escaping;
 mod mail;
 mod ops;
 mod roles;
+mod runtime;
 mod storage;
 mod tenancy;
 mod theming;

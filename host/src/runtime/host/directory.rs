@@ -1,0 +1,175 @@
+//! `portico:plugin/directory`: users, organisations and programs, as the caller may see them.
+
+use super::super::bindings::PluginError;
+use super::super::bindings::portico::plugin::directory::{
+    EnrolmentInfo, Host, OrgInfo, ProgramInfo, TierInfo, UserInfo,
+};
+use super::super::bindings::portico::plugin::types::Role as WitRole;
+use super::super::state::{HostState, storage_error};
+use super::super::{domain_role, wit_role};
+use super::denied;
+use crate::domain::{ListQuery, Org, OrgKind, User, UserStatus};
+
+impl HostState {
+    /// May this call see organisation `org_id`? Partners see their own unless the cross-org grant is held.
+    fn may_see_org(&self, org_id: &str) -> bool {
+        match &self.inv.caller {
+            Some(c) if c.is_partner() => c.org_id == org_id || self.plugin.manifest.grants.cross_org_read,
+            _ => true,
+        }
+    }
+
+    fn org_info(&self, org: Org) -> Result<OrgInfo, PluginError> {
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let enrolments =
+            self.rt.block_on(async { db.tenant(&tenant).enrolments_of_org(&org.id).await }).map_err(storage_error)?;
+        let mut infos = Vec::new();
+        for e in enrolments {
+            let tiers =
+                self.rt.block_on(async { db.tenant(&tenant).tiers(&e.program_id).await }).map_err(storage_error)?;
+            let rank = tiers.iter().find(|t| t.id == e.tier_id).map(|t| t.rank).unwrap_or(0);
+            infos.push(EnrolmentInfo {
+                program: e.program_key,
+                tier: e.tier_key,
+                tier_name: e.tier_name,
+                tier_rank: rank as u32,
+            });
+        }
+        Ok(OrgInfo {
+            id: org.id,
+            name: org.name,
+            is_vendor: org.kind == OrgKind::Vendor,
+            website: org.website,
+            contact_email: org.contact_email,
+            phone: org.phone,
+            address: org.address,
+            logo_url: org.logo_key.map(|k| format!("/media/{k}")),
+            enrolments: infos,
+        })
+    }
+}
+
+fn user_info(u: User) -> UserInfo {
+    UserInfo { id: u.id, name: u.name, email: u.email, role: wit_role(u.role), org_id: u.org_id }
+}
+
+impl Host for HostState {
+    fn get_user(&mut self, id: String) -> Result<Option<UserInfo>, PluginError> {
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let user = self.rt.block_on(async { db.tenant(&tenant).user(&id).await }).map_err(storage_error)?;
+        Ok(user.filter(|u| self.may_see_org(&u.org_id)).map(user_info))
+    }
+
+    fn list_users(&mut self, org_id: String, roles: Vec<WitRole>) -> Result<Vec<UserInfo>, PluginError> {
+        if !self.may_see_org(&org_id) {
+            return Ok(Vec::new());
+        }
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let wanted: Vec<_> = roles.into_iter().map(domain_role).collect();
+        let mut out = Vec::new();
+        let mut lq = ListQuery::default();
+        loop {
+            let page = self
+                .rt
+                .block_on(async { db.tenant(&tenant).list_users(Some(&org_id), &lq).await })
+                .map_err(storage_error)?;
+            let last = page.page >= page.pages();
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter(|u| u.status == UserStatus::Active && (wanted.is_empty() || wanted.contains(&u.role)))
+                    .map(user_info),
+            );
+            if last {
+                break;
+            }
+            lq.page = Some(page.page + 1);
+        }
+        Ok(out)
+    }
+
+    fn get_org(&mut self, id: String) -> Result<Option<OrgInfo>, PluginError> {
+        if !self.may_see_org(&id) {
+            return Ok(None);
+        }
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let org = self.rt.block_on(async { db.tenant(&tenant).org(&id).await }).map_err(storage_error)?;
+        org.map(|o| self.org_info(o)).transpose()
+    }
+
+    fn list_orgs(&mut self, program: Option<String>) -> Result<Vec<OrgInfo>, PluginError> {
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let mut orgs = Vec::new();
+        let mut lq = ListQuery::default();
+        loop {
+            let page =
+                self.rt.block_on(async { db.tenant(&tenant).list_partner_orgs(&lq).await }).map_err(storage_error)?;
+            let last = page.page >= page.pages();
+            orgs.extend(page.items.into_iter().filter(|o| self.may_see_org(&o.id)));
+            if last {
+                break;
+            }
+            lq.page = Some(page.page + 1);
+        }
+        let mut out = Vec::new();
+        for o in orgs {
+            let info = self.org_info(o)?;
+            if program.as_ref().is_none_or(|p| info.enrolments.iter().any(|e| &e.program == p)) {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_program(&mut self, key: String) -> Result<Option<ProgramInfo>, PluginError> {
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        match self.rt.block_on(async { db.tenant(&tenant).program_by_key(&key).await }) {
+            Ok(p) => Ok(Some(ProgramInfo {
+                key: p.key,
+                name: p.name,
+                tiers: p
+                    .tiers
+                    .into_iter()
+                    .map(|t| TierInfo { key: t.key, name: t.name, rank: t.rank as u32 })
+                    .collect(),
+            })),
+            Err(crate::storage::StorageError::NotFound) => Ok(None),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    fn set_tier(&mut self, org_id: String, program: String, tier: String) -> Result<(), PluginError> {
+        if !self.plugin.manifest.grants.directory_write {
+            return Err(denied("setting a tier needs the directory_write grant"));
+        }
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let p = self.rt.block_on(async { db.tenant(&tenant).program_by_key(&program).await }).map_err(storage_error)?;
+        let t = p
+            .tiers
+            .iter()
+            .find(|t| t.key == tier)
+            .ok_or_else(|| PluginError::NotFound(format!("program {program} has no tier {tier}")))?;
+        // Directory writes join the invocation's transaction, so they roll back with it.
+        let rt = self.rt.clone();
+        let plugin = self.plugin.manifest.id.clone();
+        let tx = self.tx()?;
+        rt.block_on(crate::storage::enrol_in(tx, &tenant, &org_id, &p.id, &t.id)).map_err(storage_error)?;
+        rt.block_on(crate::storage::audit_in(
+            tx,
+            &tenant,
+            &format!("plugin:{plugin}"),
+            "org.tier_set",
+            &org_id,
+            &format!("{program} at {tier}"),
+        ))
+        .map_err(storage_error)?;
+        Ok(())
+    }
+}

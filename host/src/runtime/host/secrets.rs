@@ -1,0 +1,18 @@
+//! `portico:plugin/secrets`: values the vendor stored, only by names the manifest declares.
+
+use super::super::bindings::PluginError;
+use super::super::bindings::portico::plugin::secrets::Host;
+use super::super::state::{HostState, storage_error};
+use super::denied;
+
+impl Host for HostState {
+    fn get(&mut self, name: String) -> Result<String, PluginError> {
+        if !self.plugin.manifest.grants.secrets.contains(&name) {
+            return Err(denied(format!("secret {name} is not declared in plugin.toml")));
+        }
+        let db = self.shared.db.clone();
+        let (tenant, plugin) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone());
+        let value = self.rt.block_on(db.tenant(&tenant).plugin_secret(&plugin, &name)).map_err(storage_error)?;
+        value.ok_or_else(|| PluginError::NotFound(format!("secret {name} is not set for this tenant")))
+    }
+}

@@ -1,0 +1,213 @@
+//! `portico:plugin/storage`: records scoped to (tenant, plugin), and for partner callers to their org.
+
+use serde_json::Value;
+
+use super::super::bindings::PluginError;
+use super::super::bindings::portico::plugin::storage::{
+    Condition, Filter, Host, QuerySpec, RecordPage, StoredRecord, Visibility,
+};
+use super::super::state::{HostState, storage_error};
+use super::{denied, invalid};
+use crate::storage::plugin_data::{self, IndexSpec, PluginRecord, RecordQuery, RecordScope};
+
+impl HostState {
+    /// The collection's index specs, or `denied` if the manifest does not declare it.
+    fn collection(&self, name: &str) -> Result<Vec<IndexSpec>, PluginError> {
+        let c = self
+            .plugin
+            .manifest
+            .collection(name)
+            .ok_or_else(|| denied(format!("collection {name} is not declared in plugin.toml")))?;
+        Ok(c.indexes.iter().map(|i| IndexSpec { field: i.field.clone(), unique: i.unique }).collect())
+    }
+
+    /// Whose records this call may read: a partner caller sees their org, unless the query asks for all
+    /// orgs and the plugin holds the cross-org grant.
+    fn read_scope(&self, visibility: Visibility) -> Result<RecordScope, PluginError> {
+        let org = match &self.inv.caller {
+            Some(c) if c.is_partner() => match visibility {
+                Visibility::AllOrgs if self.plugin.manifest.grants.cross_org_read => None,
+                Visibility::AllOrgs => {
+                    return Err(denied("reading every organisation's records needs the cross_org_read grant"));
+                }
+                Visibility::CallerOrg => Some(c.org_id.clone()),
+            },
+            _ => None,
+        };
+        Ok(RecordScope { tenant_id: self.inv.tenant_id.clone(), plugin_id: self.plugin.manifest.id.clone(), org })
+    }
+
+    /// Whose records this call may write: a partner caller only their own org's, whatever the grants.
+    fn write_scope(&self) -> RecordScope {
+        let org = self.inv.caller.as_ref().filter(|c| c.is_partner()).map(|c| c.org_id.clone());
+        RecordScope { tenant_id: self.inv.tenant_id.clone(), plugin_id: self.plugin.manifest.id.clone(), org }
+    }
+
+    /// A single-record read scope: partners see their org's, or any with the cross-org grant.
+    fn get_scope(&self) -> RecordScope {
+        let vis = if self.plugin.manifest.grants.cross_org_read { Visibility::AllOrgs } else { Visibility::CallerOrg };
+        self.read_scope(vis).unwrap_or_else(|_| self.write_scope())
+    }
+
+    fn filters(
+        &self,
+        indexes: &[IndexSpec],
+        filters: Vec<Filter>,
+    ) -> Result<Vec<(String, plugin_data::Condition)>, PluginError> {
+        filters
+            .into_iter()
+            .map(|f| {
+                if !indexes.iter().any(|i| i.field == f.field) {
+                    return Err(invalid("filters", format!("{} is not an indexed field of the collection", f.field)));
+                }
+                let cond = match f.condition {
+                    Condition::Eq(v) => plugin_data::Condition::Eq(scalar(&v)?),
+                    Condition::InList(vs) => {
+                        plugin_data::Condition::In(vs.iter().map(|v| scalar(v)).collect::<Result<_, _>>()?)
+                    }
+                    Condition::Range((lo, hi)) => plugin_data::Condition::Range(
+                        lo.as_deref().map(scalar).transpose()?,
+                        hi.as_deref().map(scalar).transpose()?,
+                    ),
+                    Condition::Prefix(p) => plugin_data::Condition::Prefix(p),
+                };
+                Ok((f.field, cond))
+            })
+            .collect()
+    }
+}
+
+fn scalar(v: &str) -> Result<Value, PluginError> {
+    match serde_json::from_str::<Value>(v) {
+        Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => Ok(v),
+        _ => Err(invalid("filters", format!("{v} is not a JSON string, number or boolean"))),
+    }
+}
+
+fn to_wit(r: PluginRecord) -> StoredRecord {
+    StoredRecord {
+        id: r.id,
+        revision: r.revision as u64,
+        org_id: r.org_id,
+        data: r.data,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn data(text: &str) -> Result<serde_json::Map<String, Value>, PluginError> {
+    plugin_data::parse_data(text).map_err(|m| invalid("data", m))
+}
+
+impl Host for HostState {
+    fn get(&mut self, collection: String, id: String) -> Result<Option<StoredRecord>, PluginError> {
+        self.collection(&collection)?;
+        let scope = self.get_scope();
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        let rec = rt.block_on(plugin_data::get(tx, &scope, &collection, &id)).map_err(storage_error)?;
+        Ok(rec.map(to_wit))
+    }
+
+    fn insert(
+        &mut self,
+        collection: String,
+        id: Option<String>,
+        org_id: Option<String>,
+        data_text: String,
+    ) -> Result<StoredRecord, PluginError> {
+        let indexes = self.collection(&collection)?;
+        let map = data(&data_text)?;
+        self.charge_output(data_text.len())?;
+        let scope = self.write_scope();
+        if let Some(id) = &id
+            && (id.is_empty() || id.len() > 100)
+        {
+            return Err(invalid("id", "use an id of 1-100 characters"));
+        }
+        // Partners write for their own org; vendor staff and system calls may name one.
+        let org = match &scope.org {
+            Some(own) => Some(own.clone()),
+            None => org_id,
+        };
+        let now = self.inv.now_ms;
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        let rec = rt
+            .block_on(plugin_data::insert(tx, &scope, &collection, id.as_deref(), org.as_deref(), &map, &indexes, now))
+            .map_err(storage_error)?;
+        Ok(to_wit(rec))
+    }
+
+    fn update(
+        &mut self,
+        collection: String,
+        id: String,
+        expected_revision: Option<u64>,
+        data_text: String,
+    ) -> Result<StoredRecord, PluginError> {
+        let indexes = self.collection(&collection)?;
+        let map = data(&data_text)?;
+        self.charge_output(data_text.len())?;
+        let scope = self.write_scope();
+        let now = self.inv.now_ms;
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        let rec = rt
+            .block_on(plugin_data::update(
+                tx,
+                &scope,
+                &collection,
+                &id,
+                expected_revision.map(|r| r as i64),
+                &map,
+                &indexes,
+                now,
+            ))
+            .map_err(storage_error)?;
+        Ok(to_wit(rec))
+    }
+
+    fn delete(&mut self, collection: String, id: String, expected_revision: Option<u64>) -> Result<bool, PluginError> {
+        self.collection(&collection)?;
+        let scope = self.write_scope();
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        rt.block_on(plugin_data::delete(tx, &scope, &collection, &id, expected_revision.map(|r| r as i64)))
+            .map_err(storage_error)
+    }
+
+    fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {
+        let indexes = self.collection(&q.collection)?;
+        let scope = self.read_scope(q.visibility)?;
+        let filters = self.filters(&indexes, q.filters)?;
+        if let Some((field, _)) = &q.order_by
+            && !indexes.iter().any(|i| &i.field == field)
+        {
+            return Err(invalid("order_by", format!("{field} is not an indexed field of the collection")));
+        }
+        let rq = RecordQuery {
+            collection: q.collection,
+            filters,
+            order_by: q
+                .order_by
+                .map(|(f, d)| (f, matches!(d, super::super::bindings::portico::plugin::storage::Direction::Desc))),
+            limit: q.limit,
+            cursor: q.cursor,
+        };
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        let (records, next_cursor) = rt.block_on(plugin_data::query(tx, &scope, &rq)).map_err(storage_error)?;
+        Ok(RecordPage { records: records.into_iter().map(to_wit).collect(), next_cursor })
+    }
+
+    fn count(&mut self, collection: String, filters: Vec<Filter>, visibility: Visibility) -> Result<u64, PluginError> {
+        let indexes = self.collection(&collection)?;
+        let scope = self.read_scope(visibility)?;
+        let filters = self.filters(&indexes, filters)?;
+        let rt = self.rt.clone();
+        let tx = self.tx()?;
+        let n = rt.block_on(plugin_data::count(tx, &scope, &collection, &filters)).map_err(storage_error)?;
+        Ok(n as u64)
+    }
+}

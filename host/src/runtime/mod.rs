@@ -1,0 +1,501 @@
+//! The plugin runtime: the only code that knows wasmtime. One engine with a pooling allocator and an epoch
+//! ticker; each plugin version compiled once (and cached on disk by content hash and engine), pre-instantiated,
+//! and run in a fresh instance per invocation under a deadline, a memory cap and an output cap. An
+//! invocation's storage writes and events share one transaction: committed if the call returns `Ok`, rolled
+//! back on an error result, a trap or the deadline.
+
+mod bindings;
+mod host;
+mod state;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portico_plugin_api::Manifest;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+
+pub use bindings::portico::plugin::events::Event;
+pub use bindings::{CallContext, Caller, FieldError, HttpRequest, HttpResponse, PluginError, View, WitRole};
+use bindings::{Plugin, PluginPre};
+use state::HostState;
+
+use crate::blobs::Blobs;
+use crate::domain::Role;
+use crate::storage::{Db, StorageError};
+
+/// How often the engine's epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Operator limits: plugin manifests may ask for less or more, within the maximums.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RuntimeLimits {
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub default_memory_mib: u64,
+    pub max_memory_mib: u64,
+    pub default_output_kib: u64,
+    pub max_output_kib: u64,
+    /// Instances that may run at once (pool slots).
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        RuntimeLimits {
+            default_timeout_ms: 2_000,
+            max_timeout_ms: 10_000,
+            default_memory_mib: 32,
+            max_memory_mib: 128,
+            default_output_kib: 1_024,
+            max_output_kib: 8_192,
+            max_concurrent_instances: 128,
+        }
+    }
+}
+
+/// The limits one invocation runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct EffectiveLimits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub output_bytes: usize,
+}
+
+impl RuntimeLimits {
+    /// A plugin's limits: what its manifest asks for, clamped to the operator's maximums.
+    pub fn for_manifest(&self, m: &Manifest) -> EffectiveLimits {
+        let l = &m.limits;
+        EffectiveLimits {
+            timeout: Duration::from_millis(
+                l.timeout_ms.unwrap_or(self.default_timeout_ms).clamp(1, self.max_timeout_ms),
+            ),
+            memory_bytes: (l.memory_mib.unwrap_or(self.default_memory_mib).clamp(1, self.max_memory_mib) << 20)
+                as usize,
+            output_bytes: (l.output_kib.unwrap_or(self.default_output_kib).clamp(1, self.max_output_kib) << 10)
+                as usize,
+        }
+    }
+}
+
+/// Why an invocation failed outside the plugin's own error results.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("plugin {0} is not installed")]
+    NotInstalled(String),
+    #[error("the plugin is not a valid component for portico:plugin: {0}")]
+    Invalid(String),
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("the plugin ran past its deadline of {0:?}")]
+    Timeout(Duration),
+    #[error("the plugin exceeded its memory cap of {0} MiB")]
+    MemoryCap(usize),
+    #[error("the plugin's output exceeded its cap of {0} KiB")]
+    OutputCap(usize),
+    #[error("too many plugin invocations at once")]
+    Busy,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What host imports need besides the invocation itself.
+#[derive(Debug)]
+pub struct RuntimeShared {
+    pub db: Db,
+    pub blobs: Blobs,
+    pub http: reqwest::Client,
+}
+
+/// A compiled, pre-instantiated plugin version.
+pub struct Compiled {
+    pre: PluginPre<HostState>,
+    pub wasm_hash: String,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled").field("wasm_hash", &self.wasm_hash).finish()
+    }
+}
+
+/// An installed plugin ready to run: its manifest, its compiled code and its templates.
+#[derive(Debug)]
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub compiled: Arc<Compiled>,
+    pub limits: EffectiveLimits,
+}
+
+/// Everything about one invocation that the host imports answer from.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub tenant_id: String,
+    pub tenant_slug: String,
+    /// Program key and id.
+    pub program: Option<(String, String)>,
+    pub caller: Option<CallerInfo>,
+    pub locale: String,
+    pub time_zone: String,
+    pub request_id: String,
+    pub now_ms: i64,
+    /// The plugin's settings for the program, validated, defaults filled in (JSON object).
+    pub settings: String,
+    pub limits: EffectiveLimits,
+}
+
+/// The user an invocation is for.
+#[derive(Debug, Clone)]
+pub struct CallerInfo {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: Role,
+}
+
+impl CallerInfo {
+    pub fn is_partner(&self) -> bool {
+        !self.role.is_vendor()
+    }
+}
+
+/// The engine, the linker with every host import, and the compiled-artifact cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    shared: Arc<RuntimeShared>,
+    cache_dir: PathBuf,
+    compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+    pub limits: RuntimeLimits,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cache_dir", &self.cache_dir).field("limits", &self.limits).finish()
+    }
+}
+
+/// A memory limiter that remembers whether it refused to grow, so a resulting trap is reported as the cap.
+struct Limiter {
+    max_memory: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption) and the linker, and starts the epoch ticker.
+    pub fn new(limits: RuntimeLimits, shared: RuntimeShared, cache_dir: PathBuf) -> Result<Self, RuntimeError> {
+        let mut pool = PoolingAllocationConfig::default();
+        let n = limits.max_concurrent_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n * 4)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size((limits.max_memory_mib << 20) as usize);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_reservation(limits.max_memory_mib << 20)
+            .memory_guard_size(64 << 10);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Invalid(format!("engine: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("portico-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| RuntimeError::Invalid(format!("epoch ticker: {e}")))?;
+        std::fs::create_dir_all(&cache_dir).map_err(|e| RuntimeError::Invalid(format!("cache dir: {e}")))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            shared: Arc::new(shared),
+            cache_dir,
+            compiled: Mutex::new(HashMap::new()),
+            limits,
+        })
+    }
+
+    /// Compiles (or loads from the disk cache) and pre-instantiates a component. The same bytes are compiled
+    /// once per process and once per engine configuration on disk.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Arc<Compiled>, RuntimeError> {
+        let hash = hex::encode(Sha256::digest(wasm));
+        if let Some(c) = self.compiled.lock().expect("compiled lock").get(&hash) {
+            return Ok(c.clone());
+        }
+        let component = self.load_component(&hash, wasm)?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        let compiled = Arc::new(Compiled { pre, wasm_hash: hash.clone() });
+        self.compiled.lock().expect("compiled lock").insert(hash, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn load_component(&self, hash: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let path = self.cache_dir.join(format!("{hash}-{:016x}.cwasm", h.finish()));
+        if path.exists() {
+            // SAFETY: the file is one this process family wrote from `precompile_component` under the data dir,
+            // named by the content hash and engine hash, and written atomically (never changed in place).
+            // wasmtime rejects artifacts from another engine configuration with an error.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(error = %e, path = %path.display(), "ignoring unusable compiled plugin"),
+            }
+        }
+        let bytes = self.engine.precompile_component(wasm).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
+            tracing::warn!(path = %path.display(), "could not cache the compiled plugin");
+        }
+        // SAFETY: the bytes were produced by this engine's `precompile_component` just above.
+        #[allow(unsafe_code)]
+        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| RuntimeError::Invalid(format!("{e:#}")))
+    }
+
+    /// Handles a page or API request.
+    pub async fn handle_http(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        req: HttpRequest,
+    ) -> Result<Result<HttpResponse, PluginError>, RuntimeError> {
+        let ctx = call_context(&inv);
+        self.invoke(
+            plugin,
+            inv,
+            move |p, store| p.portico_plugin_http_handler().call_handle(store, &ctx, &req),
+            response_size,
+        )
+        .await
+    }
+
+    /// Delivers an event.
+    pub async fn on_event(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        event: Event,
+    ) -> Result<Result<(), PluginError>, RuntimeError> {
+        let ctx = call_context(&inv);
+        self.invoke(
+            plugin,
+            inv,
+            move |p, store| p.portico_plugin_event_handler().call_on_event(store, &ctx, &event),
+            |_| 0,
+        )
+        .await
+    }
+
+    /// Runs one tick of a schedule.
+    pub async fn run_schedule(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        schedule: String,
+    ) -> Result<Result<(), PluginError>, RuntimeError> {
+        let ctx = call_context(&inv);
+        self.invoke(plugin, inv, move |p, store| p.portico_plugin_scheduler().call_run(store, &ctx, &schedule), |_| 0)
+            .await
+    }
+
+    /// Renders a dashboard widget.
+    pub async fn render_widget(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        widget: String,
+    ) -> Result<Result<View, PluginError>, RuntimeError> {
+        let ctx = call_context(&inv);
+        self.invoke(
+            plugin,
+            inv,
+            move |p, store| p.portico_plugin_widgets().call_render(store, &ctx, &widget),
+            |v: &View| v.context.len(),
+        )
+        .await
+    }
+
+    /// Migrates data on upgrade.
+    pub async fn migrate(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        from: String,
+    ) -> Result<Result<(), PluginError>, RuntimeError> {
+        let ctx = call_context(&inv);
+        self.invoke(plugin, inv, move |p, store| p.portico_plugin_lifecycle().call_migrate(store, &ctx, &from), |_| 0)
+            .await
+    }
+
+    /// Runs `call` in a fresh instance on a blocking thread, then commits or rolls back its transaction.
+    async fn invoke<R, F, S>(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        call: F,
+        size: S,
+    ) -> Result<Result<R, PluginError>, RuntimeError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>> + Send + 'static,
+        S: FnOnce(&R) -> usize + Send + 'static,
+    {
+        let rt = tokio::runtime::Handle::current();
+        let engine = self.engine.clone();
+        let shared = self.shared.clone();
+        let started = std::time::Instant::now();
+        let plugin_id = plugin.manifest.id.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let limits = inv.limits;
+            let pre = plugin.compiled.pre.clone();
+            let state = HostState::new(shared, plugin, inv, limits.memory_bytes, rt.clone());
+            let mut store = Store::new(&engine, state);
+            store.limiter(|s| &mut s.limiter);
+            let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+            store.set_epoch_deadline(ticks);
+            let result = pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
+            let refused_memory = store.data().limiter.refused;
+            let mut state = store.into_data();
+            let tx = state.tx.take();
+            let finish = |commit: bool| -> Result<(), RuntimeError> {
+                if let Some(tx) = tx {
+                    if commit {
+                        rt.block_on(tx.commit()).map_err(StorageError::from)?
+                    } else {
+                        rt.block_on(tx.rollback()).map_err(StorageError::from)?
+                    }
+                }
+                Ok(())
+            };
+            match result {
+                Ok(Ok(value)) => {
+                    let out = size(&value) + state.output_bytes;
+                    if out > limits.output_bytes {
+                        finish(false)?;
+                        return Err(RuntimeError::OutputCap(limits.output_bytes >> 10));
+                    }
+                    finish(true)?;
+                    Ok(Ok(value))
+                }
+                Ok(Err(e)) => {
+                    finish(false)?;
+                    Ok(Err(e))
+                }
+                Err(e) => {
+                    finish(false)?;
+                    Err(classify(&e, refused_memory, &limits))
+                }
+            }
+        })
+        .await
+        .map_err(|e| RuntimeError::Trap(format!("invocation thread failed: {e}")))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &outcome {
+            Ok(Ok(_)) => tracing::debug!(plugin = %plugin_id, ms, "plugin call succeeded"),
+            Ok(Err(e)) => tracing::info!(plugin = %plugin_id, ms, error = ?e, "plugin call returned an error"),
+            Err(e) => tracing::warn!(plugin = %plugin_id, ms, error = %e, "plugin call failed"),
+        }
+        metrics::histogram!("portico_plugin_call_seconds", "plugin" => plugin_id.clone()).record(ms / 1000.0);
+        if outcome.as_ref().is_err() {
+            metrics::counter!("portico_plugin_failures_total", "plugin" => plugin_id).increment(1);
+        }
+        outcome
+    }
+}
+
+/// Turns a wasmtime error into what went wrong, in the plugin's terms.
+fn classify(e: &wasmtime::Error, refused_memory: bool, limits: &EffectiveLimits) -> RuntimeError {
+    if refused_memory {
+        return RuntimeError::MemoryCap(limits.memory_bytes >> 20);
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RuntimeError::Timeout(limits.timeout),
+        Some(t) => RuntimeError::Trap(t.to_string()),
+        None if format!("{e:#}").contains("concurrency limit") => RuntimeError::Busy,
+        None => RuntimeError::Trap(format!("{e:#}")),
+    }
+}
+
+fn response_size(r: &HttpResponse) -> usize {
+    match r {
+        HttpResponse::Page(v) => v.context.len() + v.template.len() + v.title.len(),
+        HttpResponse::Json((_, body)) => body.len(),
+        HttpResponse::Redirect(to) => to.len(),
+        HttpResponse::File(f) => f.body.len(),
+    }
+}
+
+fn call_context(inv: &Invocation) -> CallContext {
+    CallContext {
+        tenant_id: inv.tenant_id.clone(),
+        tenant_slug: inv.tenant_slug.clone(),
+        program: inv.program.as_ref().map(|(key, _)| key.clone()),
+        caller: inv.caller.as_ref().map(|c| Caller {
+            user_id: c.user_id.clone(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            org_id: c.org_id.clone(),
+            org_name: c.org_name.clone(),
+            role: wit_role(c.role),
+        }),
+        locale: inv.locale.clone(),
+        time_zone: inv.time_zone.clone(),
+        request_id: inv.request_id.clone(),
+        now_ms: inv.now_ms,
+    }
+}
+
+pub(crate) fn wit_role(r: Role) -> WitRole {
+    match r {
+        Role::VendorAdmin => WitRole::VendorAdmin,
+        Role::ChannelManager => WitRole::ChannelManager,
+        Role::PartnerAdmin => WitRole::PartnerAdmin,
+        Role::PartnerUser => WitRole::PartnerUser,
+    }
+}
+
+pub(crate) fn domain_role(r: WitRole) -> Role {
+    match r {
+        WitRole::VendorAdmin => Role::VendorAdmin,
+        WitRole::ChannelManager => Role::ChannelManager,
+        WitRole::PartnerAdmin => Role::PartnerAdmin,
+        WitRole::PartnerUser => Role::PartnerUser,
+    }
+}

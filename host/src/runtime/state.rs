@@ -1,0 +1,97 @@
+//! The data of one invocation's `Store`: the sandbox's (empty) WASI context, memory limits, and everything the
+//! host imports need to answer for the right tenant, plugin, program and caller.
+
+use std::sync::Arc;
+
+use sqlx::Any;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::PluginError;
+use super::{Invocation, Limiter, LoadedPlugin, RuntimeShared};
+use crate::storage::StorageError;
+
+/// Store data for one invocation.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limiter: Limiter,
+    pub(super) shared: Arc<RuntimeShared>,
+    pub(super) plugin: Arc<LoadedPlugin>,
+    pub(super) inv: Invocation,
+    pub(super) rt: tokio::runtime::Handle,
+    /// The invocation's transaction, begun at the first write and committed only if the call succeeds.
+    pub(super) tx: Option<sqlx::Transaction<'static, Any>>,
+    /// Events emitted, for the log line of the call.
+    pub(super) emitted: Vec<String>,
+    /// Bytes the plugin has written through host calls, against the output cap.
+    pub(super) output_bytes: usize,
+}
+
+impl HostState {
+    pub(super) fn new(
+        shared: Arc<RuntimeShared>,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        max_memory: usize,
+        rt: tokio::runtime::Handle,
+    ) -> Self {
+        // Nothing is granted: no preopened directories, no environment, no arguments, stdio discarded, every
+        // socket address denied. Only the clocks and random sources work.
+        let wasi = WasiCtx::builder().build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter { max_memory, refused: false },
+            shared,
+            plugin,
+            inv,
+            rt,
+            tx: None,
+            emitted: Vec::new(),
+            output_bytes: 0,
+        }
+    }
+
+    /// The invocation's transaction, begun on first use.
+    pub(super) fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
+        if self.tx.is_none() {
+            let db = self.shared.db.clone();
+            let tx = self.rt.block_on(db.begin()).map_err(storage_error)?;
+            self.tx = Some(tx);
+        }
+        Ok(self.tx.as_mut().expect("just begun"))
+    }
+
+    /// Counts bytes against the output cap.
+    pub(super) fn charge_output(&mut self, bytes: usize) -> Result<(), PluginError> {
+        self.output_bytes += bytes;
+        if self.output_bytes > self.inv.limits.output_bytes {
+            return Err(PluginError::Denied(format!(
+                "output cap of {} KiB reached",
+                self.inv.limits.output_bytes / 1024
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl super::bindings::portico::plugin::types::Host for HostState {}
+
+/// A storage failure as the plugin sees it: expected ones by name, the rest as `unavailable` (logged).
+pub(super) fn storage_error(e: StorageError) -> PluginError {
+    match e {
+        StorageError::NotFound => PluginError::NotFound("not found".into()),
+        StorageError::Conflict(m) => PluginError::Conflict(m),
+        other => {
+            tracing::error!(error = %other, "plugin storage call failed");
+            PluginError::Unavailable("storage is unavailable; try again".into())
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Installed plugins per tenant, their enablement and settings per program, subscriptions, secrets, and the
+//! directory writes and notifications plugins make inside their invocation's transaction.
+
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::{Result, StorageError, TenantScope, optional};
+use crate::domain::{Millis, Role, new_id, now_millis};
+
+/// An installed plugin as stored.
+#[derive(Debug, Clone)]
+pub struct InstalledPlugin {
+    pub plugin_id: String,
+    pub version: String,
+    /// The manifest, as JSON.
+    pub manifest: String,
+    pub package_key: String,
+    pub wasm_hash: String,
+    pub installed_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A plugin's state in one program.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginProgram {
+    pub program_id: String,
+    pub enabled: bool,
+    /// Settings JSON object.
+    pub settings: String,
+}
+
+/// Who a notification goes to.
+#[derive(Debug)]
+pub struct Audience<'a> {
+    pub user: Option<&'a str>,
+    pub org: Option<&'a str>,
+    pub vendor: bool,
+    pub roles: &'a [Role],
+}
+
+const INSTALL_COLUMNS: &str = "plugin_id, version, manifest, package_key, wasm_hash, installed_at, updated_at";
+
+fn install_from_row(r: &sqlx::any::AnyRow) -> Result<InstalledPlugin> {
+    Ok(InstalledPlugin {
+        plugin_id: r.try_get("plugin_id")?,
+        version: r.try_get("version")?,
+        manifest: r.try_get("manifest")?,
+        package_key: r.try_get("package_key")?,
+        wasm_hash: r.try_get("wasm_hash")?,
+        installed_at: r.try_get("installed_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl TenantScope<'_> {
+    /// Installs or replaces a plugin and its event subscriptions, in one transaction.
+    pub async fn save_install(&self, p: &InstalledPlugin, topics: &[String]) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO plugin_installs (tenant_id, plugin_id, version, manifest, package_key, wasm_hash, installed_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, plugin_id) DO UPDATE SET version = excluded.version, \
+             manifest = excluded.manifest, package_key = excluded.package_key, wasm_hash = excluded.wasm_hash, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant_id)
+        .bind(&p.plugin_id)
+        .bind(&p.version)
+        .bind(&p.manifest)
+        .bind(&p.package_key)
+        .bind(&p.wasm_hash)
+        .bind(p.installed_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM plugin_subscriptions WHERE tenant_id = $1 AND plugin_id = $2")
+            .bind(self.tenant_id)
+            .bind(&p.plugin_id)
+            .execute(&mut *tx)
+            .await?;
+        for topic in topics {
+            sqlx::query("INSERT INTO plugin_subscriptions (tenant_id, plugin_id, topic) VALUES ($1, $2, $3)")
+                .bind(self.tenant_id)
+                .bind(&p.plugin_id)
+                .bind(topic)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE tenants SET updated_at = $2 WHERE id = $1")
+            .bind(self.tenant_id)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn installed_plugins(&self) -> Result<Vec<InstalledPlugin>> {
+        let q = format!("SELECT {INSTALL_COLUMNS} FROM plugin_installs WHERE tenant_id = $1 ORDER BY plugin_id");
+        sqlx::query(AssertSqlSafe(q))
+            .bind(self.tenant_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(install_from_row)
+            .collect()
+    }
+
+    pub async fn installed_plugin(&self, plugin_id: &str) -> Result<Option<InstalledPlugin>> {
+        let q = format!("SELECT {INSTALL_COLUMNS} FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = $2");
+        optional(sqlx::query(AssertSqlSafe(q)).bind(self.tenant_id).bind(plugin_id).fetch_one(self.pool()).await)?
+            .map(|r| install_from_row(&r))
+            .transpose()
+    }
+
+    /// The plugin's enablement and settings in each program that has a row.
+    pub async fn plugin_programs(&self, plugin_id: &str) -> Result<Vec<PluginProgram>> {
+        sqlx::query("SELECT program_id, enabled, settings FROM plugin_programs WHERE tenant_id = $1 AND plugin_id = $2")
+            .bind(self.tenant_id)
+            .bind(plugin_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PluginProgram {
+                    program_id: r.try_get("program_id")?,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    settings: r.try_get("settings")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Enables or disables a plugin in a program, keeping its settings.
+    pub async fn set_plugin_enabled(&self, plugin_id: &str, program_id: &str, enabled: bool) -> Result<()> {
+        self.program(program_id).await?;
+        sqlx::query(
+            "INSERT INTO plugin_programs (tenant_id, plugin_id, program_id, enabled, settings, updated_at) VALUES ($1, $2, $3, $4, '{}', $5) \
+             ON CONFLICT (tenant_id, plugin_id, program_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant_id)
+        .bind(plugin_id)
+        .bind(program_id)
+        .bind(i64::from(enabled))
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Saves validated settings of a plugin in a program.
+    pub async fn set_plugin_settings(&self, plugin_id: &str, program_id: &str, settings: &str) -> Result<()> {
+        self.program(program_id).await?;
+        sqlx::query(
+            "INSERT INTO plugin_programs (tenant_id, plugin_id, program_id, enabled, settings, updated_at) VALUES ($1, $2, $3, 0, $4, $5) \
+             ON CONFLICT (tenant_id, plugin_id, program_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant_id)
+        .bind(plugin_id)
+        .bind(program_id)
+        .bind(settings)
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn plugin_secret(&self, plugin_id: &str, name: &str) -> Result<Option<String>> {
+        optional(
+            sqlx::query_scalar(
+                "SELECT value FROM plugin_secrets WHERE tenant_id = $1 AND plugin_id = $2 AND name = $3",
+            )
+            .bind(self.tenant_id)
+            .bind(plugin_id)
+            .bind(name)
+            .fetch_one(self.pool())
+            .await,
+        )
+    }
+
+    pub async fn set_plugin_secret(&self, plugin_id: &str, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO plugin_secrets (tenant_id, plugin_id, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, plugin_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant_id)
+        .bind(plugin_id)
+        .bind(name)
+        .bind(value)
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// Moves a partner org to a tier of a program, on the caller's connection (a plugin's transaction).
+pub async fn enrol_in(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    org_id: &str,
+    program_id: &str,
+    tier_id: &str,
+) -> Result<()> {
+    let valid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tiers t JOIN orgs o ON o.tenant_id = t.tenant_id \
+         WHERE t.tenant_id = $1 AND t.id = $2 AND t.program_id = $3 AND o.id = $4 AND o.kind = 'partner'",
+    )
+    .bind(tenant_id)
+    .bind(tier_id)
+    .bind(program_id)
+    .bind(org_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if valid == 0 {
+        return Err(StorageError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO enrolments (tenant_id, org_id, program_id, tier_id, enrolled_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (org_id, program_id) DO UPDATE SET tier_id = excluded.tier_id",
+    )
+    .bind(tenant_id)
+    .bind(org_id)
+    .bind(program_id)
+    .bind(tier_id)
+    .bind(now_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An audit entry on the caller's connection; `actor` names a plugin (`plugin:{id}`) rather than a user.
+pub async fn audit_in(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_log (id, tenant_id, actor_id, action, subject, detail, at) VALUES ($1, $2, NULL, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(action)
+        .bind(subject)
+        .bind(format!("{detail} ({actor})"))
+        .bind(now_millis())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes one notification per active recipient; returns how many.
+#[allow(clippy::too_many_arguments)]
+pub async fn notify_in(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    plugin_id: &str,
+    audience: &Audience<'_>,
+    title: &str,
+    body: &str,
+    link: Option<&str>,
+    email: bool,
+    now: Millis,
+) -> Result<u64> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.role FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.tenant_id = $1 AND u.status = 'active' \
+         AND ($2 = '' OR u.id = $2) AND ($3 = '' OR u.org_id = $3) AND ($4 = 0 OR o.kind = 'vendor')",
+    )
+    .bind(tenant_id)
+    .bind(audience.user.unwrap_or(""))
+    .bind(audience.org.unwrap_or(""))
+    .bind(i64::from(audience.vendor))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut n = 0;
+    for r in rows {
+        let role: String = r.try_get("role")?;
+        if !audience.roles.is_empty() && !audience.roles.iter().any(|x| x.as_str() == role) {
+            continue;
+        }
+        let user_id: String = r.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO notifications (id, tenant_id, user_id, plugin_id, title, body, link, email, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(&user_id)
+        .bind(plugin_id)
+        .bind(title)
+        .bind(body)
+        .bind(link)
+        .bind(i64::from(email))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,88 @@
+//! A plugin that misbehaves on purpose. Each API path below `/api/v1/p/hostile/` does one bad thing, so the
+//! sandbox tests can show the host stops it and nothing else is hurt.
+
+use portico_sdk::prelude::*;
+use portico_sdk::storage::Collection;
+use portico_sdk::{Value, directory, events, http, secrets};
+
+const NOTES: Collection = Collection::new("notes");
+
+/// Describes an outcome the test reads: `ok` or the error the host returned.
+fn outcome<T: std::fmt::Debug>(r: Result<T, Error>) -> Response {
+    match r {
+        Ok(v) => Response::json(&json!({ "outcome": "ok", "value": format!("{v:?}") })),
+        Err(e) => Response::json(&json!({ "outcome": "error", "error": format!("{e:?}") })),
+    }
+}
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
+        match req.path.as_str() {
+            "/noop" => Ok(Response::json(&json!({ "ok": true }))),
+            "/loop" => {
+                let mut i: u64 = 0;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            "/membomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![7u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "/panic" => panic!("hostile plugin panics on purpose"),
+            "/write" => {
+                let n = req.query("n").unwrap_or("1").parse::<i64>().unwrap_or(1);
+                NOTES.insert(&json!({ "n": n }))?;
+                events::emit("hostile.wrote", &json!({ "n": n }))?;
+                Ok(Response::json(&json!({ "ok": true })))
+            }
+            "/write-then-panic" => {
+                NOTES.insert(&json!({ "n": 666 }))?;
+                events::emit("hostile.wrote", &json!({ "n": 666 }))?;
+                panic!("after writing");
+            }
+            "/write-then-loop" => {
+                NOTES.insert(&json!({ "n": 667 }))?;
+                let mut i: u64 = 0;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            "/write-then-error" => {
+                NOTES.insert(&json!({ "n": 668 }))?;
+                events::emit("hostile.wrote", &json!({ "n": 668 }))?;
+                Err(Error::invalid("n", "refusing after writing"))
+            }
+            "/count" => Ok(Response::json(
+                &json!({ "count": NOTES.query().all_orgs().count().or_else(|_| NOTES.query().count())? }),
+            )),
+            "/undeclared-collection" => Ok(outcome(Collection::new("deals").get::<Value>("x"))),
+            "/cross-org" => Ok(outcome(NOTES.query().all_orgs().fetch::<Value>().map(|p| p.records.len()))),
+            "/outbound" => Ok(outcome(http::send(&http::Request {
+                method: "GET".into(),
+                url: "https://example.com/".into(),
+                headers: vec![],
+                body: vec![],
+            }))),
+            "/secret" => Ok(outcome(secrets::get("stripe_key"))),
+            "/set-tier" => Ok(outcome(directory::set_tier(
+                &ctx.caller().map(|c| c.org_id.clone()).unwrap_or_default(),
+                "reseller",
+                "gold",
+            ))),
+            "/filesystem" => Ok(outcome(std::fs::read_dir("/").map(|d| d.count()).map_err(Error::internal))),
+            "/environment" => {
+                Ok(Response::json(&json!({ "vars": std::env::vars().count(), "args": std::env::args().count() })))
+            }
+            "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
+            _ => Err(Error::NotFound("no such hostility".into())),
+        }
+    }
+}
+
+export_plugin!(Hostile);

@@ -1,0 +1,163 @@
+//! The sandbox: hostile plugins are stopped at their deadline, memory cap and output cap, traps roll back
+//! their writes and events, and ungranted reaches are refused, while ordinary calls carry on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portico::runtime::{HttpResponse, PluginError, RuntimeError};
+use portico_tests::{DbKind, TestApp, api_get, hostile, invocation, load_plugin, spawn_app};
+
+async fn call(
+    app: &TestApp,
+    plugin: &Arc<portico::runtime::LoadedPlugin>,
+    email: Option<&str>,
+    path: &str,
+) -> Result<Result<HttpResponse, PluginError>, RuntimeError> {
+    let inv = invocation(app, plugin, email).await;
+    app.state.runtime.handle_http(plugin.clone(), inv, api_get(path)).await
+}
+
+fn json_of(r: Result<Result<HttpResponse, PluginError>, RuntimeError>) -> serde_json::Value {
+    match r {
+        Ok(Ok(HttpResponse::Json((_, body)))) => serde_json::from_str(&body).unwrap(),
+        other => panic!("expected JSON, got {other:?}"),
+    }
+}
+
+async fn rows(app: &TestApp, table: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
+    let q = format!("SELECT COUNT(*) FROM {table}");
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(q)).fetch_one(&pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_infinite_loop_stops_at_its_deadline_while_other_calls_succeed() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let started = Instant::now();
+    let looping = {
+        let (state, plugin) = (app.state.clone(), plugin.clone());
+        let inv = invocation(&app, &plugin, Some("bob@northwind.example")).await;
+        tokio::spawn(async move { state.runtime.handle_http(plugin, inv, api_get("/loop")).await })
+    };
+    let mut ok = 0;
+    for _ in 0..20 {
+        if let Ok(Ok(_)) = call(&app, &plugin, Some("bob@northwind.example"), "/noop").await {
+            ok += 1;
+        }
+    }
+    let r = looping.await.unwrap();
+    assert!(matches!(r, Err(RuntimeError::Timeout(_))), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped near its 300 ms deadline, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ok, 20, "ordinary calls all succeed meanwhile");
+}
+
+#[tokio::test]
+async fn a_memory_bomb_stops_at_its_cap() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let r = call(&app, &plugin, None, "/membomb").await;
+    assert!(matches!(r, Err(RuntimeError::MemoryCap(16))), "{r:?}");
+    assert!(matches!(call(&app, &plugin, None, "/noop").await, Ok(Ok(_))), "the next call runs in a fresh instance");
+}
+
+#[tokio::test]
+async fn a_panic_traps_and_the_next_call_is_unaffected() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let r = call(&app, &plugin, None, "/panic").await;
+    assert!(matches!(r, Err(RuntimeError::Trap(_))), "{r:?}");
+    assert!(matches!(call(&app, &plugin, None, "/noop").await, Ok(Ok(_))));
+}
+
+#[tokio::test]
+async fn output_over_the_cap_is_refused() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let r = call(&app, &plugin, None, "/big-output").await;
+    assert!(matches!(r, Err(RuntimeError::OutputCap(256))), "{r:?}");
+}
+
+async fn failed_invocations_leave_no_records_and_no_events(kind: DbKind) {
+    let app = spawn_app(kind).await;
+    let plugin = load_plugin(&app, &hostile());
+    assert!(matches!(call(&app, &plugin, None, "/write-then-panic").await, Err(RuntimeError::Trap(_))));
+    assert!(matches!(call(&app, &plugin, None, "/write-then-loop").await, Err(RuntimeError::Timeout(_))));
+    assert!(matches!(call(&app, &plugin, None, "/write-then-error").await, Ok(Err(PluginError::Invalid(_)))));
+    assert_eq!(rows(&app, "plugin_records").await, 0);
+    assert_eq!(rows(&app, "plugin_index").await, 0);
+    assert_eq!(rows(&app, "events").await, 0);
+    // A successful one commits both.
+    assert!(matches!(call(&app, &plugin, None, "/write?n=1").await, Ok(Ok(_))));
+    assert_eq!(rows(&app, "plugin_records").await, 1);
+    assert_eq!(rows(&app, "events").await, 1);
+}
+
+#[tokio::test]
+async fn failed_invocations_leave_no_records_and_no_events_on_sqlite() {
+    failed_invocations_leave_no_records_and_no_events(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn failed_invocations_leave_no_records_and_no_events_on_postgres() {
+    failed_invocations_leave_no_records_and_no_events(DbKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn ungranted_reaches_are_refused() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let bob = Some("bob@northwind.example");
+    for (path, expect) in [
+        ("/undeclared-collection", "collection deals is not declared"),
+        ("/cross-org", "cross_org_read"),
+        ("/outbound", "not among the outbound hosts"),
+        ("/secret", "secret stripe_key is not declared"),
+        ("/set-tier", "directory_write grant"),
+    ] {
+        let j = json_of(call(&app, &plugin, bob, path).await);
+        assert_eq!(j["outcome"], "error", "{path}: {j}");
+        let e = j["error"].as_str().unwrap();
+        assert!(e.contains("Denied") && e.contains(expect), "{path}: {e}");
+    }
+    let fs = json_of(call(&app, &plugin, bob, "/filesystem").await);
+    assert_eq!(fs["outcome"], "error", "no filesystem: {fs}");
+    let env = json_of(call(&app, &plugin, bob, "/environment").await);
+    assert_eq!(env["vars"], 0, "no environment: {env}");
+    // Nothing changed in the directory.
+    let t = app.tenant_id("acme").await;
+    let northwind = app.state.db.tenant(&t).user_by_email("bob@northwind.example").await.unwrap().unwrap().org_id;
+    assert_eq!(app.state.db.tenant(&t).enrolments_of_org(&northwind).await.unwrap()[0].tier_key, "gold");
+}
+
+#[tokio::test]
+async fn partners_see_only_their_own_orgs_records() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    for (who, n) in [("bob@northwind.example", "1"), ("carol@fabrikam.example", "2"), ("carol@fabrikam.example", "3")] {
+        assert!(matches!(call(&app, &plugin, Some(who), &format!("/write?n={n}")).await, Ok(Ok(_))));
+    }
+    assert_eq!(json_of(call(&app, &plugin, Some("bob@northwind.example"), "/count").await)["count"], 1);
+    assert_eq!(json_of(call(&app, &plugin, Some("carol@fabrikam.example"), "/count").await)["count"], 2);
+    assert_eq!(
+        json_of(call(&app, &plugin, Some("manager@acme.example"), "/count").await)["count"],
+        3,
+        "vendor staff see all"
+    );
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_on_disk_by_content() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let _ = load_plugin(&app, &hostile());
+    let cache = app.data_dir.join("cache/plugins");
+    let files: Vec<_> =
+        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(".cwasm"));
+}
