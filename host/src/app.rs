@@ -26,6 +26,7 @@ pub struct AppState {
     pub csrf: CsrfConfig,
     pub metrics: PrometheusHandle,
     pub runtime: Arc<Runtime>,
+    pub plugins: Arc<crate::plugins::Registry>,
 }
 
 impl AppState {
@@ -75,6 +76,7 @@ impl AppState {
             csrf,
             metrics: metrics_handle(),
             runtime: Arc::new(runtime),
+            plugins: Arc::default(),
         })
     }
 }

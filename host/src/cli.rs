@@ -31,6 +31,190 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Install, list, enable, disable, upgrade and package plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install a plugin package (a `.tar.gz` or a package directory) for a tenant.
+    Install {
+        #[arg(long)]
+        tenant: String,
+        /// The package: a `.tar.gz`, or a directory with `plugin.toml` and `templates/`.
+        path: PathBuf,
+        /// The component, when the directory does not hold `plugin.wasm` (e.g. `target/wasm32-wasip2/plugin/x.wasm`).
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+    },
+    /// Upgrade an installed plugin to a newer package (runs its data migration; rolls back on failure).
+    Upgrade {
+        #[arg(long)]
+        tenant: String,
+        path: PathBuf,
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+    },
+    /// List a tenant's plugins with version and per-program enablement.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Enable a plugin in a program (or every program).
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        plugin: String,
+        /// Program key; omit for every program.
+        #[arg(long)]
+        program: Option<String>,
+    },
+    /// Disable a plugin in a program (or every program).
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        plugin: String,
+        #[arg(long)]
+        program: Option<String>,
+    },
+    /// Build a `.tar.gz` package from a plugin directory and its compiled component.
+    Package {
+        /// The plugin's directory (with `plugin.toml`, `templates/`, `static/`).
+        dir: PathBuf,
+        /// The compiled component; defaults to `plugin.wasm` in the directory.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Where to write the package; defaults to `{id}-{version}.tar.gz`.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Reads a package from a `.tar.gz` file or a directory (with the component given separately if needed).
+pub fn read_package(path: &std::path::Path, wasm: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+    if path.is_dir() {
+        let mut package = match crate::plugins::Package::from_dir(path) {
+            Ok(p) => p,
+            Err(crate::plugins::PackageError::Missing("plugin.wasm")) if wasm.is_some() => {
+                let tmp = tempdir_with_wasm(path, wasm.expect("checked"))?;
+                crate::plugins::Package::from_dir(tmp.path())?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(w) = wasm {
+            package.wasm = std::fs::read(w).map_err(|e| anyhow::anyhow!("{}: {e}", w.display()))?;
+        }
+        Ok(package.to_tar_gz())
+    } else {
+        Ok(std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+    }
+}
+
+/// A copy of a plugin directory's manifest with the component beside it, for packaging.
+fn tempdir_with_wasm(dir: &std::path::Path, wasm: &std::path::Path) -> anyhow::Result<TempPackageDir> {
+    let base = std::env::temp_dir().join(format!("portico-package-{}", crate::domain::new_id()));
+    std::fs::create_dir_all(&base)?;
+    std::fs::copy(dir.join("plugin.toml"), base.join("plugin.toml"))?;
+    std::fs::copy(wasm, base.join("plugin.wasm")).map_err(|e| anyhow::anyhow!("{}: {e}", wasm.display()))?;
+    for sub in ["templates", "static"] {
+        copy_dir(&dir.join(sub), &base.join(sub))?;
+    }
+    Ok(TempPackageDir(base))
+}
+
+struct TempPackageDir(PathBuf);
+
+impl TempPackageDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPackageDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let meta = std::fs::symlink_metadata(e.path())?;
+        if meta.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()))?;
+        } else if meta.is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a plugin command.
+pub async fn run_plugin(state: &crate::AppState, cmd: PluginCommand) -> anyhow::Result<()> {
+    let tenant_of = |slug: String| async move {
+        state.db.tenant_by_slug(&slug).await?.ok_or_else(|| anyhow::anyhow!("no tenant {slug}"))
+    };
+    match cmd {
+        PluginCommand::Install { tenant, path, wasm } | PluginCommand::Upgrade { tenant, path, wasm } => {
+            let t = tenant_of(tenant).await?;
+            let bytes = read_package(&path, wasm.as_deref())?;
+            let (p, outcome) = crate::plugins::install(state, &t, &bytes, None).await?;
+            match outcome {
+                crate::plugins::Installed::New => println!("installed {} {} for {}", p.plugin_id, p.version, t.slug),
+                crate::plugins::Installed::Upgraded { from } => {
+                    println!("upgraded {} from {from} to {} for {}", p.plugin_id, p.version, t.slug)
+                }
+            }
+        }
+        PluginCommand::List { tenant } => {
+            let t = tenant_of(tenant).await?;
+            let scope = state.db.tenant(&t.id);
+            let programs = scope.list_programs().await?;
+            for p in scope.installed_plugins().await? {
+                let enabled = scope.plugin_programs(&p.plugin_id).await?;
+                let on: Vec<&str> = programs
+                    .iter()
+                    .filter(|prog| enabled.iter().any(|e| e.enabled && e.program_id == prog.id))
+                    .map(|prog| prog.key.as_str())
+                    .collect();
+                println!(
+                    "{}	{}	enabled in: {}",
+                    p.plugin_id,
+                    p.version,
+                    if on.is_empty() { "-".to_string() } else { on.join(", ") }
+                );
+            }
+        }
+        PluginCommand::Enable { tenant, plugin, program } => {
+            let t = tenant_of(tenant).await?;
+            for key in set_enabled(state, &t, &plugin, program.as_deref(), true).await? {
+                println!("enabled {plugin} in {key}");
+            }
+        }
+        PluginCommand::Disable { tenant, plugin, program } => {
+            let t = tenant_of(tenant).await?;
+            for key in set_enabled(state, &t, &plugin, program.as_deref(), false).await? {
+                println!("disabled {plugin} in {key}");
+            }
+        }
+        PluginCommand::Package { dir, wasm, output } => {
+            let bytes = read_package(&dir, wasm.as_deref())?;
+            let package = crate::plugins::Package::from_tar_gz(&bytes)?;
+            let out = output.unwrap_or_else(|| {
+                PathBuf::from(format!("{}-{}.tar.gz", package.manifest.id, package.manifest.version))
+            });
+            std::fs::write(&out, &bytes)?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +364,7 @@ pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow:
             scope.set_password(&u.id, &crate::auth::hash_password(&password)).await?;
             println!("password set for {}", u.email);
         }
-        Command::Serve | Command::Migrate | Command::Demo => unreachable!("handled by main"),
+        Command::Serve | Command::Migrate | Command::Demo | Command::Plugin(_) => unreachable!("handled by main"),
     }
     Ok(())
 }
@@ -196,4 +380,29 @@ fn read_new_password() -> anyhow::Result<String> {
     };
     crate::auth::check_new_password(&pw, &pw).map_err(|m| anyhow::anyhow!("password: {m}"))?;
     Ok(pw)
+}
+
+/// Enables or disables an installed plugin in one program (by key) or all; returns the program keys changed.
+pub async fn set_enabled(
+    state: &crate::AppState,
+    tenant: &crate::domain::Tenant,
+    plugin: &str,
+    program: Option<&str>,
+    enabled: bool,
+) -> anyhow::Result<Vec<String>> {
+    let scope = state.db.tenant(&tenant.id);
+    scope
+        .installed_plugin(plugin)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("plugin {plugin} is not installed for {}", tenant.slug))?;
+    let programs: Vec<_> =
+        scope.list_programs().await?.into_iter().filter(|p| program.is_none_or(|k| k == p.key)).collect();
+    anyhow::ensure!(!programs.is_empty(), "no program {}", program.unwrap_or("at all"));
+    let mut keys = Vec::new();
+    for p in programs {
+        scope.set_plugin_enabled(plugin, &p.id, enabled).await?;
+        scope.audit(None, if enabled { "plugin.enabled" } else { "plugin.disabled" }, plugin, &p.key).await?;
+        keys.push(p.key);
+    }
+    Ok(keys)
 }

@@ -109,3 +109,36 @@ pub async fn seed(db: &Db) -> Result<bool, StorageError> {
     scope.audit(None, "demo.seeded", "acme", "").await?;
     Ok(true)
 }
+
+/// Installs (or upgrades) every bundled plugin found under `root` — `plugins/*/` and the SDK example, with their
+/// components from `target/wasm32-wasip2/plugin/` — for the demo tenant, and enables each in every program.
+/// A plugin whose component was not built is skipped with a note.
+pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) -> anyhow::Result<()> {
+    let Some(tenant) = state.db.tenant_by_slug("acme").await? else { return Ok(()) };
+    let mut dirs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(root.join("plugins")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    dirs.push(root.join("sdk/example"));
+    dirs.sort();
+    for dir in dirs.into_iter().filter(|d| d.join("plugin.toml").exists() && d.join("Cargo.toml").exists()) {
+        let cargo = std::fs::read_to_string(dir.join("Cargo.toml"))?;
+        let Some(name) = cargo.lines().find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+        else {
+            continue;
+        };
+        let wasm = root.join("target/wasm32-wasip2/plugin").join(format!("{}.wasm", name.replace('-', "_")));
+        if !wasm.exists() {
+            println!("  (skipping {}: run ./scripts/build-plugins to build it)", dir.display());
+            continue;
+        }
+        let bytes = crate::cli::read_package(&dir, Some(&wasm))?;
+        match crate::plugins::install(state, &tenant, &bytes, None).await {
+            Ok((p, _)) => {
+                crate::cli::set_enabled(state, &tenant, &p.plugin_id, None, true).await?;
+                println!("Installed plugin {} {}", p.plugin_id, p.version);
+            }
+            Err(crate::plugins::LifecycleError::SameVersion { .. }) => {}
+            Err(e) => println!("  (plugin {} not installed: {e})", dir.display()),
+        }
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod mail;
+pub mod plugins;
 pub mod render;
 pub mod runtime;
 pub mod storage;

@@ -19,6 +19,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => serve(config, false).await?,
         Command::Demo => serve(config, true).await?,
+        Command::Plugin(cmd) => {
+            let state = AppState::build(config).await?;
+            portico::cli::run_plugin(&state, cmd).await?;
+        }
         other => {
             let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
             db.migrate().await?;
@@ -34,6 +38,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     if demo {
         let seeded = portico::demo::seed(&state.db).await?;
+        portico::demo::install_bundled(&state, std::path::Path::new(".")).await?;
         println!(
             "{}",
             if seeded { "Seeded the demo tenant \"acme\"." } else { "The demo tenant \"acme\" exists; not seeding." }

@@ -412,3 +412,39 @@ pub fn api_get(path_and_query: &str) -> portico::runtime::HttpRequest {
         api: true,
     }
 }
+
+impl PluginSource {
+    /// The plugin as a `.tar.gz` package, optionally with another manifest.
+    pub fn package(&self, manifest: Option<&str>) -> Vec<u8> {
+        let bytes = portico::cli::read_package(
+            &self.dir,
+            Some(&target_dir().join("wasm32-wasip2/plugin").join(format!("{}.wasm", self.crate_name))),
+        )
+        .expect("package");
+        match manifest {
+            None => bytes,
+            Some(text) => {
+                let mut p = portico::plugins::Package::from_tar_gz(&bytes).unwrap();
+                p.manifest_text = text.to_string();
+                p.to_tar_gz()
+            }
+        }
+    }
+
+    /// The plugin.toml text.
+    pub fn manifest_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("plugin.toml")).unwrap()
+    }
+}
+
+impl TestApp {
+    /// Installs a package for the demo tenant and enables it in the given programs.
+    pub async fn install(&self, package: &[u8], programs: &[&str]) -> portico::storage::InstalledPlugin {
+        let tenant = self.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+        let (p, _) = portico::plugins::install(&self.state, &tenant, package, None).await.expect("install");
+        for program in programs {
+            portico::cli::set_enabled(&self.state, &tenant, &p.plugin_id, Some(program), true).await.unwrap();
+        }
+        p
+    }
+}

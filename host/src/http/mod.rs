@@ -12,6 +12,7 @@ mod ops;
 mod org;
 mod pages;
 mod people;
+mod plugin_routes;
 mod upload;
 mod view;
 
@@ -43,7 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(org::router())
         .merge(assets::media_router())
-        .nest("/api/v1", api::router())
+        .merge(plugin_routes::page_router())
+        .nest("/api/v1", api::router().merge(plugin_routes::api_router()))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(from_fn_with_state(state.clone(), view::render_errors))

@@ -227,7 +227,9 @@ async fn redeem(
     }
 }
 
-async fn dashboard(State(state): State<AppState>, Auth { ctx, principal }: Auth) -> HttpResult<Response> {
+async fn dashboard(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    let widgets = super::plugin_routes::widgets(&state, &auth).await;
+    let Auth { ctx, principal } = auth;
     let scope = ctx.scope(&state);
     let page = if principal.is_vendor_staff() {
         let all = ListQuery::default();
@@ -258,5 +260,6 @@ async fn dashboard(State(state): State<AppState>, Auth { ctx, principal }: Auth)
         }
         json!({ "vendor": false, "org": org, "enrolments": ladders, "team": team })
     };
+    let page = super::view::with(page, json!({ "widgets": widgets }));
     Ok(render(&state, &ctx, "dashboard.html", page).await?.into_response())
 }

@@ -20,35 +20,37 @@ pub type FieldErrors = BTreeMap<String, String>;
 
 #[derive(Serialize)]
 struct NavItem {
-    label: &'static str,
-    href: &'static str,
+    label: String,
+    href: String,
     active: bool,
 }
 
-/// Navigation for a role; plugins add their entries here later.
-fn nav(role: Option<Role>, path: &str) -> Vec<NavItem> {
+/// Navigation for a role: the host's entries, then the plugins' (`(label, href)` pairs).
+fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) -> Vec<NavItem> {
     let Some(role) = role else { return Vec::new() };
-    let mut items: Vec<(&'static str, &'static str)> = vec![("Dashboard", "/")];
-    match role {
-        Role::VendorAdmin => items.extend([
+    let mut items: Vec<(String, String)> = vec![("Dashboard".into(), "/".into())];
+    items.extend(plugin_entries);
+    let host: Vec<(&str, &str)> = match role {
+        Role::VendorAdmin => vec![
             ("Partners", "/admin/orgs"),
             ("Users", "/admin/users"),
             ("Programs", "/admin/programs"),
+            ("Plugins", "/admin/plugins"),
             ("Branding", "/admin/branding"),
             ("Mail", "/admin/mail"),
             ("Audit log", "/admin/audit"),
-        ]),
-        Role::ChannelManager => items.push(("Partners", "/admin/orgs")),
-        Role::PartnerAdmin => items.extend([("My organisation", "/org"), ("Team", "/org/users")]),
-        Role::PartnerUser => {}
-    }
+        ],
+        Role::ChannelManager => vec![("Partners", "/admin/orgs")],
+        Role::PartnerAdmin => vec![("My organisation", "/org"), ("Team", "/org/users")],
+        Role::PartnerUser => vec![],
+    };
+    items.extend(host.into_iter().map(|(l, h)| (l.to_string(), h.to_string())));
     let path = path.split('?').next().unwrap_or(path);
     items
         .into_iter()
-        .map(|(label, href)| NavItem {
-            label,
-            href,
-            active: if href == "/" { path == "/" } else { path.starts_with(href) },
+        .map(|(label, href)| {
+            let active = if href == "/" { path == "/" } else { path.starts_with(href.trim_end_matches('/')) };
+            NavItem { label, href, active }
         })
         .collect()
 }
@@ -72,6 +74,39 @@ fn flash_message(key: &str) -> Option<&'static str> {
 
 /// Builds the full template context: the page's own values under their names, plus the base values.
 pub fn base_context(state: &AppState, ctx: &Ctx, page: impl Serialize) -> HttpResult<tera::Context> {
+    base_context_with_nav(state, ctx, page, Vec::new())
+}
+
+/// Nav entries of the plugins the signed-in user may use, for their role.
+async fn plugin_nav(state: &AppState, ctx: &Ctx) -> Vec<(String, String)> {
+    let Some(p) = &ctx.principal else { return Vec::new() };
+    match crate::plugins::active_for(state, &ctx.tenant, &p.user, None).await {
+        Ok(active) => active
+            .iter()
+            .flat_map(|a| {
+                let id = a.plugin.manifest().id.clone();
+                a.plugin
+                    .manifest()
+                    .nav
+                    .iter()
+                    .filter(|n| crate::plugins::role_allowed(&n.roles, p.user.role))
+                    .map(move |n| (n.label.clone(), format!("/p/{id}{}", n.path)))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "plugin navigation unavailable");
+            Vec::new()
+        }
+    }
+}
+
+fn base_context_with_nav(
+    state: &AppState,
+    ctx: &Ctx,
+    page: impl Serialize,
+    plugin_entries: Vec<(String, String)>,
+) -> HttpResult<tera::Context> {
     let mut c = tera::Context::from_serialize(page).map_err(super::HttpError::internal)?;
     let t = &ctx.tenant;
     let b = &t.branding;
@@ -99,7 +134,7 @@ pub fn base_context(state: &AppState, ctx: &Ctx, page: impl Serialize) -> HttpRe
         })
     });
     c.insert("user", &user);
-    c.insert("nav", &nav(ctx.principal.as_ref().map(|p| p.user.role), &ctx.path));
+    c.insert("nav", &nav(ctx.principal.as_ref().map(|p| p.user.role), &ctx.path, plugin_entries));
     c.insert("csrf_token", &ctx.csrf_token);
     c.insert("request_id", &ctx.request_id);
     let viewer_tz = ctx
@@ -141,7 +176,8 @@ pub async fn render_status(
     template: &str,
     page: impl Serialize,
 ) -> HttpResult<(StatusCode, Html<String>)> {
-    let c = base_context(state, ctx, page)?;
+    let entries = plugin_nav(state, ctx).await;
+    let c = base_context_with_nav(state, ctx, page, entries)?;
     let html = state.renderer.render(Some(ctx.scope(state)), Some(&ctx.tenant), template, &c).await?;
     Ok((status, Html(html)))
 }

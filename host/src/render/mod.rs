@@ -38,6 +38,8 @@ pub struct Theme {
     pub key: String,
     pub info: ThemeInfo,
     pub static_dir: PathBuf,
+    /// Where the theme's templates are; `plugins/{id}/…` under it overrides a plugin's templates.
+    pub templates_dir: PathBuf,
     tera: Arc<Tera>,
 }
 
@@ -50,6 +52,8 @@ type TenantSet = (Millis, Option<Arc<Tera>>);
 pub struct Renderer {
     themes: HashMap<String, Theme>,
     tenant_sets: Mutex<HashMap<String, TenantSet>>,
+    /// Plugin template sets by (theme, package key); package keys are content hashes, so never stale.
+    plugin_sets: Mutex<HashMap<(String, String), Arc<Tera>>>,
 }
 
 impl Renderer {
@@ -85,12 +89,21 @@ impl Renderer {
             tera.add_template_files(by_name.into_iter().map(|(n, p)| (p, Some(n))).collect::<Vec<_>>())
                 .map_err(|e| load_err(&key, e.into()))?;
             register_filters(&mut tera);
-            themes.insert(key.clone(), Theme { key, info, static_dir: dir.join("static"), tera: Arc::new(tera) });
+            themes.insert(
+                key.clone(),
+                Theme {
+                    key,
+                    info,
+                    static_dir: dir.join("static"),
+                    templates_dir: dir.join("templates"),
+                    tera: Arc::new(tera),
+                },
+            );
         }
         if !themes.contains_key(DEFAULT_THEME) {
             return Err(load_err(DEFAULT_THEME, "the default theme is missing".into()));
         }
-        Ok(Self { themes, tenant_sets: Mutex::new(HashMap::new()) })
+        Ok(Self { themes, tenant_sets: Mutex::new(HashMap::new()), plugin_sets: Mutex::new(HashMap::new()) })
     }
 
     /// Themes by key, sorted.
@@ -127,6 +140,54 @@ impl Renderer {
     pub fn check_override(&self, theme: &str, name: &str, body: &str) -> Result<(), RenderError> {
         let mut tera = (*self.theme(theme).tera).clone();
         tera.add_raw_template(name, body).map_err(|source| RenderError::Template { name: name.into(), source })
+    }
+
+    /// Checks that a plugin's templates parse; the error names the template.
+    pub fn check_plugin_templates(&self, templates: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+        let mut tera = Tera::default();
+        register_filters(&mut tera);
+        for (name, body) in templates {
+            if !name.ends_with(".html") {
+                return Err(format!("{name}: templates must end in .html (so they are autoescaped)"));
+            }
+            tera.add_raw_template(name, body).map_err(|e| format!("{name}: {}", error_chain(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// Renders one of a plugin's templates (or the theme's override of it) to an HTML fragment.
+    pub fn render_plugin(
+        &self,
+        theme: &str,
+        plugin_id: &str,
+        package_key: &str,
+        templates: &std::collections::BTreeMap<String, String>,
+        name: &str,
+        ctx: &tera::Context,
+    ) -> Result<String, RenderError> {
+        let theme = self.theme(theme);
+        let cache_key = (theme.key.clone(), package_key.to_string());
+        let cached = self.plugin_sets.lock().expect("plugin template lock").get(&cache_key).cloned();
+        let tera = match cached {
+            Some(t) => t,
+            None => {
+                let mut tera = Tera::default();
+                register_filters(&mut tera);
+                let mut all: Vec<(String, String)> = templates.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let overrides = theme.templates_dir.join("plugins").join(plugin_id);
+                for (rel, path) in template_files(&overrides).unwrap_or_default() {
+                    if let Ok(body) = std::fs::read_to_string(path) {
+                        all.retain(|(k, _)| *k != rel);
+                        all.push((rel, body));
+                    }
+                }
+                tera.add_raw_templates(all).map_err(|source| RenderError::Template { name: name.into(), source })?;
+                let tera = Arc::new(tera);
+                self.plugin_sets.lock().expect("plugin template lock").insert(cache_key, tera.clone());
+                tera
+            }
+        };
+        tera.render(name, ctx).map_err(|source| RenderError::Template { name: name.into(), source })
     }
 
     async fn tenant_set(&self, scope: TenantScope<'_>, t: &Tenant) -> Result<Arc<Tera>, RenderError> {
@@ -175,6 +236,18 @@ fn template_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A tera error with its causes, for messages to plugin authors.
+fn error_chain(e: &tera::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 fn register_filters(tera: &mut Tera) {

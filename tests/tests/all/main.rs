@@ -6,6 +6,7 @@ mod demo;
 mod escaping;
 mod mail;
 mod ops;
+mod plugins;
 mod roles;
 mod runtime;
 mod storage;

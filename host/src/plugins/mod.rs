@@ -1,0 +1,285 @@
+//! Plugin lifecycle: installing packages for a tenant (checked, compiled, stored), upgrading with the
+//! migrate export, enabling and configuring them per program, and finding the plugins a request may use.
+
+pub mod package;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use portico_plugin_api::{Manifest, Role as ManifestRole, SettingField, api_version, validate_settings};
+use sha2::{Digest, Sha256};
+
+pub use package::{Package, PackageError};
+
+use crate::app::AppState;
+use crate::domain::{Role, Tenant, now_millis};
+use crate::runtime::{CallerInfo, Invocation, LoadedPlugin, RuntimeError};
+use crate::storage::{InstalledPlugin, StorageError, TenantScope};
+
+/// Why installing, upgrading or loading a plugin failed. Messages name what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("{0}")]
+    Incompatible(String),
+    #[error("plugin.wasm: {0}")]
+    Component(String),
+    #[error("templates/{0}")]
+    Template(String),
+    #[error("{id} {version} is already installed; a different version upgrades it")]
+    SameVersion { id: String, version: String },
+    #[error("{id}: refusing to go back from {installed} to {offered}")]
+    Downgrade { id: String, installed: String, offered: String },
+    #[error("the upgrade's data migration failed, so {0} stays at the installed version: {1}")]
+    Migration(String, String),
+    #[error("plugin {0} is not installed")]
+    NotInstalled(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("blob store: {0}")]
+    Blob(String),
+}
+
+/// An installed plugin, unpacked and compiled.
+#[derive(Debug)]
+pub struct Unpacked {
+    pub package_key: String,
+    pub templates: BTreeMap<String, String>,
+    pub statics: BTreeMap<String, Vec<u8>>,
+    pub loaded: Arc<LoadedPlugin>,
+}
+
+impl Unpacked {
+    pub fn manifest(&self) -> &Manifest {
+        &self.loaded.manifest
+    }
+}
+
+/// Unpacked plugins by package key (content-addressed, so never stale).
+#[derive(Debug, Default)]
+pub struct Registry {
+    unpacked: Mutex<HashMap<String, Arc<Unpacked>>>,
+}
+
+/// A plugin a request may use, in the program that applies.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub plugin: Arc<Unpacked>,
+    /// Program key and id.
+    pub program: (String, String),
+    /// Validated settings for that program (JSON object).
+    pub settings: String,
+}
+
+/// What [`install`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    New,
+    Upgraded { from: String },
+}
+
+fn compile_checked(state: &AppState, package_key: String, p: Package) -> Result<Arc<Unpacked>, LifecycleError> {
+    p.manifest.check_api(&api_version()).map_err(LifecycleError::Incompatible)?;
+    state.renderer.check_plugin_templates(&p.templates).map_err(LifecycleError::Template)?;
+    let compiled = state.runtime.compile(&p.wasm).map_err(|e| match e {
+        RuntimeError::Invalid(m) => LifecycleError::Component(m),
+        other => LifecycleError::Component(other.to_string()),
+    })?;
+    let limits = state.runtime.limits.for_manifest(&p.manifest);
+    Ok(Arc::new(Unpacked {
+        package_key,
+        templates: p.templates,
+        statics: p.statics,
+        loaded: Arc::new(LoadedPlugin { manifest: p.manifest, compiled, limits }),
+    }))
+}
+
+/// Installs (or upgrades) a package for a tenant. An upgrade runs the new version's migrate export with the
+/// old version first; if it fails, the old version stays installed.
+pub async fn install(
+    state: &AppState,
+    tenant: &Tenant,
+    bytes: &[u8],
+    actor: Option<&str>,
+) -> Result<(InstalledPlugin, Installed), LifecycleError> {
+    let package = Package::from_tar_gz(bytes)?;
+    let package_key = format!("plugins/{}.tar.gz", hex::encode(Sha256::digest(bytes)));
+    let unpacked = compile_checked(state, package_key.clone(), package.clone())?;
+    let m = unpacked.manifest();
+    let scope = state.db.tenant(&tenant.id);
+    let previous = scope.installed_plugin(&m.id).await?;
+    let outcome = match &previous {
+        None => Installed::New,
+        Some(prev) => {
+            let old = semver::Version::parse(&prev.version).unwrap_or(semver::Version::new(0, 0, 0));
+            if old == m.version {
+                return Err(LifecycleError::SameVersion { id: m.id.clone(), version: m.version.to_string() });
+            }
+            if old > m.version {
+                return Err(LifecycleError::Downgrade {
+                    id: m.id.clone(),
+                    installed: old.to_string(),
+                    offered: m.version.to_string(),
+                });
+            }
+            let inv = system_invocation(tenant, &unpacked, None, "{}".into());
+            match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
+                Err(e) => return Err(LifecycleError::Migration(m.id.clone(), e.to_string())),
+            }
+            Installed::Upgraded { from: prev.version.clone() }
+        }
+    };
+    state.blobs.put(&package_key, bytes.to_vec()).await.map_err(|e| LifecycleError::Blob(e.to_string()))?;
+    let now = now_millis();
+    let record = InstalledPlugin {
+        plugin_id: m.id.clone(),
+        version: m.version.to_string(),
+        manifest: serde_json::to_string(m).expect("manifest serializes"),
+        package_key: package_key.clone(),
+        wasm_hash: unpacked.loaded.compiled.wasm_hash.clone(),
+        installed_at: previous.as_ref().map(|p| p.installed_at).unwrap_or(now),
+        updated_at: now,
+    };
+    scope.save_install(&record, &m.events).await?;
+    let detail = match &outcome {
+        Installed::New => format!("{} installed", m.version),
+        Installed::Upgraded { from } => format!("{from} -> {}", m.version),
+    };
+    scope.audit(actor, "plugin.installed", &m.id, &detail).await?;
+    state.plugins.unpacked.lock().expect("registry lock").insert(package_key, unpacked);
+    Ok((record, outcome))
+}
+
+/// The unpacked, compiled form of an installed plugin (from the cache, or the blob store on first use).
+pub async fn unpacked(state: &AppState, installed: &InstalledPlugin) -> Result<Arc<Unpacked>, LifecycleError> {
+    if let Some(u) = state.plugins.unpacked.lock().expect("registry lock").get(&installed.package_key) {
+        return Ok(u.clone());
+    }
+    let bytes = state
+        .blobs
+        .get(&installed.package_key)
+        .await
+        .map_err(|e| LifecycleError::Blob(e.to_string()))?
+        .ok_or_else(|| LifecycleError::Blob(format!("{} is missing from the blob store", installed.package_key)))?;
+    let package = Package::from_tar_gz(&bytes)?;
+    let u = compile_checked(state, installed.package_key.clone(), package)?;
+    state.plugins.unpacked.lock().expect("registry lock").insert(installed.package_key.clone(), u.clone());
+    Ok(u)
+}
+
+/// The settings of a plugin in a program: stored values checked against the schema, defaults filled in.
+/// Values a newer schema no longer accepts fall back to their defaults.
+pub fn effective_settings(schema: &[SettingField], stored: &str) -> String {
+    let values =
+        serde_json::from_str::<serde_json::Value>(stored).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default();
+    let settings = validate_settings(schema, &values)
+        .or_else(|_| validate_settings(schema, &serde_json::Map::new()))
+        .unwrap_or_default();
+    serde_json::Value::Object(settings).to_string()
+}
+
+/// Programs that apply to a user: their org's for partners, every program for vendor staff; `(key, id)`.
+async fn programs_for(
+    scope: TenantScope<'_>,
+    user: &crate::domain::User,
+) -> Result<Vec<(String, String)>, StorageError> {
+    if user.role.is_vendor() {
+        Ok(scope.list_programs().await?.into_iter().map(|p| (p.key, p.id)).collect())
+    } else {
+        Ok(scope.enrolments_of_org(&user.org_id).await?.into_iter().map(|e| (e.program_key, e.program_id)).collect())
+    }
+}
+
+/// The plugins a user may use: installed, and enabled in one of their programs (the first such program applies,
+/// or `program_key` when given and enabled).
+pub async fn active_for(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &crate::domain::User,
+    program_key: Option<&str>,
+) -> Result<Vec<Active>, LifecycleError> {
+    let scope = state.db.tenant(&tenant.id);
+    let programs = programs_for(scope, user).await?;
+    let mut out = Vec::new();
+    for installed in scope.installed_plugins().await? {
+        let enabled = scope.plugin_programs(&installed.plugin_id).await?;
+        let pick = programs.iter().filter(|(key, _)| program_key.is_none_or(|k| k == key)).find_map(|(key, id)| {
+            enabled
+                .iter()
+                .find(|e| e.enabled && &e.program_id == id)
+                .map(|e| ((key.clone(), id.clone()), e.settings.clone()))
+        });
+        let Some((program, stored)) = pick else { continue };
+        match unpacked(state, &installed).await {
+            Ok(plugin) => {
+                let settings = effective_settings(&plugin.manifest().settings, &stored);
+                out.push(Active { plugin, program, settings });
+            }
+            Err(e) => tracing::error!(plugin = %installed.plugin_id, error = %e, "installed plugin does not load"),
+        }
+    }
+    Ok(out)
+}
+
+/// Does the manifest let this role in?
+pub fn role_allowed(roles: &[ManifestRole], role: Role) -> bool {
+    roles.iter().any(|r| manifest_role(*r) == role)
+}
+
+pub fn manifest_role(r: ManifestRole) -> Role {
+    match r {
+        ManifestRole::VendorAdmin => Role::VendorAdmin,
+        ManifestRole::ChannelManager => Role::ChannelManager,
+        ManifestRole::PartnerAdmin => Role::PartnerAdmin,
+        ManifestRole::PartnerUser => Role::PartnerUser,
+    }
+}
+
+/// An invocation on a user's behalf.
+pub fn user_invocation(tenant: &Tenant, active: &Active, user: &crate::domain::User, request_id: &str) -> Invocation {
+    let caller = CallerInfo {
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        org_id: user.org_id.clone(),
+        org_name: user.org_name.clone(),
+        role: user.role,
+    };
+    let tz = if user.timezone.is_empty() { tenant.timezone.clone() } else { user.timezone.clone() };
+    Invocation {
+        tenant_id: tenant.id.clone(),
+        tenant_slug: tenant.slug.clone(),
+        program: Some(active.program.clone()),
+        caller: Some(caller),
+        locale: "en".into(),
+        time_zone: tz,
+        request_id: request_id.to_string(),
+        now_ms: now_millis(),
+        settings: active.settings.clone(),
+        limits: active.plugin.loaded.limits,
+    }
+}
+
+/// An invocation without a user (events, schedules, migrations).
+pub fn system_invocation(
+    tenant: &Tenant,
+    plugin: &Unpacked,
+    program: Option<(String, String)>,
+    settings: String,
+) -> Invocation {
+    Invocation {
+        tenant_id: tenant.id.clone(),
+        tenant_slug: tenant.slug.clone(),
+        program,
+        caller: None,
+        locale: "en".into(),
+        time_zone: tenant.timezone.clone(),
+        request_id: crate::domain::new_id(),
+        now_ms: now_millis(),
+        settings,
+        limits: plugin.loaded.limits,
+    }
+}

@@ -1,0 +1,138 @@
+//! Plugins through the real host: install checks, per-program enablement, pages, JSON routes, navigation,
+//! widgets and upgrades.
+
+use portico::plugins::LifecycleError;
+use portico_tests::{DbKind, guestbook, hostile, html_unescape, spawn_app};
+use reqwest::{Method, StatusCode};
+
+async fn acme(app: &portico_tests::TestApp) -> portico::domain::Tenant {
+    app.state.db.tenant_by_slug("acme").await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_plugin_enabled_in_a_program_serves_its_partners_only() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    app.install(&guestbook().package(None), &["reseller"]).await;
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    let home = html_unescape(&bob.get("/").await.body);
+    assert!(home.contains(r#"href="/p/guestbook/""#), "nav entry shown to a reseller partner");
+    let page = bob.get("/p/guestbook/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Tell us how the partnership is going."), "settings default reaches the template");
+    // Contoso is in the MSP program only: the plugin does not exist for it.
+    let mut dave = app.client();
+    dave.login_ok("dave@contoso.example").await;
+    assert!(!html_unescape(&dave.get("/").await.body).contains("/p/guestbook/"));
+    assert_eq!(dave.get("/p/guestbook/").await.status, StatusCode::NOT_FOUND);
+    let t = acme(&app).await;
+    portico::cli::set_enabled(&app.state, &t, "guestbook", Some("msp"), true).await.unwrap();
+    assert_eq!(dave.get("/p/guestbook/").await.status, StatusCode::OK);
+    // Disabled again: gone.
+    portico::cli::set_enabled(&app.state, &t, "guestbook", Some("msp"), false).await.unwrap();
+    assert_eq!(dave.get("/p/guestbook/").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn partners_write_through_the_plugin_and_see_only_their_orgs_notes() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    app.install(&guestbook().package(None), &["reseller", "msp"]).await;
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    bob.get("/p/guestbook/").await;
+    let page = bob.post("/p/guestbook/", &[("note", "Northwind <script>alert(1)</script> loves it")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let empty = bob.post("/p/guestbook/", &[("note", "   ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("write something first"));
+    // A form without the CSRF token is refused before the plugin runs.
+    assert_eq!(bob.post_raw("/p/guestbook/", &[("note", "forged")]).await.status, StatusCode::FORBIDDEN);
+    let mine = bob.get("/p/guestbook/").await.body;
+    assert!(mine.contains("Northwind &lt;script&gt;alert(1)&lt;&#x2F;script&gt; loves it"), "escaped");
+    let mut carol = app.client();
+    carol.login_ok("carol@fabrikam.example").await;
+    assert!(!carol.get("/p/guestbook/").await.body.contains("Northwind"), "another partner org sees nothing of it");
+    // Vendor staff read every org's notes, in the JSON API too.
+    let token = app.client().token("manager@acme.example", "portico-demo").await;
+    let api = app.client().api(Method::GET, "/api/v1/p/guestbook/entries", Some(&token), None).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert_eq!(api.json()["entries"][0]["org"], "Northwind Solutions");
+    // The event went into the outbox with the write.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE topic = 'guestbook.signed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
+    // Unknown plugin routes are 404s; pages are not served on the API prefix.
+    assert_eq!(bob.get("/p/guestbook/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.client().api(Method::GET, "/api/v1/p/guestbook/", Some(&token), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn widgets_render_for_their_roles_and_a_failing_one_does_not_break_the_dashboard() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    app.install(&guestbook().package(None), &["reseller"]).await;
+    let broken = hostile().manifest_text().replace("id = \"hostile\"", "id = \"hostile-widget\"")
+        + "\n[[widgets]]\nname = \"boom\"\ntitle = \"Broken widget\"\nroles = [\"channel_manager\"]\n";
+    app.install(&hostile().package(Some(&broken)), &["reseller"]).await;
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    bob.get("/p/guestbook/").await;
+    bob.post("/p/guestbook/", &[("note", "Shipping our first deal")]).await;
+    let mut manager = app.client();
+    manager.login_ok("manager@acme.example").await;
+    let dash = manager.get("/").await;
+    assert_eq!(dash.status, StatusCode::OK);
+    assert!(dash.body.contains("Latest guestbook notes"));
+    assert!(dash.body.contains("Shipping our first deal"), "the working widget renders");
+    assert!(dash.body.contains("Broken widget") && dash.body.contains("This widget is unavailable right now."));
+    // Partner users are not in the widget's roles.
+    assert!(!bob.get("/").await.body.contains("Latest guestbook notes"));
+}
+
+#[tokio::test]
+async fn installs_are_refused_with_a_message_naming_the_problem() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = acme(&app).await;
+    let g = guestbook();
+    let future_api = g.manifest_text().replace("api = \"^0.1\"", "api = \"^2.0\"");
+    let e = portico::plugins::install(&app.state, &t, &g.package(Some(&future_api)), None).await.unwrap_err();
+    assert!(matches!(e, LifecycleError::Incompatible(_)));
+    assert!(e.to_string().contains("^2.0") && e.to_string().contains("0.1.0"), "{e}");
+    let bad_manifest = g.manifest_text().replace("version = \"0.1.0\"", "version = \"first\"");
+    let e = portico::plugins::install(&app.state, &t, &g.package(Some(&bad_manifest)), None).await.unwrap_err();
+    assert!(e.to_string().contains("version"), "{e}");
+    let e = portico::plugins::install(&app.state, &t, b"definitely not a package", None).await.unwrap_err();
+    assert!(e.to_string().contains("not a gzip-compressed tar archive"), "{e}");
+    let mut not_a_component = portico::plugins::Package::from_tar_gz(&g.package(None)).unwrap();
+    not_a_component.wasm = b"\0asm\x01\0\0\0".to_vec();
+    let e = portico::plugins::install(&app.state, &t, &not_a_component.to_tar_gz(), None).await.unwrap_err();
+    assert!(matches!(e, LifecycleError::Component(_)), "{e}");
+    assert!(app.state.db.tenant(&t.id).installed_plugins().await.unwrap().is_empty(), "nothing was installed");
+}
+
+#[tokio::test]
+async fn upgrades_run_the_migration_and_refuse_same_or_older_versions() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = acme(&app).await;
+    let g = guestbook();
+    app.install(&g.package(None), &["reseller"]).await;
+    let again = portico::plugins::install(&app.state, &t, &g.package(None), None).await.unwrap_err();
+    assert!(matches!(again, LifecycleError::SameVersion { .. }));
+    let newer = g.manifest_text().replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    let (p, outcome) = portico::plugins::install(&app.state, &t, &g.package(Some(&newer)), None).await.unwrap();
+    assert_eq!(p.version, "0.2.0");
+    assert_eq!(outcome, portico::plugins::Installed::Upgraded { from: "0.1.0".into() });
+    let older = g.manifest_text();
+    let e = portico::plugins::install(&app.state, &t, &g.package(Some(&older)), None).await.unwrap_err();
+    assert!(matches!(e, LifecycleError::Downgrade { .. }), "{e}");
+    // Enablement survives the upgrade.
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    assert_eq!(bob.get("/p/guestbook/").await.status, StatusCode::OK);
+}
