@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod admin_plugins;
 mod api;
 mod assets;
 mod csrf;
@@ -42,10 +43,11 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(admin_plugins::router())
         .merge(org::router())
         .merge(assets::media_router())
         .merge(plugin_routes::page_router())
-        .nest("/api/v1", api::router().merge(plugin_routes::api_router()))
+        .nest("/api/v1", api::router().merge(plugin_routes::api_router()).merge(admin_plugins::api_router()))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(from_fn_with_state(state.clone(), view::render_errors))

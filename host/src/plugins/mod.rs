@@ -1,6 +1,7 @@
 //! Plugin lifecycle: installing packages for a tenant (checked, compiled, stored), upgrading with the
 //! migrate export, enabling and configuring them per program, and finding the plugins a request may use.
 
+pub mod jobs;
 pub mod package;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,7 +1,7 @@
 //! The event outbox: events written in the emitting invocation's transaction, with one delivery row per
 //! subscribed plugin of the tenant.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::Result;
 use crate::domain::{Millis, new_id};
@@ -38,4 +38,183 @@ pub async fn emit(
     .execute(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// A delivery claimed for a worker, with its event.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event_id: String,
+    pub tenant_id: String,
+    pub plugin_id: String,
+    pub attempts: i64,
+    pub topic: String,
+    pub source: String,
+    pub program: Option<String>,
+    pub payload: String,
+    pub emitted_at: Millis,
+}
+
+/// A dead or pending delivery, for the admin's list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryRow {
+    pub event_id: String,
+    pub plugin_id: String,
+    pub topic: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub emitted_at: Millis,
+    pub next_attempt_at: Millis,
+}
+
+impl super::Db {
+    /// Claims up to `limit` due deliveries for `lease_ms`, so no other worker (or replica) takes them meanwhile.
+    /// PostgreSQL uses `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+    pub async fn claim_deliveries(&self, now: Millis, lease_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
+        let skip_locked = if self.backend() == super::Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let q = format!(
+            "UPDATE event_deliveries SET leased_until = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE (event_id, plugin_id) IN (SELECT event_id, plugin_id FROM event_deliveries \
+               WHERE status = 'pending' AND next_attempt_at <= $2 AND leased_until <= $2 ORDER BY next_attempt_at LIMIT $3 {skip_locked}) \
+             RETURNING event_id, plugin_id, attempts"
+        );
+        let mut tx = self.begin_write().await?;
+        let claimed: Vec<(String, String, i64)> = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("event_id")?, r.try_get("plugin_id")?, r.try_get("attempts")?)))
+            .collect::<Result<_>>()?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (event_id, plugin_id, attempts) in claimed {
+            let r =
+                sqlx::query("SELECT tenant_id, topic, source, program, payload, emitted_at FROM events WHERE id = $1")
+                    .bind(&event_id)
+                    .fetch_one(self.pool())
+                    .await?;
+            out.push(Delivery {
+                event_id,
+                tenant_id: r.try_get("tenant_id")?,
+                plugin_id,
+                attempts,
+                topic: r.try_get("topic")?,
+                source: r.try_get("source")?,
+                program: r.try_get("program")?,
+                payload: r.try_get("payload")?,
+                emitted_at: r.try_get("emitted_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Marks a delivery done.
+    pub async fn delivery_done(&self, event_id: &str, plugin_id: &str, now: Millis) -> Result<()> {
+        sqlx::query("UPDATE event_deliveries SET status = 'done', leased_until = 0, last_error = '', updated_at = $3 WHERE event_id = $1 AND plugin_id = $2")
+            .bind(event_id)
+            .bind(plugin_id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or dead when `retry_at` is `None`.
+    pub async fn delivery_failed(
+        &self,
+        event_id: &str,
+        plugin_id: &str,
+        error: &str,
+        retry_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<()> {
+        let (status, next) = match retry_at {
+            Some(t) => ("pending", t),
+            None => ("dead", now),
+        };
+        sqlx::query(
+            "UPDATE event_deliveries SET status = $3, next_attempt_at = $4, leased_until = 0, last_error = $5, updated_at = $6 \
+             WHERE event_id = $1 AND plugin_id = $2",
+        )
+        .bind(event_id)
+        .bind(plugin_id)
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Claims one tick of a schedule: true for exactly one caller (of any replica) per tick.
+    pub async fn claim_schedule_tick(
+        &self,
+        tenant_id: &str,
+        plugin_id: &str,
+        schedule: &str,
+        tick: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO schedule_ticks (tenant_id, plugin_id, schedule, last_tick) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, plugin_id, schedule) DO UPDATE SET last_tick = excluded.last_tick \
+             WHERE schedule_ticks.last_tick < excluded.last_tick",
+        )
+        .bind(tenant_id)
+        .bind(plugin_id)
+        .bind(schedule)
+        .bind(tick)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl super::TenantScope<'_> {
+    /// Deliveries of this tenant that failed for good, newest first.
+    pub async fn dead_deliveries(&self) -> Result<Vec<DeliveryRow>> {
+        sqlx::query(
+            "SELECT d.event_id, d.plugin_id, e.topic, d.status, d.attempts, d.last_error, e.emitted_at, d.next_attempt_at \
+             FROM event_deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $1 AND d.status = 'dead' \
+             ORDER BY d.updated_at DESC LIMIT 200",
+        )
+        .bind(self.tenant_id())
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DeliveryRow {
+                event_id: r.try_get("event_id")?,
+                plugin_id: r.try_get("plugin_id")?,
+                topic: r.try_get("topic")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                emitted_at: r.try_get("emitted_at")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Puts a dead delivery back in the queue, due now, with a fresh attempt count.
+    pub async fn replay_delivery(&self, event_id: &str, plugin_id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE event_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $4, leased_until = 0, updated_at = $4 \
+             WHERE tenant_id = $1 AND event_id = $2 AND plugin_id = $3 AND status = 'dead'",
+        )
+        .bind(self.tenant_id())
+        .bind(event_id)
+        .bind(plugin_id)
+        .bind(crate::domain::now_millis())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(super::StorageError::NotFound);
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod demo;
 mod escaping;
+mod events;
 mod mail;
 mod ops;
 mod plugins;

@@ -136,3 +136,64 @@ async fn upgrades_run_the_migration_and_refuse_same_or_older_versions() {
     bob.login_ok("bob@northwind.example").await;
     assert_eq!(bob.get("/p/guestbook/").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_admin_uploads_a_plugin_sees_its_grants_then_enables_and_configures_it() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    admin.get("/admin/plugins").await;
+    let bad = reqwest::multipart::Form::new()
+        .part("package", reqwest::multipart::Part::bytes(b"garbage".to_vec()).file_name("x.tar.gz"));
+    let page = admin.post_multipart("/admin/plugins", bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("not a gzip-compressed tar archive"));
+    let form = reqwest::multipart::Form::new()
+        .part("package", reqwest::multipart::Part::bytes(guestbook().package(None)).file_name("guestbook.tar.gz"));
+    let page = admin.post_multipart("/admin/plugins", form).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let detail = admin.get("/admin/plugins/guestbook").await;
+    assert!(detail.body.contains("Stores <strong>entries</strong> records"), "grants are shown before enabling");
+    // Installed but not enabled: partners do not have it.
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    assert_eq!(bob.get("/p/guestbook/").await.status, StatusCode::NOT_FOUND);
+    let t = acme(&app).await;
+    let reseller = app.state.db.tenant(&t.id).program_by_key("reseller").await.unwrap();
+    let path = format!("/admin/plugins/guestbook/programs/{}", reseller.id);
+    let bad = admin.post(&path, &[("enabled", "on"), ("setting_greeting", "Hi"), ("setting_max_length", "5")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("must be at least 10"), "field error from the schema");
+    assert_eq!(bob.get("/p/guestbook/").await.status, StatusCode::NOT_FOUND, "a refused form changes nothing");
+    let ok = admin
+        .post(
+            &path,
+            &[("enabled", "on"), ("setting_greeting", "How is it going, partner?"), ("setting_max_length", "50")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert!(bob.get("/p/guestbook/").await.body.contains("How is it going, partner?"));
+    let api = app
+        .client()
+        .api(
+            Method::GET,
+            "/api/v1/plugins",
+            Some(&app.client().token("admin@acme.example", "portico-demo").await),
+            None,
+        )
+        .await;
+    let j = api.json();
+    assert_eq!(j["items"][0]["id"], "guestbook");
+    assert_eq!(j["items"][0]["version"], "0.1.0");
+    assert!(j["items"][0]["grants"]["collections"].is_array());
+    let on: Vec<_> = j["items"][0]["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["enabled"] == true)
+        .map(|p| p["program"].clone())
+        .collect();
+    assert_eq!(on, vec![serde_json::json!("reseller")]);
+    let audit = admin.get("/admin/audit?q=plugin").await.body;
+    assert!(audit.contains("plugin.installed") && audit.contains("plugin.enabled"), "who changed what is recorded");
+}

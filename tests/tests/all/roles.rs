@@ -27,6 +27,8 @@ const PAGES: &[Row] = &[
     ("/admin/branding", [200, 403, 403, 403]),
     ("/admin/mail", [200, 403, 403, 403]),
     ("/admin/audit", [200, 403, 403, 403]),
+    ("/admin/plugins", [200, 403, 403, 403]),
+    ("/admin/plugins/dead-letters", [200, 403, 403, 403]),
     ("/org", [403, 403, 200, 403]),
     ("/org/users", [403, 403, 200, 403]),
     ("/org/users/invite", [403, 403, 200, 403]),
@@ -157,6 +159,7 @@ async fn every_role_gets_exactly_the_api_it_should() {
                 [201, 403, 403, 403],
             ),
             (Method::GET, fill("/api/v1/programs/{reseller}", &ids), None, [200, 200, 200, 200]),
+            (Method::GET, "/api/v1/plugins".into(), None, [200, 403, 403, 403]),
         ];
         for (method, path, body, expected) in calls {
             let page = c.api(method.clone(), &path, Some(&token), body).await;

@@ -38,7 +38,7 @@ impl Plugin for Hostile {
             "/write" => {
                 let n = req.query("n").unwrap_or("1").parse::<i64>().unwrap_or(1);
                 NOTES.insert(&json!({ "n": n }))?;
-                events::emit("hostile.wrote", &json!({ "n": n }))?;
+                events::emit("hostile.wrote", &json!({ "n": n, "fail": req.query("fail") == Some("1") }))?;
                 Ok(Response::json(&json!({ "ok": true })))
             }
             "/write-then-panic" => {
@@ -82,6 +82,23 @@ impl Plugin for Hostile {
             "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
             _ => Err(Error::NotFound("no such hostility".into())),
         }
+    }
+
+    /// Records each event once (by its id, so redeliveries are harmless); fails while the payload says so.
+    fn on_event(_ctx: &Context, event: Event) -> Result<(), Error> {
+        if event.payload.contains("\"fail\":true") {
+            return Err(Error::Unavailable("failing on purpose".into()));
+        }
+        match NOTES.insert_with(Some(&event.id), None, &json!({ "n": 1, "topic": event.topic })) {
+            Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records each tick it runs.
+    fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
+        NOTES.insert(&json!({ "n": 2, "schedule": schedule, "at": ctx.now_ms() }))?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,213 @@
+//! Plugin administration (`/admin/plugins…`, vendor admins): install by upload, see what a plugin asks for,
+//! enable it and configure it per program (a form generated from its settings schema), replay dead letters.
+//! Also `GET /api/v1/plugins`.
+
+use axum::Router;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json};
+use portico_plugin_api::{SettingType, validate_settings};
+use serde_json::{Value, json};
+
+use super::ctx::Auth;
+use super::error::{HttpError, HttpResult};
+use super::view::{FieldErrors, render_status, with};
+use crate::app::AppState;
+use crate::plugins::{self, LifecycleError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/plugins", get(list).post(upload))
+        .route("/admin/plugins/dead-letters", get(dead_letters))
+        .route("/admin/plugins/dead-letters/{event}/{plugin}/replay", post(replay))
+        .route("/admin/plugins/{id}", get(detail))
+        .route("/admin/plugins/{id}/programs/{program}", post(save_program))
+}
+
+pub fn api_router() -> Router<AppState> {
+    Router::new().route("/plugins", get(api_list))
+}
+
+/// Installed plugins with version, grants and per-program enablement, as JSON.
+async fn plugin_rows(state: &AppState, auth: &Auth) -> HttpResult<Vec<Value>> {
+    let scope = auth.ctx.scope(state);
+    let programs = scope.list_programs().await?;
+    let mut rows = Vec::new();
+    for p in scope.installed_plugins().await? {
+        let manifest: portico_plugin_api::Manifest = serde_json::from_str(&p.manifest).map_err(HttpError::internal)?;
+        let enabled = scope.plugin_programs(&p.plugin_id).await?;
+        let per_program: Vec<Value> = programs
+            .iter()
+            .map(|prog| json!({ "program": prog.key, "program_id": prog.id, "name": prog.name, "enabled": enabled.iter().any(|e| e.enabled && e.program_id == prog.id) }))
+            .collect();
+        rows.push(json!({ "id": p.plugin_id, "name": manifest.name, "version": p.version, "description": manifest.description,
+                          "api": manifest.api.to_string(), "grants": manifest.grants, "programs": per_program, "installed_at": p.installed_at, "updated_at": p.updated_at }));
+    }
+    Ok(rows)
+}
+
+async fn api_list(State(state): State<AppState>, auth: Auth) -> HttpResult<Json<Value>> {
+    auth.principal.require_vendor_admin()?;
+    Ok(Json(json!({ "items": plugin_rows(&state, &auth).await?, "api_version": portico_plugin_api::API_VERSION })))
+}
+
+async fn list_view(state: &AppState, auth: &Auth, status: StatusCode, extra: Value) -> HttpResult<Response> {
+    let rows = plugin_rows(state, auth).await?;
+    let page = with(json!({ "plugins": rows, "api_version": portico_plugin_api::API_VERSION }), extra);
+    Ok(render_status(state, &auth.ctx, status, "admin/plugins.html", page).await?.into_response())
+}
+
+async fn list(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    list_view(&state, &auth, StatusCode::OK, json!({})).await
+}
+
+async fn upload(State(state): State<AppState>, auth: Auth, mut mp: Multipart) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let mut bytes = None;
+    while let Some(field) =
+        mp.next_field().await.map_err(|e| HttpError::invalid("package", format!("the upload was cut short: {e}")))?
+    {
+        if field.name() == Some("package") {
+            bytes = Some(
+                field.bytes().await.map_err(|e| HttpError::invalid("package", format!("the upload failed: {e}")))?,
+            );
+        }
+    }
+    let fail = |message: String| {
+        let errors: FieldErrors = [("package".to_string(), message)].into();
+        json!({ "errors": errors })
+    };
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        return list_view(
+            &state,
+            &auth,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            fail("choose a plugin package (.tar.gz)".into()),
+        )
+        .await;
+    };
+    match plugins::install(&state, &auth.ctx.tenant, &bytes, Some(&auth.principal.user.id)).await {
+        Ok((p, _)) => Ok(Redirect::to(&format!("/admin/plugins/{}?flash=saved", p.plugin_id)).into_response()),
+        Err(e @ (LifecycleError::Storage(_) | LifecycleError::Blob(_))) => Err(HttpError::internal(e)),
+        Err(e) => list_view(&state, &auth, StatusCode::UNPROCESSABLE_ENTITY, fail(e.to_string())).await,
+    }
+}
+
+async fn detail_view(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    status: StatusCode,
+    extra: Value,
+) -> HttpResult<Response> {
+    let scope = auth.ctx.scope(state);
+    let installed = scope.installed_plugin(id).await?.ok_or(HttpError::NotFound)?;
+    let manifest: portico_plugin_api::Manifest =
+        serde_json::from_str(&installed.manifest).map_err(HttpError::internal)?;
+    let enabled = scope.plugin_programs(id).await?;
+    let mut programs = Vec::new();
+    for prog in scope.list_programs().await? {
+        let row = enabled.iter().find(|e| e.program_id == prog.id);
+        let settings: Value = serde_json::from_str(&plugins::effective_settings(
+            &manifest.settings,
+            row.map(|r| r.settings.as_str()).unwrap_or("{}"),
+        ))
+        .unwrap_or(json!({}));
+        let fields: Vec<Value> = manifest
+            .settings
+            .iter()
+            .map(|f| {
+                let v = settings.get(&f.key).cloned().unwrap_or(Value::Null);
+                let shown = match (&f.kind, &v) {
+                    (SettingType::List, Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
+                    (_, Value::String(s)) => s.clone(),
+                    (_, Value::Null) => String::new(),
+                    (_, other) => other.to_string(),
+                };
+                json!({ "key": f.key, "label": f.label, "type": f.kind, "help": f.help, "options": f.options, "value": shown, "checked": v == Value::Bool(true) })
+            })
+            .collect();
+        programs.push(json!({ "id": prog.id, "key": prog.key, "name": prog.name, "enabled": row.is_some_and(|r| r.enabled), "fields": fields }));
+    }
+    let page = with(
+        json!({ "plugin": { "id": installed.plugin_id, "version": installed.version, "manifest": manifest }, "programs": programs }),
+        extra,
+    );
+    Ok(render_status(state, &auth.ctx, status, "admin/plugin.html", page).await?.into_response())
+}
+
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    detail_view(&state, &auth, &id, StatusCode::OK, json!({})).await
+}
+
+/// Saves one program's enablement and settings, validated against the schema.
+async fn save_program(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, program)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    let installed = scope.installed_plugin(&id).await?.ok_or(HttpError::NotFound)?;
+    let manifest: portico_plugin_api::Manifest =
+        serde_json::from_str(&installed.manifest).map_err(HttpError::internal)?;
+    let prog = scope.program(&program).await?;
+    let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut values = serde_json::Map::new();
+    let mut errors = FieldErrors::new();
+    for f in &manifest.settings {
+        match f.from_form(get(&format!("setting_{}", f.key))) {
+            Ok(Some(v)) => {
+                values.insert(f.key.clone(), v);
+            }
+            Ok(None) => {}
+            Err(m) => {
+                errors.insert(format!("{}.{}", prog.id, f.key), m);
+            }
+        }
+    }
+    let validated = match validate_settings(&manifest.settings, &values) {
+        Ok(v) if errors.is_empty() => v,
+        Ok(_) => serde_json::Map::new(),
+        Err(list) => {
+            for (k, m) in list {
+                errors.entry(format!("{}.{k}", prog.id)).or_insert(m);
+            }
+            serde_json::Map::new()
+        }
+    };
+    if !errors.is_empty() {
+        return detail_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await;
+    }
+    let enabled = get("enabled") == Some("on");
+    scope.set_plugin_settings(&id, &prog.id, &Value::Object(validated).to_string()).await?;
+    scope.set_plugin_enabled(&id, &prog.id, enabled).await?;
+    let action = if enabled { "plugin.enabled" } else { "plugin.disabled" };
+    scope.audit(Some(&auth.principal.user.id), action, &id, &format!("{} (settings saved)", prog.key)).await?;
+    Ok(Redirect::to(&format!("/admin/plugins/{id}?flash=saved")).into_response())
+}
+
+async fn dead_letters(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let rows = auth.ctx.scope(&state).dead_deliveries().await?;
+    Ok(render_status(&state, &auth.ctx, StatusCode::OK, "admin/dead_letters.html", json!({ "deliveries": rows }))
+        .await?
+        .into_response())
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((event, plugin)): Path<(String, String)>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    scope.replay_delivery(&event, &plugin).await?;
+    scope.audit(Some(&auth.principal.user.id), "event.replayed", &plugin, &event).await?;
+    Ok(Redirect::to("/admin/plugins/dead-letters?flash=saved").into_response())
+}

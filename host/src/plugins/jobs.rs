@@ -1,0 +1,159 @@
+//! Background work shared by replicas through the database: delivering events from the outbox (at least once,
+//! with retries, backoff and a dead-letter list) and running schedule ticks (once per tick across replicas).
+
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::domain::now_millis;
+use crate::runtime::Event;
+
+/// Attempts before a delivery is dead-lettered.
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a claimed delivery is reserved for its worker.
+const LEASE_MS: i64 = 60_000;
+
+/// Backoff after `attempts` failures: 2, 4, 8 … seconds, at most an hour.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    (1000i64 << attempts.clamp(1, 12)).min(3_600_000)
+}
+
+/// Delivers due events; returns how many deliveries were attempted.
+pub async fn deliver_due(state: &AppState, limit: i64) -> anyhow::Result<usize> {
+    let now = now_millis();
+    let claimed = state.db.claim_deliveries(now, LEASE_MS, limit).await?;
+    let n = claimed.len();
+    for d in claimed {
+        let outcome = deliver(state, &d).await;
+        let now = now_millis();
+        match outcome {
+            Ok(()) => state.db.delivery_done(&d.event_id, &d.plugin_id, now).await?,
+            Err(cause) => {
+                let retry = (d.attempts < MAX_ATTEMPTS).then(|| now + backoff_ms(d.attempts));
+                tracing::warn!(plugin = %d.plugin_id, topic = %d.topic, attempts = d.attempts, cause = %cause, dead = retry.is_none(), "event delivery failed");
+                state.db.delivery_failed(&d.event_id, &d.plugin_id, &cause, retry, now).await?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// One delivery: skipped (done) when the plugin is gone or enabled nowhere; an error or trap retries.
+async fn deliver(state: &AppState, d: &crate::storage::plugin_events::Delivery) -> Result<(), String> {
+    let tenant = state.db.tenant_by_id(&d.tenant_id).await.map_err(|e| e.to_string())?.ok_or("tenant gone")?;
+    let scope = state.db.tenant(&tenant.id);
+    let Some(installed) = scope.installed_plugin(&d.plugin_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some((program, settings)) =
+        program_for(state, &tenant, &installed.plugin_id, d.program.as_deref()).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let plugin = super::unpacked(state, &installed).await.map_err(|e| e.to_string())?;
+    let settings = super::effective_settings(&plugin.manifest().settings, &settings);
+    let inv = super::system_invocation(&tenant, &plugin, Some(program.clone()), settings);
+    let event = Event {
+        id: d.event_id.clone(),
+        topic: d.topic.clone(),
+        source: d.source.clone(),
+        program: d.program.clone(),
+        payload: d.payload.clone(),
+        emitted_at: d.emitted_at,
+    };
+    match state.runtime.on_event(plugin.loaded.clone(), inv, event).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The program a tenant-wide call of a plugin runs in: `preferred` if enabled there, else the first enabled.
+async fn program_for(
+    state: &AppState,
+    tenant: &crate::domain::Tenant,
+    plugin_id: &str,
+    preferred: Option<&str>,
+) -> anyhow::Result<Option<((String, String), String)>> {
+    let scope = state.db.tenant(&tenant.id);
+    let enabled = scope.plugin_programs(plugin_id).await?;
+    let programs = scope.list_programs().await?;
+    let mut candidates: Vec<_> = programs
+        .iter()
+        .filter_map(|p| enabled.iter().find(|e| e.enabled && e.program_id == p.id).map(|e| (p, e)))
+        .collect();
+    candidates.sort_by_key(|(p, _)| Some(p.key.as_str()) != preferred);
+    Ok(candidates.first().map(|(p, e)| ((p.key.clone(), p.id.clone()), e.settings.clone())))
+}
+
+/// Runs every schedule tick that is due at `now` and not yet claimed; returns how many ran.
+pub async fn run_schedules(state: &AppState, now: i64) -> anyhow::Result<usize> {
+    let mut ran = 0;
+    for tenant in state.db.list_tenants().await? {
+        let scope = state.db.tenant(&tenant.id);
+        for installed in scope.installed_plugins().await? {
+            let plugin = match super::unpacked(state, &installed).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(plugin = %installed.plugin_id, error = %e, "plugin does not load");
+                    continue;
+                }
+            };
+            if plugin.manifest().schedules.is_empty() {
+                continue;
+            }
+            let Some((program, settings)) = program_for(state, &tenant, &installed.plugin_id, None).await? else {
+                continue;
+            };
+            for s in &plugin.manifest().schedules {
+                let period = i64::from(s.every_minutes) * 60_000;
+                let tick = now / period;
+                if !state.db.claim_schedule_tick(&tenant.id, &installed.plugin_id, &s.name, tick).await? {
+                    continue;
+                }
+                let settings = super::effective_settings(&plugin.manifest().settings, &settings);
+                let mut inv = super::system_invocation(&tenant, &plugin, Some(program.clone()), settings);
+                inv.now_ms = now;
+                match state.runtime.run_schedule(plugin.loaded.clone(), inv, s.name.clone()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(plugin = %installed.plugin_id, schedule = %s.name, error = ?e, "schedule returned an error")
+                    }
+                    Err(e) => {
+                        tracing::warn!(plugin = %installed.plugin_id, schedule = %s.name, error = %e, "schedule failed")
+                    }
+                }
+                ran += 1;
+            }
+        }
+    }
+    Ok(ran)
+}
+
+/// Runs the outbox and schedules until the process ends.
+pub fn spawn_workers(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut last_schedules = 0i64;
+        loop {
+            tick.tick().await;
+            if let Err(e) = deliver_due(&state, 50).await {
+                tracing::error!(error = %e, "event delivery loop failed");
+            }
+            let now = now_millis();
+            if now - last_schedules >= 15_000 {
+                last_schedules = now;
+                if let Err(e) = run_schedules(&state, now).await {
+                    tracing::error!(error = %e, "schedule loop failed");
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_and_caps_at_an_hour() {
+        assert_eq!(super::backoff_ms(1), 2_000);
+        assert_eq!(super::backoff_ms(3), 8_000);
+        assert_eq!(super::backoff_ms(40), 3_600_000);
+    }
+}
