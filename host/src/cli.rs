@@ -31,9 +31,34 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage programs and their tiers.
+    #[command(subcommand)]
+    Program(ProgramCommand),
     /// Install, list, enable, disable, upgrade and package plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProgramCommand {
+    /// Create a program with its tiers.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Short key, e.g. `reseller`.
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        name: String,
+        /// Tier names, lowest first, separated by commas.
+        #[arg(long)]
+        tiers: String,
+    },
+    /// List a tenant's programs with their tiers.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +104,17 @@ pub enum PluginCommand {
         plugin: String,
         #[arg(long)]
         program: Option<String>,
+    },
+    /// Create a new plugin crate that builds, with a page, storage and a test.
+    New {
+        /// Plugin id: lowercase letters, digits and dashes.
+        name: String,
+        /// Where to create it (a directory named after the plugin is made inside).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path to the Portico SDK crate (`sdk/` of a Portico checkout).
+        #[arg(long, default_value = "sdk")]
+        sdk: PathBuf,
     },
     /// Build a `.tar.gz` package from a plugin directory and its compiled component.
     Package {
@@ -204,6 +240,7 @@ pub async fn run_plugin(state: &crate::AppState, cmd: PluginCommand) -> anyhow::
                 println!("disabled {plugin} in {key}");
             }
         }
+        PluginCommand::New { .. } => unreachable!("needs no state; see scaffold"),
         PluginCommand::Package { dir, wasm, output } => {
             let bytes = read_package(&dir, wasm.as_deref())?;
             let package = crate::plugins::Package::from_tar_gz(&bytes)?;
@@ -293,6 +330,31 @@ pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow:
                 .await?;
             db.tenant(&t.id).create_org(OrgKind::Vendor, &OrgProfile { name, ..Default::default() }).await?;
             println!("created tenant {} ({})", t.slug, t.id);
+        }
+        Command::Program(ProgramCommand::Create { tenant, key, name, tiers }) => {
+            let t = db.tenant_by_slug(&tenant).await?.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            anyhow::ensure!(
+                crate::domain::valid_key(&key),
+                "a program key is lowercase letters, digits and dashes, starting with a letter"
+            );
+            let tiers = crate::domain::parse_tier_names(tiers.split(',')).map_err(|m| anyhow::anyhow!("tiers: {m}"))?;
+            let p = db.tenant(&t.id).create_program(&key, &name, "", &tiers).await?;
+            println!(
+                "created program {} with tiers {}",
+                p.key,
+                p.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" < ")
+            );
+        }
+        Command::Program(ProgramCommand::List { tenant }) => {
+            let t = db.tenant_by_slug(&tenant).await?.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;
+            for p in db.tenant(&t.id).list_programs().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    p.key,
+                    p.name,
+                    p.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" < ")
+                );
+            }
         }
         Command::Tenant(TenantCommand::List) => {
             for t in db.list_tenants().await? {
@@ -406,3 +468,141 @@ pub async fn set_enabled(
     }
     Ok(keys)
 }
+
+/// Writes a new plugin crate: Cargo.toml, plugin.toml, src/lib.rs with a page and a unit test, a template.
+pub fn scaffold(name: &str, parent: &std::path::Path, sdk: &std::path::Path) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        crate::tenancy::valid_slug(name),
+        "a plugin id is 2-40 lowercase letters, digits and dashes, starting with a letter"
+    );
+    let dir = parent.join(name);
+    anyhow::ensure!(!dir.exists(), "{} exists already", dir.display());
+    let sdk = std::fs::canonicalize(sdk).map_err(|e| anyhow::anyhow!("the SDK at {}: {e}", sdk.display()))?;
+    anyhow::ensure!(sdk.join("Cargo.toml").exists(), "{} is not the Portico SDK crate", sdk.display());
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::create_dir_all(dir.join("templates"))?;
+    let title = name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let files = [
+        ("Cargo.toml", SCAFFOLD_CARGO.replace("{name}", name).replace("{sdk}", &sdk.display().to_string())),
+        ("plugin.toml", SCAFFOLD_MANIFEST.replace("{name}", name).replace("{title}", &title)),
+        ("src/lib.rs", SCAFFOLD_LIB.replace("{title}", &title)),
+        ("templates/index.html", SCAFFOLD_TEMPLATE.replace("{name}", name).replace("{title}", &title)),
+        (".gitignore", "/target\n".to_string()),
+    ];
+    for (path, body) in files {
+        std::fs::write(dir.join(path), body)?;
+    }
+    Ok(dir)
+}
+
+const SCAFFOLD_CARGO: &str = r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+portico-sdk = { path = "{sdk}" }
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+
+# A standalone crate, not part of an enclosing workspace.
+[workspace]
+
+[profile.release]
+opt-level = "s"
+strip = true
+"#;
+
+const SCAFFOLD_MANIFEST: &str = r#"id = "{name}"
+name = "{title}"
+version = "0.1.0"
+api = "^0.1"
+description = "Describe what {title} does for partners."
+
+[grants]
+collections = [{ name = "items", indexes = [{ field = "created_ms" }] }]
+
+[[routes]]
+path = "/"
+methods = ["GET", "POST"]
+roles = ["vendor_admin", "channel_manager", "partner_admin", "partner_user"]
+
+[[nav]]
+label = "{title}"
+path = "/"
+roles = ["vendor_admin", "channel_manager", "partner_admin", "partner_user"]
+"#;
+
+const SCAFFOLD_LIB: &str = r#"//! {title}: a Portico plugin. Build with `cargo build --release --target wasm32-wasip2`, package with
+//! `portico plugin package . --wasm target/wasm32-wasip2/release/<crate>.wasm`.
+
+use portico_sdk::prelude::*;
+use portico_sdk::storage::{Collection, Direction};
+use serde::{Deserialize, Serialize};
+
+const ITEMS: Collection = Collection::new("items");
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Item {
+    text: String,
+    created_ms: i64,
+}
+
+/// Domain logic stays plain Rust, so `cargo test` checks it natively.
+pub fn clean(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty() && t.chars().count() <= 200).then(|| t.to_string())
+}
+
+struct Plugin;
+
+impl portico_sdk::Plugin for Plugin {
+    fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
+        match req.method.as_str() {
+            "POST" => {
+                let text = clean(req.field("text").unwrap_or("")).ok_or_else(|| Error::invalid("text", "write 1-200 characters"))?;
+                ITEMS.insert(&Item { text, created_ms: ctx.now_ms() })?;
+                Ok(Response::redirect(format!("/p/{}/", env!("CARGO_PKG_NAME"))))
+            }
+            _ => {
+                let items = ITEMS.query().order_by("created_ms", Direction::Desc).limit(20).fetch::<Item>()?;
+                let texts: Vec<String> = items.records.into_iter().map(|r| r.data.text).collect();
+                Ok(Response::page("index.html", "{title}", &json!({ "items": texts, "user": ctx.user_name() })))
+            }
+        }
+    }
+}
+
+export_plugin!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(super::clean("  hi "), Some("hi".to_string()));
+        assert_eq!(super::clean("   "), None);
+    }
+}
+"#;
+
+const SCAFFOLD_TEMPLATE: &str = r#"<header class="page-head"><div><h1>{title}</h1><p class="muted">Hello, {{ user }}.</p></div></header>
+<section class="card narrow">
+  <form method="post" action="/p/{name}/">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+    <div class="field"><label for="f-text">Text</label><input id="f-text" name="text"></div>
+    <button class="btn btn-primary" type="submit">Add</button>
+  </form>
+</section>
+<section class="card"><ul class="plain">{% for i in items %}<li>{{ i }}</li>{% else %}<li class="muted">Nothing yet.</li>{% endfor %}</ul></section>
+"#;

@@ -19,6 +19,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => serve(config, false).await?,
         Command::Demo => serve(config, true).await?,
+        Command::Plugin(portico::cli::PluginCommand::New { name, dir, sdk }) => {
+            let path = portico::cli::scaffold(&name, &dir, &sdk)?;
+            println!("created {}: build it with `cargo build --release --target wasm32-wasip2` there", path.display());
+        }
         Command::Plugin(cmd) => {
             let state = AppState::build(config).await?;
             portico::cli::run_plugin(&state, cmd).await?;

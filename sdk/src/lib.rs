@@ -2,7 +2,7 @@
 //! built for `wasm32-wasip2`. Everything else here is typed help over the host's WIT imports: [`storage`],
 //! [`events`], [`directory`], [`notify`], [`http`], [`secrets`], [`settings`], [`blobs`], [`log`].
 //!
-//! ```ignore
+//! ```text
 //! use portico_sdk::prelude::*;
 //!
 //! struct Hello;

@@ -188,7 +188,7 @@ async fn programs_for(
     user: &crate::domain::User,
 ) -> Result<Vec<(String, String)>, StorageError> {
     if user.role.is_vendor() {
-        Ok(scope.list_programs().await?.into_iter().map(|p| (p.key, p.id)).collect())
+        scope.program_keys().await
     } else {
         Ok(scope.enrolments_of_org(&user.org_id).await?.into_iter().map(|e| (e.program_key, e.program_id)).collect())
     }
@@ -204,20 +204,25 @@ pub async fn active_for(
 ) -> Result<Vec<Active>, LifecycleError> {
     let scope = state.db.tenant(&tenant.id);
     let programs = programs_for(scope, user).await?;
-    let mut out = Vec::new();
-    for installed in scope.installed_plugins().await? {
-        let enabled = scope.plugin_programs(&installed.plugin_id).await?;
-        let pick = programs.iter().filter(|(key, _)| program_key.is_none_or(|k| k == key)).find_map(|(key, id)| {
-            enabled
-                .iter()
-                .find(|e| e.enabled && &e.program_id == id)
-                .map(|e| ((key.clone(), id.clone()), e.settings.clone()))
-        });
-        let Some((program, stored)) = pick else { continue };
+    // For each plugin, the first of the user's programs (in their order) where it is enabled applies.
+    let mut best: Vec<(InstalledPlugin, usize, String)> = Vec::new();
+    for (installed, program_id, stored) in scope.enabled_plugins().await? {
+        let Some(pos) = programs.iter().position(|(key, id)| *id == program_id && program_key.is_none_or(|k| k == key))
+        else {
+            continue;
+        };
+        match best.iter_mut().find(|(i, _, _)| i.plugin_id == installed.plugin_id) {
+            Some(entry) if pos < entry.1 => *entry = (installed, pos, stored),
+            Some(_) => {}
+            None => best.push((installed, pos, stored)),
+        }
+    }
+    let mut out = Vec::with_capacity(best.len());
+    for (installed, pos, stored) in best {
         match unpacked(state, &installed).await {
             Ok(plugin) => {
                 let settings = effective_settings(&plugin.manifest().settings, &stored);
-                out.push(Active { plugin, program, settings });
+                out.push(Active { plugin, program: programs[pos].clone(), settings });
             }
             Err(e) => tracing::error!(plugin = %installed.plugin_id, error = %e, "installed plugin does not load"),
         }

@@ -130,12 +130,18 @@ impl TenantScope<'_> {
             .await,
         )?;
         if user.is_some() {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND token_hash = $2")
-                .bind(self.tenant_id)
-                .bind(token_hash)
-                .bind(now_millis())
-                .execute(self.pool())
-                .await?;
+            // Recorded at most once a minute per token, so API traffic is not a stream of writes.
+            let now = now_millis();
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND token_hash = $2 \
+                 AND (last_used_at IS NULL OR last_used_at < $4)",
+            )
+            .bind(self.tenant_id)
+            .bind(token_hash)
+            .bind(now)
+            .bind(now - 60_000)
+            .execute(self.pool())
+            .await?;
         }
         Ok(user)
     }

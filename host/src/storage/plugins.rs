@@ -110,6 +110,22 @@ impl TenantScope<'_> {
             .transpose()
     }
 
+    /// Every installed plugin enabled in at least one program, with each such program id and its settings, in
+    /// one query (the per-request look-up of which plugins a user may use).
+    pub async fn enabled_plugins(&self) -> Result<Vec<(InstalledPlugin, String, String)>> {
+        // The manifest text is left out: callers load plugins by package key.
+        let q = "SELECT i.plugin_id, i.version, '' AS manifest, i.package_key, i.wasm_hash, i.installed_at, i.updated_at, \
+                 p.program_id, p.settings FROM plugin_installs i JOIN plugin_programs p ON p.tenant_id = i.tenant_id \
+                 AND p.plugin_id = i.plugin_id WHERE i.tenant_id = $1 AND p.enabled = 1 ORDER BY i.plugin_id";
+        sqlx::query(q)
+            .bind(self.tenant_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((install_from_row(r)?, r.try_get("program_id")?, r.try_get("settings")?)))
+            .collect()
+    }
+
     /// The plugin's enablement and settings in each program that has a row.
     pub async fn plugin_programs(&self, plugin_id: &str) -> Result<Vec<PluginProgram>> {
         sqlx::query("SELECT program_id, enabled, settings FROM plugin_programs WHERE tenant_id = $1 AND plugin_id = $2")

@@ -92,6 +92,17 @@ impl TenantScope<'_> {
         self.program(&id).await
     }
 
+    /// `(key, id)` of every program, by name: the cheap form of [`TenantScope::list_programs`].
+    pub async fn program_keys(&self) -> Result<Vec<(String, String)>> {
+        sqlx::query("SELECT key, id FROM programs WHERE tenant_id = $1 ORDER BY name")
+            .bind(self.tenant_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("key")?, r.try_get("id")?)))
+            .collect()
+    }
+
     pub async fn list_programs(&self) -> Result<Vec<Program>> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM programs WHERE tenant_id = $1 ORDER BY name")
             .bind(self.tenant_id)

@@ -197,3 +197,53 @@ async fn an_admin_uploads_a_plugin_sees_its_grants_then_enables_and_configures_i
     let audit = admin.get("/admin/audit?q=plugin").await.body;
     assert!(audit.contains("plugin.installed") && audit.contains("plugin.enabled"), "who changed what is recorded");
 }
+
+#[tokio::test]
+async fn a_failing_migration_keeps_the_installed_version_and_its_data_untouched() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = acme(&app).await;
+    app.install(&hostile().package(None), &["reseller"]).await;
+    let newer = hostile().manifest_text().replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    let e = portico::plugins::install(&app.state, &t, &hostile().package(Some(&newer)), None).await.unwrap_err();
+    assert!(matches!(e, LifecycleError::Migration(..)), "{e}");
+    assert!(e.to_string().contains("cannot migrate from 0.1.0"), "{e}");
+    let installed = app.state.db.tenant(&t.id).installed_plugin("hostile").await.unwrap().unwrap();
+    assert_eq!(installed.version, "0.1.0");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_records").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 0, "the migration's writes were rolled back");
+}
+
+#[tokio::test]
+async fn a_theme_overrides_a_plugin_template() {
+    let themes = tempfile::tempdir().unwrap();
+    copy(&portico_tests::themes_dir(), themes.path());
+    let dir = themes.path().join("default/templates/plugins/guestbook");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<h1>Our own guestbook page</h1>{% for e in entries %}{{ e.note }}{% endfor %}",
+    )
+    .unwrap();
+    let path = themes.path().to_path_buf();
+    let app = portico_tests::spawn_app_with(DbKind::Sqlite, move |c| c.themes_dir = path).await;
+    app.install(&guestbook().package(None), &["reseller"]).await;
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    let page = bob.get("/p/guestbook/").await;
+    assert!(page.body.contains("Our own guestbook page"), "{}", page.body);
+    assert!(page.body.contains("class=\"topbar\""), "still inside the portal layout");
+}
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}

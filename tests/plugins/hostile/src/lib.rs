@@ -95,6 +95,12 @@ impl Plugin for Hostile {
         }
     }
 
+    /// Refuses every upgrade, so the host must keep the installed version.
+    fn migrate(_ctx: &Context, from_version: &str) -> Result<(), Error> {
+        NOTES.insert(&json!({ "n": 3, "migrated_from": from_version }))?;
+        Err(Error::internal(format!("cannot migrate from {from_version}")))
+    }
+
     /// Records each tick it runs.
     fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
         NOTES.insert(&json!({ "n": 2, "schedule": schedule, "at": ctx.now_ms() }))?;
