@@ -61,7 +61,12 @@ impl AppState {
             .with_secure(config.secure_cookies);
         let runtime = Runtime::new(
             config.runtime.clone(),
-            RuntimeShared { db: db.clone(), blobs: blobs.clone(), http: reqwest::Client::new() },
+            RuntimeShared {
+                db: db.clone(),
+                blobs: blobs.clone(),
+                http: reqwest::Client::new(),
+                extensions: crate::extensions::Extensions::load(&config.extensions)?,
+            },
             config.data_dir.join("cache").join("plugins"),
         )?;
         let resolver =

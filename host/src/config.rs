@@ -40,6 +40,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Plugin runtime limits.
     pub runtime: crate::runtime::RuntimeLimits,
+    /// Native host extensions to load (trusted shared libraries); none by default.
+    pub extensions: Vec<PathBuf>,
 }
 
 /// SMTP relay settings.
@@ -100,6 +102,7 @@ impl Default for Config {
             themes_dir: PathBuf::from("./themes"),
             log_format: LogFormat::Text,
             runtime: crate::runtime::RuntimeLimits::default(),
+            extensions: Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod extensions;
 pub mod http;
 pub mod mail;
 pub mod plugins;

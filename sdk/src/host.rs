@@ -76,3 +76,8 @@ pub mod log {
         log(Level::Error, message);
     }
 }
+
+/// Native host extensions the operator loaded, for plugins granted them.
+pub mod extensions {
+    pub use crate::bindings::portico::plugin::extensions::call;
+}

@@ -32,7 +32,7 @@ mod context;
 pub mod host;
 pub mod storage;
 
-pub use host::{blobs, directory, events, http, log, notify, secrets, settings};
+pub use host::{blobs, directory, events, extensions, http, log, notify, secrets, settings};
 
 pub use context::{Context, Request, Response};
 pub use serde_json::{Value, json};

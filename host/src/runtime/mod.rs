@@ -109,6 +109,7 @@ pub struct RuntimeShared {
     pub db: Db,
     pub blobs: Blobs,
     pub http: reqwest::Client,
+    pub extensions: crate::extensions::Extensions,
 }
 
 /// A compiled, pre-instantiated plugin version.

@@ -161,3 +161,50 @@ async fn compiled_plugins_are_cached_on_disk_by_content() {
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].ends_with(".cwasm"));
 }
+
+fn extension(name: &str) -> std::path::PathBuf {
+    portico_tests::target_dir().join("debug").join(format!("libportico_test_ext_{name}.so"))
+}
+
+#[tokio::test]
+async fn a_granted_plugin_calls_a_native_extension_the_operator_loaded() {
+    let path = extension("upper");
+    let app = portico_tests::spawn_app_with(DbKind::Sqlite, move |c| c.extensions = vec![path]).await;
+    let granted = hostile().manifest_text().replace("[grants]", "[grants]\nextensions = [\"upper\"]");
+    app.install(&hostile().package(Some(&granted)), &["reseller"]).await;
+    let token = app.client().token("bob@northwind.example", "portico-demo").await;
+    let page = app.client().api(reqwest::Method::GET, "/api/v1/p/hostile/extension", Some(&token), None).await;
+    let j = page.json();
+    assert_eq!(j["outcome"], "ok", "{j}");
+    assert!(j["value"].as_str().unwrap().contains("HELLO PARTNERS"));
+    let page =
+        app.client().api(reqwest::Method::GET, "/api/v1/p/hostile/extension?op=explode", Some(&token), None).await;
+    assert!(page.json()["error"].as_str().unwrap().contains("unknown operation explode"));
+}
+
+#[tokio::test]
+async fn extensions_need_the_grant_and_are_off_unless_configured() {
+    // Loaded, but the plugin's manifest does not grant it.
+    let path = extension("upper");
+    let app = portico_tests::spawn_app_with(DbKind::Sqlite, move |c| c.extensions = vec![path]).await;
+    let plugin = load_plugin(&app, &hostile());
+    let j = json_of(call(&app, &plugin, None, "/extension").await);
+    assert!(j["error"].as_str().unwrap().contains("extension upper is not declared"), "{j}");
+    // Granted, but no extension configured: nothing is loaded.
+    let app = spawn_app(DbKind::Sqlite).await;
+    let granted = hostile().manifest_text().replace("[grants]", "[grants]\nextensions = [\"upper\"]");
+    app.install(&hostile().package(Some(&granted)), &["reseller"]).await;
+    let token = app.client().token("bob@northwind.example", "portico-demo").await;
+    let page = app.client().api(reqwest::Method::GET, "/api/v1/p/hostile/extension", Some(&token), None).await;
+    assert!(page.json()["error"].as_str().unwrap().contains("not loaded on this host"));
+}
+
+#[test]
+fn an_extension_with_an_incompatible_abi_is_refused_naming_both_versions() {
+    let e = portico::extensions::Extensions::load(&[extension("future")]).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("2.0.0") && m.contains(portico::extensions::EXTENSION_ABI), "{m}");
+    let e =
+        portico::extensions::Extensions::load(&[std::path::PathBuf::from("/nonexistent/libnothing.so")]).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/libnothing.so"));
+}

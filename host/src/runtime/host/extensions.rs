@@ -10,7 +10,13 @@ impl Host for HostState {
         if !self.plugin.manifest.grants.extensions.contains(&name) {
             return Err(denied(format!("extension {name} is not declared in plugin.toml")));
         }
-        let _ = (operation, input);
-        Err(PluginError::NotFound(format!("extension {name} is not loaded on this host")))
+        match self.shared.extensions.call(&name, &operation, &input) {
+            None => Err(PluginError::NotFound(format!("extension {name} is not loaded on this host"))),
+            Some(Ok(out)) => {
+                self.charge_output(out.len())?;
+                Ok(out)
+            }
+            Some(Err(e)) => Err(PluginError::Unavailable(format!("extension {name}: {e}"))),
+        }
     }
 }

@@ -79,6 +79,10 @@ impl Plugin for Hostile {
             "/environment" => {
                 Ok(Response::json(&json!({ "vars": std::env::vars().count(), "args": std::env::args().count() })))
             }
+            "/extension" => Ok(outcome(
+                portico_sdk::extensions::call("upper", req.query("op").unwrap_or("uppercase"), b"hello partners")
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            )),
             "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
             _ => Err(Error::NotFound("no such hostility".into())),
         }
