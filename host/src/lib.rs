@@ -16,6 +16,7 @@ pub mod render;
 pub mod runtime;
 pub mod storage;
 pub mod tenancy;
+pub mod testing;
 
 use std::net::SocketAddr;
 

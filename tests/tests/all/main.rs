@@ -5,6 +5,7 @@ mod auth;
 mod demo;
 mod escaping;
 mod events;
+mod harness;
 mod mail;
 mod ops;
 mod plugins;
