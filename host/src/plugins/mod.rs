@@ -57,11 +57,20 @@ impl Unpacked {
     }
 }
 
-/// Unpacked plugins by package key (content-addressed, so never stale).
+/// Unpacked plugins by package key (content-addressed, so never stale), and which plugins each kind of user may
+/// use, keyed by the tenant's `updated_at` (bumped by every change to installs, enablement, settings, programs or
+/// enrolments, so an entry is never served after such a change, on any replica).
 #[derive(Debug, Default)]
 pub struct Registry {
     unpacked: Mutex<HashMap<String, Arc<Unpacked>>>,
+    active: Mutex<HashMap<ActiveKey, Vec<Active>>>,
 }
+
+/// (tenant, its `updated_at`, the user's org or `*` for vendor staff, the program asked for).
+type ActiveKey = (String, i64, String, Option<String>);
+
+/// Entries kept before the cache is cleared (old `updated_at` versions are never asked for again).
+const ACTIVE_CACHE_LIMIT: usize = 4096;
 
 /// A plugin a request may use, in the program that applies.
 #[derive(Debug, Clone)]
@@ -202,6 +211,11 @@ pub async fn active_for(
     user: &crate::domain::User,
     program_key: Option<&str>,
 ) -> Result<Vec<Active>, LifecycleError> {
+    let who = if user.role.is_vendor() { "*".to_string() } else { user.org_id.clone() };
+    let key: ActiveKey = (tenant.id.clone(), tenant.updated_at, who, program_key.map(str::to_string));
+    if let Some(hit) = state.plugins.active.lock().expect("registry lock").get(&key) {
+        return Ok(hit.clone());
+    }
     let scope = state.db.tenant(&tenant.id);
     let programs = programs_for(scope, user).await?;
     // For each plugin, the first of the user's programs (in their order) where it is enabled applies.
@@ -227,6 +241,11 @@ pub async fn active_for(
             Err(e) => tracing::error!(plugin = %installed.plugin_id, error = %e, "installed plugin does not load"),
         }
     }
+    let mut cache = state.plugins.active.lock().expect("registry lock");
+    if cache.len() >= ACTIVE_CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(key, out.clone());
     Ok(out)
 }
 

@@ -203,6 +203,28 @@ impl<'a> TenantScope<'a> {
     }
 }
 
+/// Bumps a tenant's `updated_at` (strictly, even twice in one millisecond). Caches of derived tenant state —
+/// template sets, the plugins each user may use — are keyed by it, so every replica sees a change on its
+/// next request.
+pub(crate) async fn touch_tenant(conn: &mut sqlx::AnyConnection, tenant_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE tenants SET updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .bind(crate::domain::now_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl TenantScope<'_> {
+    /// [`touch_tenant`] on a pooled connection.
+    pub(crate) async fn touch(&self) -> Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        touch_tenant(&mut conn, self.tenant_id).await
+    }
+}
+
 /// Maps "no row" to `None` for optional look-ups.
 fn optional<T>(r: std::result::Result<T, sqlx::Error>) -> Result<Option<T>> {
     match r {

@@ -158,6 +158,7 @@ impl TenantScope<'_> {
         .bind(now_millis())
         .execute(self.pool())
         .await?;
+        self.touch().await?;
         Ok(())
     }
 
@@ -175,6 +176,7 @@ impl TenantScope<'_> {
         .bind(now_millis())
         .execute(self.pool())
         .await?;
+        self.touch().await?;
         Ok(())
     }
 
@@ -239,6 +241,7 @@ pub async fn enrol_in(
     .bind(now_millis())
     .execute(&mut *conn)
     .await?;
+    super::touch_tenant(conn, tenant_id).await?;
     Ok(())
 }
 

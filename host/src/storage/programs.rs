@@ -64,6 +64,7 @@ impl TenantScope<'_> {
             .await?;
         }
         tx.commit().await?;
+        self.touch().await?;
         self.program(&id).await
     }
 
@@ -126,6 +127,7 @@ impl TenantScope<'_> {
         if done.rows_affected() == 0 {
             return Err(StorageError::NotFound);
         }
+        self.touch().await?;
         Ok(())
     }
 
@@ -169,6 +171,7 @@ impl TenantScope<'_> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touch().await?;
         Ok(tier)
     }
 
@@ -200,6 +203,7 @@ impl TenantScope<'_> {
                 .await?;
         }
         tx.commit().await?;
+        self.touch().await?;
         Ok(())
     }
 
@@ -229,6 +233,7 @@ impl TenantScope<'_> {
         .bind(now_millis())
         .execute(self.pool())
         .await?;
+        self.touch().await?;
         Ok(())
     }
 
@@ -239,6 +244,7 @@ impl TenantScope<'_> {
             .bind(program_id)
             .execute(self.pool())
             .await?;
+        self.touch().await?;
         Ok(())
     }
 
