@@ -209,31 +209,9 @@ impl TenantScope<'_> {
 
     /// Enrols an org in a program at a tier, or moves it to that tier.
     pub async fn enrol(&self, org_id: &str, program_id: &str, tier_id: &str) -> Result<()> {
-        let valid: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tiers t JOIN orgs o ON o.tenant_id = t.tenant_id \
-             WHERE t.tenant_id = $1 AND t.id = $2 AND t.program_id = $3 AND o.id = $4 AND o.kind = 'partner'",
-        )
-        .bind(self.tenant_id)
-        .bind(tier_id)
-        .bind(program_id)
-        .bind(org_id)
-        .fetch_one(self.pool())
-        .await?;
-        if valid == 0 {
-            return Err(StorageError::NotFound);
-        }
-        sqlx::query(
-            "INSERT INTO enrolments (tenant_id, org_id, program_id, tier_id, enrolled_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id, program_id) DO UPDATE SET tier_id = excluded.tier_id",
-        )
-        .bind(self.tenant_id)
-        .bind(org_id)
-        .bind(program_id)
-        .bind(tier_id)
-        .bind(now_millis())
-        .execute(self.pool())
-        .await?;
-        self.touch().await?;
+        let mut tx = self.db.begin_write().await?;
+        super::enrol_in(&mut tx, self.tenant_id, org_id, program_id, tier_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
