@@ -42,6 +42,8 @@ pub struct Config {
     pub runtime: crate::runtime::RuntimeLimits,
     /// Native host extensions to load (trusted shared libraries); none by default.
     pub extensions: Vec<PathBuf>,
+    /// Run the background workers (event delivery, schedules, notification mail) in this process.
+    pub workers: bool,
 }
 
 /// SMTP relay settings.
@@ -103,6 +105,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             runtime: crate::runtime::RuntimeLimits::default(),
             extensions: Vec::new(),
+            workers: true,
         }
     }
 }

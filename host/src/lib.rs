@@ -29,7 +29,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let workers = plugins::jobs::spawn_workers(state.clone());
+    let workers = state.config.workers.then(|| plugins::jobs::spawn_workers(state.clone()));
     let db = state.db.clone();
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -43,6 +43,8 @@ pub async fn serve(
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     purge.abort();
-    workers.abort();
+    if let Some(w) = workers {
+        w.abort();
+    }
     result
 }

@@ -124,6 +124,7 @@ CREATE TABLE notifications (
     body       TEXT NOT NULL,
     link       TEXT,
     email      BIGINT NOT NULL DEFAULT 0,
+    emailed_at BIGINT,
     created_at BIGINT NOT NULL,
     read_at    BIGINT
 );

@@ -124,6 +124,7 @@ CREATE TABLE notifications (
     body       TEXT NOT NULL,
     link       TEXT,
     email      INTEGER NOT NULL DEFAULT 0,
+    emailed_at INTEGER,
     created_at INTEGER NOT NULL,
     read_at    INTEGER
 );

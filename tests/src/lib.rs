@@ -104,6 +104,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         themes_dir: themes_dir(),
         base_domain: Some("portico.test".into()),
         default_tenant: Some("acme".into()),
+        // Tests drive the workers explicitly, so their outcomes are deterministic.
+        workers: false,
         ..Config::default()
     }
 }

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/notifications", get(notifications))
 }
 
 #[derive(Deserialize, Default)]
@@ -128,4 +129,14 @@ async fn revoke_token(State(state): State<AppState>, auth: Auth, Path(id): Path<
 /// Time zones offered in pickers: all IANA names.
 pub(super) fn common_timezones() -> Vec<&'static str> {
     chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
+}
+
+/// The user's notifications from plugins, newest first; viewing them marks them read.
+async fn notifications(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+    let scope = auth.ctx.scope(&state);
+    let items = scope.notifications(&auth.principal.user.id, 100).await?;
+    let page =
+        render_status(&state, &auth.ctx, StatusCode::OK, "notifications.html", json!({ "items": items })).await?;
+    scope.mark_notifications_read(&auth.principal.user.id).await?;
+    Ok(page.into_response())
 }

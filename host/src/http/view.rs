@@ -177,7 +177,10 @@ pub async fn render_status(
     page: impl Serialize,
 ) -> HttpResult<(StatusCode, Html<String>)> {
     let entries = plugin_nav(state, ctx).await;
-    let c = base_context_with_nav(state, ctx, page, entries)?;
+    let mut c = base_context_with_nav(state, ctx, page, entries)?;
+    if let Some(p) = &ctx.principal {
+        c.insert("unread_notifications", &ctx.scope(state).unread_notifications(&p.user.id).await.unwrap_or(0));
+    }
     let html = state.renderer.render(Some(ctx.scope(state)), Some(&ctx.tenant), template, &c).await?;
     Ok((status, Html(html)))
 }

@@ -127,6 +127,20 @@ pub async fn run_schedules(state: &AppState, now: i64) -> anyhow::Result<usize> 
     Ok(ran)
 }
 
+/// Mails the notifications plugins sent with `email: true`; returns how many.
+pub async fn mail_notifications(state: &AppState, base_url: &str) -> anyhow::Result<usize> {
+    let claimed = state.db.claim_notification_mail(50).await?;
+    let n = claimed.len();
+    for m in claimed {
+        let Some(tenant) = state.db.tenant_by_id(&m.tenant_id).await? else { continue };
+        let link = m.link.as_ref().map(|l| format!("\n\n{base_url}{l}\n")).unwrap_or_default();
+        let body = format!("{}{link}", m.body);
+        let subject = format!("{} — {}", m.title, tenant.branding.portal_name);
+        state.mailer.send(state.db.tenant(&tenant.id), &m.to, &subject, &body).await?;
+    }
+    Ok(n)
+}
+
 /// Runs the outbox and schedules until the process ends.
 pub fn spawn_workers(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -136,6 +150,9 @@ pub fn spawn_workers(state: AppState) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(e) = deliver_due(&state, 50).await {
                 tracing::error!(error = %e, "event delivery loop failed");
+            }
+            if let Err(e) = mail_notifications(&state, &state.config.public_url()).await {
+                tracing::error!(error = %e, "notification mail loop failed");
             }
             let now = now_millis();
             if now - last_schedules >= 15_000 {

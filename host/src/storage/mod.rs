@@ -22,7 +22,9 @@ use sqlx::{AnyPool, Executor};
 pub use audit::AuditEntry;
 pub use auth::{ApiToken, AuthTokenPurpose, SessionRow, ThrottleState};
 pub use mail::MailRecord;
-pub use plugins::{Audience, InstalledPlugin, PluginProgram, audit_in, enrol_in, notify_in};
+pub use plugins::{
+    Audience, InstalledPlugin, NotificationMail, NotificationRow, PluginProgram, audit_in, enrol_in, notify_in,
+};
 pub use programs::TierMove;
 pub use tenants::NewTenant;
 pub use users::{NewUser, normalize_email};

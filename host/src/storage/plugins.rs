@@ -315,3 +315,109 @@ pub async fn notify_in(
     }
     Ok(n)
 }
+
+/// A notification as its recipient sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NotificationRow {
+    pub id: String,
+    pub plugin_id: String,
+    pub title: String,
+    pub body: String,
+    pub link: Option<String>,
+    pub created_at: Millis,
+    pub read_at: Option<Millis>,
+}
+
+/// A notification to mail, claimed by one worker.
+#[derive(Debug, Clone)]
+pub struct NotificationMail {
+    pub tenant_id: String,
+    pub to: String,
+    pub title: String,
+    pub body: String,
+    pub link: Option<String>,
+}
+
+impl TenantScope<'_> {
+    /// A user's newest notifications.
+    pub async fn notifications(&self, user_id: &str, limit: i64) -> Result<Vec<NotificationRow>> {
+        sqlx::query(
+            "SELECT id, plugin_id, title, body, link, created_at, read_at FROM notifications \
+             WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+        )
+        .bind(self.tenant_id)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(NotificationRow {
+                id: r.try_get("id")?,
+                plugin_id: r.try_get("plugin_id")?,
+                title: r.try_get("title")?,
+                body: r.try_get("body")?,
+                link: r.try_get("link")?,
+                created_at: r.try_get("created_at")?,
+                read_at: r.try_get("read_at")?,
+            })
+        })
+        .collect()
+    }
+
+    pub async fn unread_notifications(&self, user_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL",
+        )
+        .bind(self.tenant_id)
+        .bind(user_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn mark_notifications_read(&self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE notifications SET read_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL")
+            .bind(self.tenant_id)
+            .bind(user_id)
+            .bind(now_millis())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+impl super::Db {
+    /// Claims up to `limit` notifications still to be mailed (each is mailed at most once).
+    pub async fn claim_notification_mail(&self, limit: i64) -> Result<Vec<NotificationMail>> {
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE notifications SET emailed_at = $1 WHERE id IN \
+             (SELECT id FROM notifications WHERE email = 1 AND emailed_at IS NULL ORDER BY created_at LIMIT $2) \
+             RETURNING tenant_id, user_id, title, body, link",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let tenant_id: String = r.try_get("tenant_id")?;
+            let user_id: String = r.try_get("user_id")?;
+            let to: String = sqlx::query_scalar("SELECT email FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(&tenant_id)
+                .bind(&user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            out.push(NotificationMail {
+                tenant_id,
+                to,
+                title: r.try_get("title")?,
+                body: r.try_get("body")?,
+                link: r.try_get("link")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}

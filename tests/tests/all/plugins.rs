@@ -247,3 +247,44 @@ fn copy(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[tokio::test]
+async fn plugin_notifications_reach_the_portal_and_the_mailbox() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let granted = hostile().manifest_text().replace("[grants]", "[grants]\nnotifications = true");
+    app.install(&hostile().package(Some(&granted)), &["reseller"]).await;
+    let token = app.client().token("bob@northwind.example", "portico-demo").await;
+    let page = app.client().api(Method::GET, "/api/v1/p/hostile/notify", Some(&token), None).await;
+    assert_eq!(page.json()["outcome"], "ok", "{}", page.body);
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    let home = bob.get("/").await.body;
+    assert!(home.contains("Notifications, 1 unread"), "the layout shows the unread count");
+    let list = bob.get("/notifications").await.body;
+    assert!(list.contains("Your deal was approved") && list.contains("Globex, 40,000 USD"));
+    assert!(!bob.get("/").await.body.contains("1 unread"), "viewing marks them read");
+    // Another user does not see it.
+    let mut alice = app.client();
+    alice.login_ok("alice@northwind.example").await;
+    assert!(!alice.get("/notifications").await.body.contains("Your deal was approved"));
+    // The mail worker sends it once.
+    assert_eq!(portico::plugins::jobs::mail_notifications(&app.state, "http://portal.test").await.unwrap(), 1);
+    assert_eq!(portico::plugins::jobs::mail_notifications(&app.state, "http://portal.test").await.unwrap(), 0);
+    let t = acme(&app).await;
+    let mail = app
+        .state
+        .db
+        .tenant(&t.id)
+        .list_mail(&portico::domain::ListQuery { q: "approved".into(), page: None })
+        .await
+        .unwrap();
+    assert_eq!(mail.total, 1);
+    assert_eq!(mail.items[0].to_addr, "bob@northwind.example");
+    assert!(mail.items[0].body.contains("http://portal.test/p/hostile/noop"));
+    // Without the grant the plugin may not notify.
+    let app = spawn_app(DbKind::Sqlite).await;
+    app.install(&hostile().package(None), &["reseller"]).await;
+    let token = app.client().token("bob@northwind.example", "portico-demo").await;
+    let page = app.client().api(Method::GET, "/api/v1/p/hostile/notify", Some(&token), None).await;
+    assert!(page.json()["error"].as_str().unwrap().contains("notifications grant"));
+}

@@ -83,6 +83,16 @@ impl Plugin for Hostile {
                 portico_sdk::extensions::call("upper", req.query("op").unwrap_or("uppercase"), b"hello partners")
                     .map(|b| String::from_utf8_lossy(&b).into_owned()),
             )),
+            "/notify" => {
+                let me = ctx.caller().map(|c| c.user_id.clone()).unwrap_or_default();
+                Ok(outcome(portico_sdk::notify::send(&portico_sdk::notify::Notification {
+                    audience: portico_sdk::notify::Audience::User(me),
+                    title: "Your deal was approved".into(),
+                    body: "Globex, 40,000 USD".into(),
+                    link: Some("/p/hostile/noop".into()),
+                    email: true,
+                })))
+            }
             "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
             _ => Err(Error::NotFound("no such hostility".into())),
         }
