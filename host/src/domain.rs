@@ -316,6 +316,49 @@ pub fn key_from_name(name: &str) -> String {
     out.trim_end_matches('-').chars().take(40).collect()
 }
 
+/// A new program as entered and checked: the key derived from the name when left blank, tiers lowest first.
+#[derive(Debug, Clone)]
+pub struct NewProgram {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub tiers: Vec<(String, String)>,
+}
+
+/// Field errors for a program's name and description.
+pub fn check_program_details(name: &str, description: &str) -> std::collections::BTreeMap<String, String> {
+    let mut errors = std::collections::BTreeMap::new();
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        errors.insert("name".into(), "enter a name of at most 100 characters".into());
+    }
+    if description.chars().count() > 2000 {
+        errors.insert("description".into(), "use at most 2000 characters".into());
+    }
+    errors
+}
+
+/// Checks a new program (form or API): details, key and tier names; every broken field is reported.
+pub fn check_new_program<'a>(
+    key: &str,
+    name: &str,
+    description: &str,
+    tiers: impl IntoIterator<Item = &'a str>,
+) -> Result<NewProgram, std::collections::BTreeMap<String, String>> {
+    let mut errors = check_program_details(name, description);
+    let key = if key.trim().is_empty() { key_from_name(name) } else { key.trim().to_string() };
+    if !valid_key(&key) {
+        errors.insert("key".into(), "use lowercase letters, digits and dashes, starting with a letter".into());
+    }
+    let tiers = parse_tier_names(tiers).unwrap_or_else(|m| {
+        errors.insert("tiers".into(), m);
+        Vec::new()
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(NewProgram { key, name: name.trim().to_string(), description: description.trim().to_string(), tiers })
+}
+
 /// Tier names, lowest first, as `(key, name)` pairs; an error names the first unusable or repeated name.
 pub fn parse_tier_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<(String, String)>, String> {
     let mut tiers: Vec<(String, String)> = Vec::new();

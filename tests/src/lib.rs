@@ -210,6 +210,17 @@ impl Page {
         self.headers.get("location").and_then(|v| v.to_str().ok())
     }
 
+    /// The `Set-Cookie` header that sets cookie `name`, whole (value and attributes).
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&prefix))
+            .map(str::to_string)
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }

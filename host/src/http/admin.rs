@@ -14,7 +14,9 @@ use super::error::{HttpError, HttpResult};
 use super::upload::UploadForm;
 use super::view::{FieldErrors, render, render_status, with};
 use crate::app::AppState;
-use crate::domain::{ListQuery, OrgKind, OrgProfile, key_from_name, parse_tier_names, valid_color, valid_key};
+use crate::domain::{
+    ListQuery, OrgKind, OrgProfile, check_new_program, check_program_details, key_from_name, valid_color, valid_key,
+};
 use crate::storage::{StorageError, TierMove};
 
 pub fn router() -> Router<AppState> {
@@ -179,31 +181,6 @@ struct ProgramForm {
     tiers: String,
 }
 
-/// Checks a program form; returns the tiers as `(key, name)` pairs.
-fn check_program(f: &ProgramForm, creating: bool) -> (FieldErrors, Vec<(String, String)>) {
-    let mut errors = FieldErrors::new();
-    if f.name.trim().is_empty() || f.name.chars().count() > 100 {
-        errors.insert("name".into(), "enter a name of at most 100 characters".into());
-    }
-    if f.description.chars().count() > 2000 {
-        errors.insert("description".into(), "use at most 2000 characters".into());
-    }
-    let mut tiers = Vec::new();
-    if creating {
-        let key = if f.key.trim().is_empty() { key_from_name(&f.name) } else { f.key.trim().to_string() };
-        if !valid_key(&key) {
-            errors.insert("key".into(), "use lowercase letters, digits and dashes, starting with a letter".into());
-        }
-        match parse_tier_names(f.tiers.split(',')) {
-            Ok(t) => tiers = t,
-            Err(m) => {
-                errors.insert("tiers".into(), format!("{m}; separate them with commas"));
-            }
-        }
-    }
-    (errors, tiers)
-}
-
 async fn programs_view(
     state: &AppState,
     auth: &Auth,
@@ -227,21 +204,20 @@ async fn programs(State(state): State<AppState>, auth: Auth) -> HttpResult<Respo
 
 async fn create_program(State(state): State<AppState>, auth: Auth, Form(f): Form<ProgramForm>) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let (mut errors, tiers) = check_program(&f, true);
     let scope = auth.ctx.scope(&state);
-    if errors.is_empty() {
-        let key = if f.key.trim().is_empty() { key_from_name(&f.name) } else { f.key.trim().to_string() };
-        match scope.create_program(&key, f.name.trim(), f.description.trim(), &tiers).await {
+    let errors = match check_new_program(&f.key, &f.name, &f.description, f.tiers.split(',')) {
+        Ok(p) => match scope.create_program(&p.key, &p.name, &p.description, &p.tiers).await {
             Ok(p) => {
                 scope.audit(Some(&auth.principal.user.id), "program.created", &p.name, "").await?;
                 return Ok(Redirect::to(&format!("/admin/programs/{}?flash=created", p.id)).into_response());
             }
             Err(StorageError::Conflict(_)) => {
-                errors.insert("key".into(), "a program with this key already exists".into());
+                FieldErrors::from([("key".to_string(), "a program with this key already exists".to_string())])
             }
             Err(e) => return Err(e.into()),
-        }
-    }
+        },
+        Err(errors) => errors,
+    };
     let form = json!({ "key": f.key, "name": f.name, "description": f.description, "tiers": f.tiers });
     programs_view(&state, &auth, StatusCode::UNPROCESSABLE_ENTITY, json!({ "form": form, "errors": errors })).await
 }
@@ -272,7 +248,7 @@ async fn save_program(
     Form(f): Form<ProgramForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let (errors, _) = check_program(&f, false);
+    let errors = check_program_details(&f.name, &f.description);
     if !errors.is_empty() {
         let form = json!({ "name": f.name, "description": f.description });
         return program_view(

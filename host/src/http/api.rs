@@ -16,7 +16,7 @@ use crate::accounts::{self, Invitation};
 use crate::app::AppState;
 use crate::auth::login::{LoginError, authenticate};
 use crate::auth::{hash_secret, new_secret};
-use crate::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus, key_from_name, parse_tier_names, valid_key};
+use crate::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus, check_new_program};
 use crate::storage::StorageError;
 
 pub fn router() -> Router<AppState> {
@@ -45,9 +45,14 @@ impl From<JsonRejection> for HttpError {
 
 /// The first field error of a validation, as an API error.
 fn first_error(errors: std::collections::BTreeMap<String, String>) -> HttpResult<()> {
+    if errors.is_empty() { Ok(()) } else { Err(field_error(errors)) }
+}
+
+/// A set of field errors as one API error, naming the first field.
+fn field_error(errors: std::collections::BTreeMap<String, String>) -> HttpError {
     match errors.into_iter().next() {
-        Some((field, message)) => Err(HttpError::invalid(&field, message)),
-        None => Ok(()),
+        Some((field, message)) => HttpError::invalid(&field, message),
+        None => HttpError::invalid("body", "the request is not valid"),
     }
 }
 
@@ -322,17 +327,15 @@ async fn create_program(
     ApiJson(req): ApiJson<ProgramRequest>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(HttpError::invalid("name", "enter a name of at most 100 characters"));
-    }
-    let key = req.key.unwrap_or_else(|| key_from_name(name));
-    if !valid_key(&key) {
-        return Err(HttpError::invalid("key", "use lowercase letters, digits and dashes, starting with a letter"));
-    }
-    let tiers = parse_tier_names(req.tiers.iter().map(String::as_str)).map_err(|m| HttpError::invalid("tiers", m))?;
+    let p = check_new_program(
+        req.key.as_deref().unwrap_or(""),
+        &req.name,
+        &req.description,
+        req.tiers.iter().map(String::as_str),
+    )
+    .map_err(field_error)?;
     let scope = auth.ctx.scope(&state);
-    let program = scope.create_program(&key, name, req.description.trim(), &tiers).await.map_err(|e| match e {
+    let program = scope.create_program(&p.key, &p.name, &p.description, &p.tiers).await.map_err(|e| match e {
         StorageError::Conflict(_) => {
             HttpError::Conflict { field: Some("key".into()), message: "a program with this key already exists".into() }
         }

@@ -27,12 +27,7 @@ async fn a_session_cookie_is_httponly_and_samesite() {
     let app = spawn_app(DbKind::Sqlite).await;
     let mut c = app.client();
     let page = c.login("alice@northwind.example", "portico-demo").await;
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("portico_session="));
+    let cookie = page.set_cookie("portico_session");
     let cookie = cookie.expect("session cookie set");
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("SameSite=Lax"));
@@ -44,13 +39,7 @@ async fn secure_cookies_when_configured_for_https() {
     let app = spawn_app_with(DbKind::Sqlite, |c| c.secure_cookies = true).await;
     let mut c = app.client();
     let page = c.login("alice@northwind.example", "portico-demo").await;
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("portico_session="))
-        .unwrap();
+    let cookie = page.set_cookie("portico_session").unwrap();
     assert!(cookie.contains("Secure"));
 }
 

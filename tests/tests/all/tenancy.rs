@@ -58,13 +58,7 @@ async fn a_session_cookie_from_one_tenant_is_not_valid_on_another() {
     app.create_tenant("globex", "boss@globex.example", "globex-password").await;
     let mut acme = app.client_for("acme.portico.test");
     let page = acme.login("admin@acme.example", "portico-demo").await;
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("portico_session="))
-        .unwrap();
+    let cookie = page.set_cookie("portico_session").unwrap();
     let value = cookie.split(';').next().unwrap().to_string();
     // Replay Acme's session cookie against Globex.
     let globex = app.client_for("globex.portico.test");
