@@ -163,7 +163,13 @@ async fn compiled_plugins_are_cached_on_disk_by_content() {
 }
 
 fn extension(name: &str) -> std::path::PathBuf {
-    portico_tests::target_dir().join("debug").join(format!("libportico_test_ext_{name}.so"))
+    let path = portico_tests::target_dir().join("debug").join(format!("libportico_test_ext_{name}.so"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p portico-test-ext-{name}` (scripts/test does)",
+        path.display()
+    );
+    path
 }
 
 #[tokio::test]
