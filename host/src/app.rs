@@ -27,6 +27,27 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub runtime: Arc<Runtime>,
     pub plugins: Arc<crate::plugins::Registry>,
+    /// The time plugins are told (`now-ms`) and schedules run at; tests move it forward.
+    pub clock: Clock,
+}
+
+/// The host's clock for plugin invocations and schedules: the system's UTC time plus an offset that only tests
+/// set, so expiry, reminders and SLAs can be driven without waiting. Shared by clones of the state.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    /// Now, in milliseconds since the Unix epoch, UTC.
+    pub fn now_ms(&self) -> i64 {
+        crate::domain::now_millis() + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this host's clock forward (or back, with a negative value).
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AppState {
@@ -82,6 +103,7 @@ impl AppState {
             metrics: metrics_handle(),
             runtime: Arc::new(runtime),
             plugins: Arc::default(),
+            clock: Clock::default(),
         })
     }
 }

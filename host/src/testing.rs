@@ -106,7 +106,7 @@ impl Harness {
     /// Sends a request to the plugin as a demo user (e.g. `bob@northwind.example`).
     pub async fn request(&self, email: &str, req: HttpRequest) -> anyhow::Result<Outcome> {
         let (user, active) = self.active(email).await?;
-        let inv = crate::plugins::user_invocation(&self.tenant, &active, &user, "harness");
+        let inv = crate::plugins::user_invocation(&self.state, &self.tenant, &active, &user, "harness");
         Ok(Outcome(self.state.runtime.handle_http(active.plugin.loaded.clone(), inv, req).await))
     }
 
@@ -133,7 +133,7 @@ impl Harness {
         name: &str,
     ) -> anyhow::Result<Result<Result<View, PluginError>, RuntimeError>> {
         let (user, active) = self.active(email).await?;
-        let inv = crate::plugins::user_invocation(&self.tenant, &active, &user, "harness");
+        let inv = crate::plugins::user_invocation(&self.state, &self.tenant, &active, &user, "harness");
         Ok(self.state.runtime.render_widget(active.plugin.loaded.clone(), inv, name.to_string()).await)
     }
 

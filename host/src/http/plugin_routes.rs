@@ -138,7 +138,7 @@ async fn dispatch(
     };
     let wit_req =
         HttpRequest { method: method_name, path: path.to_string(), query, headers, body: body.to_vec(), form, api };
-    let inv = plugins::user_invocation(&auth.ctx.tenant, &active, &auth.principal.user, &auth.ctx.request_id);
+    let inv = plugins::user_invocation(state, &auth.ctx.tenant, &active, &auth.principal.user, &auth.ctx.request_id);
     let outcome = state.runtime.handle_http(active.plugin.loaded.clone(), inv, wit_req).await;
     let response = outcome.map_err(runtime_error)?.map_err(plugin_error)?;
     match response {
@@ -269,7 +269,7 @@ pub(super) async fn widgets(state: &AppState, auth: &Auth) -> Vec<serde_json::Va
     let mut jobs = Vec::new();
     for a in &active {
         for w in a.plugin.manifest().widgets.iter().filter(|w| plugins::role_allowed(&w.roles, auth.principal.role())) {
-            let inv = plugins::user_invocation(&auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
+            let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
             let (a, w) = (a.clone(), w.clone());
             jobs.push(async move {
                 let result = state.runtime.render_widget(a.plugin.loaded.clone(), inv, w.name.clone()).await;

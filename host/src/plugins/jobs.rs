@@ -49,7 +49,7 @@ async fn deliver(state: &AppState, d: &crate::storage::plugin_events::Delivery) 
     };
     let plugin = super::unpacked(state, &installed).await.map_err(|e| e.to_string())?;
     let settings = super::effective_settings(&plugin.manifest().settings, &settings);
-    let inv = super::system_invocation(&tenant, &plugin, Some(program.clone()), settings);
+    let inv = super::system_invocation(state, &tenant, &plugin, Some(program.clone()), settings);
     let event = Event {
         id: d.event_id.clone(),
         topic: d.topic.clone(),
@@ -109,7 +109,7 @@ pub async fn run_schedules(state: &AppState, now: i64) -> anyhow::Result<usize> 
                     continue;
                 }
                 let settings = super::effective_settings(&plugin.manifest().settings, &settings);
-                let mut inv = super::system_invocation(&tenant, &plugin, Some(program.clone()), settings);
+                let mut inv = super::system_invocation(state, &tenant, &plugin, Some(program.clone()), settings);
                 inv.now_ms = now;
                 match state.runtime.run_schedule(plugin.loaded.clone(), inv, s.name.clone()).await {
                     Ok(Ok(())) => {}
@@ -154,7 +154,7 @@ pub fn spawn_workers(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = mail_notifications(&state, &state.config.public_url()).await {
                 tracing::error!(error = %e, "notification mail loop failed");
             }
-            let now = now_millis();
+            let now = state.clock.now_ms();
             if now - last_schedules >= 15_000 {
                 last_schedules = now;
                 if let Err(e) = run_schedules(&state, now).await {

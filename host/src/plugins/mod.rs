@@ -133,7 +133,7 @@ pub async fn install(
                     offered: m.version.to_string(),
                 });
             }
-            let inv = system_invocation(tenant, &unpacked, None, "{}".into());
+            let inv = system_invocation(state, tenant, &unpacked, None, "{}".into());
             match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
@@ -264,7 +264,13 @@ pub fn manifest_role(r: ManifestRole) -> Role {
 }
 
 /// An invocation on a user's behalf.
-pub fn user_invocation(tenant: &Tenant, active: &Active, user: &crate::domain::User, request_id: &str) -> Invocation {
+pub fn user_invocation(
+    state: &AppState,
+    tenant: &Tenant,
+    active: &Active,
+    user: &crate::domain::User,
+    request_id: &str,
+) -> Invocation {
     let caller = CallerInfo {
         user_id: user.id.clone(),
         name: user.name.clone(),
@@ -282,7 +288,7 @@ pub fn user_invocation(tenant: &Tenant, active: &Active, user: &crate::domain::U
         locale: "en".into(),
         time_zone: tz,
         request_id: request_id.to_string(),
-        now_ms: now_millis(),
+        now_ms: state.clock.now_ms(),
         settings: active.settings.clone(),
         limits: active.plugin.loaded.limits,
     }
@@ -290,6 +296,7 @@ pub fn user_invocation(tenant: &Tenant, active: &Active, user: &crate::domain::U
 
 /// An invocation without a user (events, schedules, migrations).
 pub fn system_invocation(
+    state: &AppState,
     tenant: &Tenant,
     plugin: &Unpacked,
     program: Option<(String, String)>,
@@ -303,7 +310,7 @@ pub fn system_invocation(
         locale: "en".into(),
         time_zone: tenant.timezone.clone(),
         request_id: crate::domain::new_id(),
-        now_ms: now_millis(),
+        now_ms: state.clock.now_ms(),
         settings,
         limits: plugin.loaded.limits,
     }
