@@ -25,6 +25,11 @@ impl Context {
     }
 
     /// The program in effect, by key.
+    /// The tenant's short name (its portal's slug), e.g. `acme`.
+    pub fn tenant_slug(&self) -> &str {
+        &self.inner.tenant_slug
+    }
+
     pub fn program(&self) -> Option<&str> {
         self.inner.program.as_deref()
     }

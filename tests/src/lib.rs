@@ -348,6 +348,14 @@ pub fn hostile() -> PluginSource {
     }
 }
 
+/// The bundled deal registration plugin.
+pub fn deals() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/deal-registration"),
+        crate_name: "portico_plugin_deal_registration",
+    }
+}
+
 /// The SDK's example plugin.
 pub fn guestbook() -> PluginSource {
     PluginSource {

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod deals;
 mod demo;
 mod escaping;
 mod events;

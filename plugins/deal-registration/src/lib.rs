@@ -1,0 +1,120 @@
+//! Deal registration, Portico's reference feature plugin. Partners register opportunities and are protected
+//! for them; duplicates are found by the customer's registrable domain, by company name and by country and
+//! products; every submission gets a receipt in a hash chain that proves who registered first; managers approve
+//! from a queue ordered by SLA, under routing rules set per program. Built only on the WIT API and the SDK.
+//!
+//! Modules: [`matching`] (domains and names, pure), [`model`] (the stored deal and its validation), [`rules`]
+//! (settings, approval routing, protection windows), [`receipts`] (the hash chain), [`workflow`] (transitions,
+//! conflicts, protection, notifications, events, the schedule) and `web` (pages and the JSON API).
+
+pub mod matching;
+pub mod model;
+pub mod receipts;
+pub mod rules;
+pub mod workflow;
+
+mod web;
+
+mod plugin {
+    use std::collections::BTreeMap;
+
+    use portico_sdk::prelude::*;
+    use portico_sdk::settings;
+    use portico_sdk::storage::Direction;
+
+    use crate::model::{Deal, Status};
+    use crate::rules::Settings;
+    use crate::workflow::{self, Actor, DEALS, group_thousands};
+
+    struct DealRegistration;
+
+    impl Plugin for DealRegistration {
+        fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
+            let s: Settings = settings::get()?;
+            let actor = Actor::of(ctx)?;
+            if req.api {
+                crate::web::api_route(ctx, &actor, &req, &s)
+            } else {
+                crate::web::page_route(ctx, &actor, &req, &s)
+            }
+        }
+
+        fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
+            match schedule {
+                "housekeeping" => workflow::housekeeping(ctx),
+                other => Err(Error::NotFound(format!("no schedule {other}"))),
+            }
+        }
+
+        fn render_widget(ctx: &Context, widget: &str) -> Result<View, Error> {
+            let actor = Actor::of(ctx)?;
+            let context = match widget {
+                "pipeline" => pipeline(&actor)?,
+                "approvals" => approvals(ctx)?,
+                other => return Err(Error::NotFound(format!("no widget {other}"))),
+            };
+            Ok(View {
+                template: format!("widget_{widget}.html"),
+                title: if widget == "pipeline" { "Deal pipeline" } else { "Pending deal approvals" }.into(),
+                context: context.to_string(),
+                status: 200,
+            })
+        }
+    }
+
+    /// Counts by status, and amounts per currency for the statuses that carry pipeline value.
+    fn pipeline(actor: &Actor) -> Result<portico_sdk::Value, Error> {
+        let shown = [Status::Draft, Status::Submitted, Status::Returned, Status::Approved, Status::Won, Status::Lost];
+        let mut bars = Vec::new();
+        let mut max = 1u64;
+        for st in shown {
+            let mut q = DEALS.query().eq("status", st.key());
+            if actor.is_vendor() {
+                q = q.all_orgs();
+            }
+            let n = q.clone().count()?;
+            max = max.max(n);
+            let mut amounts: BTreeMap<String, f64> = BTreeMap::new();
+            let mut partial = false;
+            if matches!(st, Status::Submitted | Status::Approved | Status::Won) && n > 0 {
+                let page = q.limit(1000).fetch::<Deal>()?;
+                partial = page.next_cursor.is_some();
+                for r in page.records {
+                    *amounts.entry(r.data.input.currency.clone()).or_default() +=
+                        r.data.input.amount.unwrap_or_default();
+                }
+            }
+            let amount =
+                amounts.iter().map(|(c, a)| format!("{} {c}", group_thousands(*a))).collect::<Vec<_>>().join(" · ");
+            bars.push((st, n, amount, partial));
+        }
+        let bars: Vec<_> = bars
+            .into_iter()
+            .map(|(st, n, amount, partial)| {
+                json!({ "key": st.key(), "label": st.label(), "count": n, "amount": amount, "partial": partial,
+                        "pct": (n * 100).div_ceil(max) })
+            })
+            .collect();
+        Ok(json!({ "bars": bars, "base": "/p/deal-registration" }))
+    }
+
+    fn approvals(ctx: &Context) -> Result<portico_sdk::Value, Error> {
+        let now = ctx.now_ms();
+        let q = DEALS.query().all_orgs().eq("status", "submitted");
+        let total = q.clone().count()?;
+        let page = q.order_by("due_at", Direction::Asc).limit(5).fetch::<Deal>()?;
+        let rows: Vec<_> = page
+            .records
+            .iter()
+            .map(|r| {
+                let d = &r.data;
+                let overdue = d.due_at.is_some_and(|at| at < now);
+                json!({ "id": r.id, "customer_name": d.input.customer_name, "org_name": d.org_name,
+                        "due_at": d.due_at, "overdue": overdue, "conflicts": d.conflicts.len() })
+            })
+            .collect();
+        Ok(json!({ "rows": rows, "total": total, "base": "/p/deal-registration" }))
+    }
+
+    portico_sdk::export_plugin!(DealRegistration);
+}
