@@ -132,13 +132,85 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
         }
         let bytes = crate::cli::read_package(&dir, Some(&wasm))?;
         match crate::plugins::install(state, &tenant, &bytes, None).await {
-            Ok((p, _)) => {
+            Ok((p, outcome)) => {
                 crate::cli::set_enabled(state, &tenant, &p.plugin_id, None, true).await?;
                 println!("Installed plugin {} {}", p.plugin_id, p.version);
+                if matches!(outcome, crate::plugins::Installed::New) && dir.join("demo.json").exists() {
+                    sample_data(state, &tenant, &p.plugin_id, &dir.join("demo.json")).await?;
+                }
             }
             Err(crate::plugins::LifecycleError::SameVersion { .. }) => {}
             Err(e) => println!("  (plugin {} not installed: {e})", dir.display()),
         }
     }
+    Ok(())
+}
+
+/// One request of a plugin's `demo.json`: made through the plugin's JSON API as a demo user.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoStep {
+    /// The demo user's email.
+    #[serde(rename = "as")]
+    user: String,
+    method: String,
+    /// The path below `/api/v1/p/{plugin}`; `{N}` stands for the `id` in the answer to step N.
+    path: String,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
+}
+
+/// Gives a freshly installed plugin its sample data by replaying its `demo.json` through the plugin's own API, as
+/// the demo users, so the data is exactly what those users could have entered. A failing step is reported and
+/// skipped.
+async fn sample_data(
+    state: &crate::AppState,
+    tenant: &crate::domain::Tenant,
+    plugin_id: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::runtime::{HttpRequest, HttpResponse};
+    let steps: Vec<DemoStep> = serde_json::from_str(&std::fs::read_to_string(file)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let scope = state.db.tenant(&tenant.id);
+    let mut answers: Vec<serde_json::Value> = Vec::new();
+    for (n, step) in steps.into_iter().enumerate() {
+        let user = scope
+            .user_by_email(&step.user)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo.json step {n}: no user {}", step.user))?;
+        let Some(active) = crate::plugins::active_for(state, tenant, &user, None)
+            .await?
+            .into_iter()
+            .find(|a| a.plugin.manifest().id == plugin_id)
+        else {
+            println!("  (demo step {n}: {plugin_id} is not enabled for {})", step.user);
+            answers.push(serde_json::Value::Null);
+            continue;
+        };
+        let mut path = step.path;
+        for (i, a) in answers.iter().enumerate() {
+            path = path.replace(&format!("{{{i}}}"), a["id"].as_str().unwrap_or_default());
+        }
+        let req = HttpRequest {
+            method: step.method,
+            path: path.clone(),
+            query: Vec::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: step.body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            form: Vec::new(),
+            api: true,
+        };
+        let inv = crate::plugins::user_invocation(state, tenant, &active, &user, "demo");
+        let answer = match state.runtime.handle_http(active.plugin.loaded.clone(), inv, req).await {
+            Ok(Ok(HttpResponse::Json((_, body)))) => serde_json::from_str(&body).unwrap_or_default(),
+            other => {
+                println!("  (demo step {n} {path} of {plugin_id} failed: {other:?})");
+                serde_json::Value::Null
+            }
+        };
+        answers.push(answer);
+    }
+    println!("  with sample data ({} requests)", answers.len());
     Ok(())
 }
