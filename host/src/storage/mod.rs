@@ -163,6 +163,12 @@ impl Db {
         self.pool.close().await;
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`), e.g. after a bulk load.
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// A pooled connection, for plugin data calls outside a transaction.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.pool.acquire().await?)

@@ -218,6 +218,114 @@ pub async fn update(
     Ok(PluginRecord { revision: current.revision + 1, data: text, updated_at: now, ..current })
 }
 
+/// A record for [`bulk_insert`]: id, owning organisation, data.
+pub type NewRecord = (String, Option<String>, serde_json::Map<String, Value>);
+
+/// Loads many records at once (benchmark fixtures, imports): multi-row inserts, indexes included, in the
+/// caller's transaction. Unique indexes are refused here; a record with an id that exists fails the batch.
+pub async fn bulk_insert(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    records: &[NewRecord],
+    indexes: &[IndexSpec],
+    now: Millis,
+) -> Result<()> {
+    if indexes.iter().any(|i| i.unique) {
+        return Err(StorageError::Conflict("bulk loading does not maintain unique indexes".into()));
+    }
+    // Well under SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
+    const MAX_ARGS: usize = 30_000;
+    for chunk in records.chunks(MAX_ARGS / 8) {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (id, org, data) in chunk {
+            let text = Value::Object(data.clone()).to_string();
+            let vals = [
+                sql.bind(s.tenant_id.clone()),
+                sql.bind(s.plugin_id.clone()),
+                sql.bind(collection.to_string()),
+                sql.bind(id.clone()),
+                sql.bind(org.clone()),
+                sql.bind(text),
+                sql.bind(now),
+            ];
+            rows.push(format!(
+                "({}, {}, {}, {}, {}, 1, {}, {}, {})",
+                vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[6]
+            ));
+        }
+        sql.text = format!(
+            "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
+    }
+    // Index rows, one statement per value column (see `write_indexes`).
+    let mut texts: Vec<(&str, &str, Option<&str>, String)> = Vec::new();
+    let mut nums: Vec<(&str, &str, Option<&str>, f64)> = Vec::new();
+    for (id, org, data) in records {
+        for ix in indexes {
+            let Some(v) = data.get(&ix.field) else { continue };
+            for (text, num) in index_values(v) {
+                match (text, num) {
+                    (Some(t), _) => texts.push((&ix.field, id, org.as_deref(), t)),
+                    (None, Some(n)) => nums.push((&ix.field, id, org.as_deref(), n)),
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    for chunk in texts.chunks(MAX_ARGS / 7) {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|(field, id, org, v)| index_row(&mut sql, s, collection, field, id, *org, v.clone()))
+            .collect();
+        bulk_index(conn, sql, "value_text", rows).await?;
+    }
+    for chunk in nums.chunks(MAX_ARGS / 7) {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let rows: Vec<String> =
+            chunk.iter().map(|(field, id, org, v)| index_row(&mut sql, s, collection, field, id, *org, *v)).collect();
+        bulk_index(conn, sql, "value_num", rows).await?;
+    }
+    Ok(())
+}
+
+fn index_row<T>(
+    sql: &mut Sql,
+    s: &RecordScope,
+    collection: &str,
+    field: &str,
+    id: &str,
+    org: Option<&str>,
+    v: T,
+) -> String
+where
+    T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let vals = [
+        sql.bind(s.tenant_id.clone()),
+        sql.bind(s.plugin_id.clone()),
+        sql.bind(collection.to_string()),
+        sql.bind(field.to_string()),
+        sql.bind(v),
+        sql.bind(id.to_string()),
+        sql.bind(org.map(str::to_string)),
+    ];
+    format!("({})", vals.join(", "))
+}
+
+async fn bulk_index(conn: &mut AnyConnection, mut sql: Sql, column: &str, rows: Vec<String>) -> Result<()> {
+    sql.text = format!(
+        "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) VALUES {}",
+        rows.join(", ")
+    );
+    sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Deletes a record; false when it did not exist in scope.
 pub async fn delete(
     conn: &mut AnyConnection,

@@ -4,12 +4,19 @@
 //!   the same through the full invoke path (thread hop and bookkeeping included);
 //! - a plugin JSON route versus a host-native JSON route, requests/s measured side by side in one run by an
 //!   HTTP load generator on loopback (both authenticated by token, both answering a small JSON body);
-//! - host start-up with every installed plugin loaded from the compiled-artifact cache.
+//! - host start-up with every installed plugin loaded from the compiled-artifact cache;
+//! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
+//!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals in the tenant, on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_tests::{DbKind, api_get, guestbook, hostile, invocation, load_plugin, spawn_app};
+use portico_tests::{DbKind, api_get, deals, guestbook, hostile, invocation, load_plugin, spawn_app};
+use serde_json::{Value, json};
+
+#[path = "../../../plugins/deal-registration/src/matching.rs"]
+#[allow(dead_code)]
+mod matching;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -38,6 +45,161 @@ async fn throughput(base: &str, path: &str, token: &str, concurrency: usize, dur
         total += t.await.unwrap();
     }
     total as f64 / dur.as_secs_f64()
+}
+
+const SYLLABLES: [&str; 40] = [
+    "ab", "ax", "bel", "bor", "cal", "cor", "dan", "dex", "el", "fen", "gal", "gor", "hal", "ix", "jun", "kel", "lum",
+    "mar", "nex", "nor", "ol", "pan", "quin", "ral", "sol", "tek", "tor", "ul", "van", "ver", "wes", "xan", "yor",
+    "zan", "zen", "tri", "opt", "net", "sys", "dyn",
+];
+const WORDS: [&str; 12] = [
+    "Systems",
+    "Logistics",
+    "Foods",
+    "Health",
+    "Energy",
+    "Media",
+    "Capital",
+    "Retail",
+    "Labs",
+    "Motors",
+    "Bank",
+    "Air",
+];
+const COUNTRIES: [&str; 10] = ["US", "DE", "GB", "FR", "NL", "ES", "IT", "SE", "JP", "BR"];
+const PRODUCTS: [&str; 5] =
+    ["Edge Router", "Cloud Firewall", "Wi-Fi 7 Access Point", "Managed SD-WAN", "Support Contract"];
+
+/// A synthetic company name and unique domain for deal `i`.
+fn company(i: u64) -> (String, String) {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut pick = |n: usize| {
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        (x % n as u64) as usize
+    };
+    let first: String = (0..2 + pick(2)).map(|_| SYLLABLES[pick(SYLLABLES.len())]).collect();
+    let word = WORDS[pick(WORDS.len())];
+    let mut name = first.clone();
+    name[..1].make_ascii_uppercase();
+    (format!("{name} {word}"), format!("{first}-{}-{i}.com", word.to_lowercase()))
+}
+
+/// A stored deal as the plugin writes it, for the fixture.
+fn deal_record(i: u64, org: &(String, String), now: i64) -> serde_json::Map<String, Value> {
+    let (name, domain) = company(i);
+    let norm = matching::normalize_company(&name);
+    let [ka, kb] = matching::name_keys(&norm);
+    let status =
+        ["submitted", "approved", "approved", "won", "lost", "expired", "rejected", "withdrawn"][(i % 8) as usize];
+    let mut d = json!({
+        "program": "reseller", "source": "partner", "org_id": org.0, "org_name": org.1, "owner_id": "bench",
+        "owner_name": "Bench", "customer_name": name, "customer_domain": domain, "country": COUNTRIES[(i % 10) as usize],
+        "amount": 1000 + (i % 500) * 100, "currency": "USD", "products": [PRODUCTS[(i % 5) as usize]],
+        "expected_close_date": "2027-06-30", "contact_name": "", "contact_email": "", "notes": "",
+        "domain": domain, "name_norm": norm, "name_key_a": ka, "name_key_b": kb, "status": status,
+        "created_at": now - (i as i64) * 1000, "registered_at": now - (i as i64) * 1000, "submitted_at": now - (i as i64) * 1000,
+        "sla_reminded": false, "approved_at": null, "exclusivity_expires_at": null,
+        "policy": { "protection_days": 60, "sla_hours": 48, "reminder_days": 7, "extension_policy": "once",
+                    "extension_days": 30, "rejection_reasons": [] },
+        "approval": null, "conflicts": [], "extension": null, "extension_pending": false, "extensions_granted": 0,
+        "receipts": [], "timeline": [],
+    });
+    match status {
+        "submitted" => d["due_at"] = json!(now + 48 * 3_600_000),
+        "approved" => {
+            d["expires_at"] = json!(now + 60 * 86_400_000);
+            d["exclusivity_expires_at"] = d["expires_at"].clone();
+            d["approved_at"] = json!(now);
+        }
+        _ => {}
+    }
+    match d {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+/// Submit and conflict-check latencies (ms, sorted) with `n` existing deals, and the seconds seeding took.
+async fn deals_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
+    use portico::storage::plugin_data::{IndexSpec, RecordScope, bulk_insert};
+    let app = spawn_app(kind).await;
+    app.install(&deals().package(None), &["reseller", "msp"]).await;
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&tenant.id);
+    let partners = scope.list_partner_orgs(&portico::domain::ListQuery { q: String::new(), page: None }).await.unwrap();
+    let orgs: Vec<(String, String)> = partners.items.into_iter().map(|o| (o.id, o.name)).collect();
+    let manifest = deals().manifest();
+    let indexes: Vec<IndexSpec> = manifest
+        .collection("deals")
+        .unwrap()
+        .indexes
+        .iter()
+        .map(|i| IndexSpec { field: i.field.clone(), unique: i.unique })
+        .collect();
+    let rs = RecordScope { tenant_id: tenant.id.clone(), plugin_id: "deal-registration".into(), org: None };
+    let now = portico::domain::now_millis();
+    let t = Instant::now();
+    let batch = 5_000u64;
+    let mut i = 0;
+    while i < n {
+        let records: Vec<_> = (i..(i + batch).min(n))
+            .map(|k| {
+                let org = &orgs[(k % orgs.len() as u64) as usize];
+                (format!("bench{k:08}"), Some(org.0.clone()), deal_record(k, org, now))
+            })
+            .collect();
+        let mut tx = app.state.db.begin().await.unwrap();
+        bulk_insert(&mut tx, &rs, "deals", &records, &indexes, now).await.unwrap();
+        tx.commit().await.unwrap();
+        i += batch;
+        if i % 100_000 == 0 {
+            eprintln!("  seeded {i} deals ({:.0} s)", t.elapsed().as_secs_f64());
+        }
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+
+    let base = format!("http://127.0.0.1:{}", app.addr.port());
+    let token = app.client().token("carol@fabrikam.example", "portico-demo").await;
+    let client = reqwest::Client::new();
+    let (mut checks, mut submits) = (Vec::new(), Vec::new());
+    for k in 0..300u64 {
+        // Every fourth probe is a customer that exists (a conflict by domain and name); the rest are new.
+        let existing = k % 4 == 0;
+        let (name, domain) = if existing { company(k * 3_331 % n) } else { company(n + k) };
+        let url = format!("{base}/api/v1/p/deal-registration/conflicts");
+        let t = Instant::now();
+        let r = client
+            .get(&url)
+            .query(&[("customer_name", &name), ("customer_domain", &domain)])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+        let found: Value = r.json().await.unwrap();
+        checks.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(found["conflict"], existing, "{name} {domain}: {found}");
+        let body = json!({
+            "submit": true, "customer_name": name, "customer_domain": domain, "country": "US", "amount": 25000,
+            "currency": "USD", "products": ["Edge Router"], "expected_close_date": "2027-06-30",
+        });
+        let t = Instant::now();
+        let r = client
+            .post(format!("{base}/api/v1/p/deal-registration/deals"))
+            .json(&body)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
+        let _ = r.bytes().await;
+        submits.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    checks.sort_by(f64::total_cmp);
+    submits.sort_by(f64::total_cmp);
+    (checks, submits, seed_s)
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -85,7 +247,26 @@ async fn main() {
     }
     let startup_ms = t.elapsed().as_secs_f64() * 1000.0;
 
+    // 4. Deal registration with a million deals, on both databases.
+    let n: u64 = std::env::var("BENCH_DEALS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let mut scale = serde_json::Map::new();
+    let mut rows = Vec::new();
+    for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+        eprintln!("seeding {n} deals on {label}…");
+        let (checks, submits, seed_s) = deals_at_scale(kind, n).await;
+        scale.insert(
+            label.into(),
+            json!({
+                "existing_deals": n, "seed_seconds": seed_s,
+                "conflict_check_ms": { "p50": percentile(&checks, 0.5), "p99": percentile(&checks, 0.99), "n": checks.len() },
+                "submit_with_conflict_check_ms": { "p50": percentile(&submits, 0.5), "p99": percentile(&submits, 0.99), "n": submits.len() },
+            }),
+        );
+        rows.push((label, checks, submits));
+    }
+
     let report = serde_json::json!({
+        "deal_registration": scale,
         "invocation_instantiate_and_noop_us": { "p50": percentile(&pure, 0.5), "p99": percentile(&pure, 0.99), "n": pure.len() },
         "invocation_full_path_us": { "p50": percentile(&full, 0.5), "p99": percentile(&full, 0.99), "n": full.len() },
         "native_json_route_rps": native_rps,
@@ -111,6 +292,20 @@ async fn main() {
     println!("{:<52} {:>12.0}", "plugin JSON route (req/s, 16 clients)", plugin_avg);
     println!("{:<52} {:>12.2}", "plugin / native throughput", plugin_avg / native_rps);
     println!("{:<52} {:>12.1}", format!("start-up with {} plugins from cache (ms)", installed.len()), startup_ms);
+    for (label, checks, submits) in &rows {
+        println!(
+            "{:<52} {:>12.2} {:>12.2}",
+            format!("deal conflict check, {n} deals, {label} (ms)"),
+            percentile(checks, 0.5),
+            percentile(checks, 0.99)
+        );
+        println!(
+            "{:<52} {:>12.2} {:>12.2}",
+            format!("deal submit incl. check, {n} deals, {label} (ms)"),
+            percentile(submits, 0.5),
+            percentile(submits, 0.99)
+        );
+    }
     let out = std::env::var("BENCH_JSON").unwrap_or_else(|_| "bench.json".into());
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).expect("write report");
     println!("wrote {out}");
