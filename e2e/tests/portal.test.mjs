@@ -1,0 +1,192 @@
+// Browser end-to-end tests of the demo portal, in headless Chromium (Debian's, driven by playwright-core),
+// with an axe-core accessibility check on every page they visit (no serious or critical violations).
+//
+// Run by `scripts/e2e`, which starts a fresh demo portal and sets:
+//   PORTICO_URL   the portal's base URL
+//   E2E_PACKAGE   a plugin package (.tar.gz) to upload in the install test
+//   CHROMIUM      the browser executable (default /usr/bin/chromium)
+//   E2E_RESULTS   where failure screenshots go (default ./test-results)
+//
+// The tests run in order and build on each other: the deal the partner registers is the one the manager approves.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import axe from 'axe-core';
+
+const BASE = (process.env.PORTICO_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const RESULTS = path.resolve(process.env.E2E_RESULTS || 'test-results');
+const PASSWORD = 'portico-demo';
+// A 2×2 PNG for the logo upload.
+const LOGO = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGNgYGD4z8DAwMDAwMDAAAANBAEAn3pXbwAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+let browser;
+const state = {};
+
+before(async () => {
+  await mkdir(RESULTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A test with its own browser sessions; on failure every page it opened is saved as a screenshot. */
+function browserTest(name, body) {
+  test(name, async () => {
+    const pages = [];
+    const open = async (email) => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: BASE });
+      const page = await context.newPage();
+      pages.push(page);
+      if (email) {
+        await page.goto('/login');
+        await page.fill('input[name=email]', email);
+        await page.fill('input[name=password]', PASSWORD);
+        await Promise.all([page.waitForURL((u) => u.pathname !== '/login'), page.click('button[type=submit]')]);
+      }
+      return page;
+    };
+    try {
+      await body(open);
+    } catch (e) {
+      const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+      for (const [i, p] of pages.entries()) {
+        const file = path.join(RESULTS, `${slug}-${i}.png`);
+        await p.screenshot({ path: file, fullPage: true }).catch(() => {});
+        console.error(`screenshot of ${p.url()}: ${file}`);
+      }
+      throw e;
+    } finally {
+      for (const p of pages) await p.context().close();
+    }
+  });
+}
+
+/** Fails on serious or critical accessibility violations of the page as it is now. */
+async function accessible(page) {
+  await page.addScriptTag({ content: axe.source });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(bad, [], `accessibility of ${page.url()}`);
+}
+
+async function visit(page, url) {
+  const res = await page.goto(url);
+  assert.ok(res.ok(), `${url} answered ${res.status()}`);
+  await accessible(page);
+}
+
+browserTest('the main pages pass the accessibility check for every role', async (open) => {
+  const guest = await open();
+  await visit(guest, '/login');
+  const admin = await open('admin@acme.example');
+  for (const url of ['/', '/admin/orgs', '/admin/users', '/admin/programs', '/admin/branding', '/admin/plugins']) {
+    await visit(admin, url);
+  }
+  const alice = await open('alice@northwind.example');
+  for (const url of ['/', '/org', '/org/users', '/account']) await visit(alice, url);
+});
+
+browserTest('a partner registers a deal, sees the duplicate hint and finds it in "my deals"', async (open) => {
+  const bob = await open('bob@northwind.example');
+  await visit(bob, '/p/deal-registration/new');
+  // Contoso already registered Umbrella Corporation (umbrella.co.uk): the hint says so, without saying who.
+  await bob.fill('#f-customer_name', 'Umbrella Corp');
+  await bob.fill('#f-customer_domain', 'https://www.umbrella.co.uk/contact');
+  const hint = bob.locator('#dr-hint');
+  await hint.waitFor({ state: 'visible' });
+  assert.match(await hint.innerText(), /may already exist/);
+  assert.doesNotMatch(await hint.innerText(), /Contoso/);
+  await accessible(bob);
+  await bob.fill('#f-country', 'GB');
+  await bob.fill('#f-amount', '42,500');
+  await bob.selectOption('#f-currency', 'GBP');
+  await bob.check('input[name=products][value="Managed SD-WAN"]');
+  await bob.fill('#f-expected_close_date', '2027-05-31');
+  await bob.fill('#f-contact_name', 'Albert Wesker');
+  await Promise.all([
+    bob.waitForURL(/\/p\/deal-registration\/deals\/[^/?]+\?done=submitted/),
+    bob.getByRole('button', { name: 'Submit for approval' }).click(),
+  ]);
+  state.deal = new URL(bob.url()).pathname;
+  await bob.getByText('Awaiting approval').first().waitFor();
+  await bob.getByText('Another registration may exist for this customer').waitFor();
+  await accessible(bob);
+  await visit(bob, '/p/deal-registration/');
+  await bob.getByRole('link', { name: 'Umbrella Corp', exact: true }).waitFor();
+});
+
+browserTest('a channel manager approves it from the queue', async (open) => {
+  assert.ok(state.deal, 'the registration test ran first');
+  const manager = await open('manager@acme.example');
+  await visit(manager, '/p/deal-registration/queue');
+  await Promise.all([manager.waitForURL(`**${state.deal}`), manager.getByRole('link', { name: 'Umbrella Corp', exact: true }).click()]);
+  await accessible(manager);
+  await manager.getByRole('link', { name: /Compare \d+ possible duplicate/ }).click();
+  await manager.getByText('Contoso Managed Services').first().waitFor();
+  await accessible(manager);
+  await manager.goBack();
+  await Promise.all([manager.waitForURL(/done=approved/), manager.getByRole('button', { name: 'Approve' }).click()]);
+  await manager.getByText('Approved: the deal is protected.').waitFor();
+});
+
+browserTest('the partner sees the approval and the notification', async (open) => {
+  const bob = await open('bob@northwind.example');
+  await visit(bob, state.deal);
+  await bob.getByText('Protected until').waitFor();
+  await visit(bob, '/notifications');
+  await bob.getByText('Deal approved: Umbrella Corp').first().waitFor();
+  await visit(bob, '/');
+  await bob.getByText('Deal pipeline').waitFor();
+});
+
+browserTest('a vendor admin changes the brand colour and logo and the partner pages show them', async (open) => {
+  const admin = await open('admin@acme.example');
+  await visit(admin, '/admin/branding');
+  await admin.locator('#f-primary_color').fill('#0a7d3b');
+  await admin.setInputFiles('#f-logo', { name: 'logo.png', mimeType: 'image/png', buffer: LOGO });
+  await Promise.all([admin.waitForNavigation(), admin.getByRole('button', { name: 'Save branding' }).click()]);
+  const bob = await open('bob@northwind.example');
+  await visit(bob, '/p/deal-registration/');
+  const primary = await bob.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--primary').trim());
+  assert.equal(primary.toLowerCase(), '#0a7d3b');
+  const logo = bob.locator('header img[src*="/media/"]').first();
+  await logo.waitFor();
+  assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the logo loads');
+});
+
+browserTest('an admin installs, grants and enables a plugin and a partner sees its navigation entry', async (open) => {
+  const pkg = process.env.E2E_PACKAGE;
+  assert.ok(pkg, 'E2E_PACKAGE names a plugin package');
+  const admin = await open('admin@acme.example');
+  await visit(admin, '/admin/plugins');
+  await admin.setInputFiles('#f-package', pkg);
+  await Promise.all([admin.waitForURL(/\/admin\/plugins\/guestbook-e2e/), admin.getByRole('button', { name: 'Upload' }).click()]);
+  await admin.getByText('What it asks for').waitFor();
+  await admin.getByText('Stores entries records').waitFor();
+  await accessible(admin);
+  const reseller = admin.locator('form', { has: admin.getByRole('button', { name: 'Save for Reseller' }) });
+  await reseller.getByRole('checkbox', { name: /Enabled for Reseller partners/ }).check();
+  await Promise.all([admin.waitForNavigation(), reseller.getByRole('button', { name: 'Save for Reseller' }).click()]);
+  const bob = await open('bob@northwind.example');
+  await bob.goto('/');
+  const nav = bob.getByRole('link', { name: 'Guestbook E2E' });
+  await nav.waitFor();
+  await Promise.all([bob.waitForURL('**/p/guestbook-e2e/'), nav.click()]);
+  await accessible(bob);
+  // A partner of a program where it is not enabled does not see it.
+  const dave = await open('dave@contoso.example');
+  await dave.goto('/');
+  assert.equal(await dave.getByRole('link', { name: 'Guestbook E2E' }).count(), 0);
+});
