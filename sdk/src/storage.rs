@@ -102,7 +102,8 @@ impl Collection {
     }
 }
 
-/// A query being built.
+/// A query being built. Filters apply in the order they are added: the first is looked up in the index and the
+/// others are checked on what it matched, so add the most selective first (a customer's domain before a status).
 #[derive(Debug, Clone)]
 pub struct Query {
     q: wit::QuerySpec,

@@ -467,8 +467,12 @@ fn base_where(sql: &mut Sql, s: &RecordScope, collection: &str) {
     }
 }
 
-fn add_filters(sql: &mut Sql, filters: &[(String, Condition)]) -> Result<()> {
-    for (field, cond) in filters {
+/// Adds the filters. The first one drives the query: its matches are looked up in the index (`r.id IN (…)`, which
+/// both engines answer from `plugin_index_text`/`_num`), and each further filter is checked per candidate
+/// (`EXISTS`, by `plugin_index_record`). So a query costs what its first filter matches, not the collection's
+/// size; plugins put their most selective filter first.
+fn add_filters(sql: &mut Sql, s: &RecordScope, collection: &str, filters: &[(String, Condition)]) -> Result<()> {
+    for (n, (field, cond)) in filters.iter().enumerate() {
         let f = sql.bind(field.clone());
         let test = match cond {
             Condition::Eq(v) => {
@@ -505,10 +509,19 @@ fn add_filters(sql: &mut Sql, filters: &[(String, Condition)]) -> Result<()> {
                 format!("i.value_text >= {lo} AND i.value_text < {hi}")
             }
         };
-        sql.text.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM plugin_index i WHERE i.tenant_id = r.tenant_id AND i.plugin_id = r.plugin_id \
-             AND i.collection = r.collection AND i.record_id = r.id AND i.field = {f} AND {test})"
-        ));
+        if n == 0 {
+            let (t, p, c) =
+                (sql.bind(s.tenant_id.clone()), sql.bind(s.plugin_id.clone()), sql.bind(collection.to_string()));
+            sql.text.push_str(&format!(
+                " AND r.id IN (SELECT i.record_id FROM plugin_index i WHERE i.tenant_id = {t} AND i.plugin_id = {p} \
+                 AND i.collection = {c} AND i.field = {f} AND {test})"
+            ));
+        } else {
+            sql.text.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM plugin_index i WHERE i.tenant_id = r.tenant_id AND i.plugin_id = r.plugin_id \
+                 AND i.collection = r.collection AND i.record_id = r.id AND i.field = {f} AND {test})"
+            ));
+        }
     }
     Ok(())
 }
@@ -539,7 +552,7 @@ pub async fn query(
         }
     };
     base_where(&mut sql, s, &q.collection);
-    add_filters(&mut sql, &q.filters)?;
+    add_filters(&mut sql, s, &q.collection, &q.filters)?;
     let (num_key, text_key) = if select_keys {
         ("COALESCE(o.value_num, 0)", "COALESCE(o.value_text, '')")
     } else {
@@ -579,7 +592,7 @@ pub async fn count(
 ) -> Result<i64> {
     let mut sql = Sql { text: "SELECT COUNT(*) AS n FROM plugin_records r".into(), args: Default::default(), n: 0 };
     base_where(&mut sql, s, collection);
-    add_filters(&mut sql, filters)?;
+    add_filters(&mut sql, s, collection, filters)?;
     let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
     Ok(row.try_get::<i64, _>("n")?)
 }
