@@ -46,10 +46,17 @@ fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) ->
     };
     items.extend(host.into_iter().map(|(l, h)| (l.to_string(), h.to_string())));
     let path = path.split('?').next().unwrap_or(path);
+    // The entry whose path is the longest prefix of the page's is the current one (`/org/users` is Team, not
+    // My organisation; a plugin's `/queue` is not also its `/`).
+    let matches = |href: &str| {
+        let h = href.trim_end_matches('/');
+        if href == "/" { path == "/" } else { path == h || path.starts_with(&format!("{h}/")) }
+    };
+    let current = items.iter().filter(|(_, h)| matches(h)).map(|(_, h)| h.trim_end_matches('/').len()).max();
     items
         .into_iter()
         .map(|(label, href)| {
-            let active = if href == "/" { path == "/" } else { path.starts_with(href.trim_end_matches('/')) };
+            let active = matches(&href) && Some(href.trim_end_matches('/').len()) == current;
             NavItem { label, href, active }
         })
         .collect()
@@ -231,5 +238,27 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             tracing::error!(request_id = %ctx.request_id, error = %e, "error page did not render");
             (status, format!("{title} (request {})", ctx.request_id)).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_with_the_longest_matching_path_is_current() {
+        let plugin = vec![
+            ("Deals".to_string(), "/p/deal-registration/".to_string()),
+            ("Approvals".to_string(), "/p/deal-registration/queue".to_string()),
+        ];
+        let current = |role: Role, path: &str| -> Vec<String> {
+            nav(Some(role), path, plugin.clone()).into_iter().filter(|i| i.active).map(|i| i.label).collect()
+        };
+        assert_eq!(current(Role::ChannelManager, "/p/deal-registration/queue"), ["Approvals"]);
+        assert_eq!(current(Role::ChannelManager, "/p/deal-registration/deals/42?done=saved"), ["Deals"]);
+        assert_eq!(current(Role::ChannelManager, "/"), ["Dashboard"]);
+        assert_eq!(current(Role::PartnerAdmin, "/org/users/7"), ["Team"]);
+        assert_eq!(current(Role::PartnerAdmin, "/org"), ["My organisation"]);
+        assert!(current(Role::PartnerAdmin, "/organisations").is_empty());
     }
 }
