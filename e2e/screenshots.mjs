@@ -69,6 +69,14 @@ try {
   await shot(admin, '/admin/branding', 'admin-branding');
   await shot(alice, '/org', 'org-profile');
   await shot(admin, '/no-such-page', 'not-found');
+  const manager = await session('manager@acme.example');
+  await shot(manager, '/', 'dashboard-manager-widgets');
+  await shot(bob, '/p/deal-registration/', 'deals-partner');
+  await shot(bob, '/p/deal-registration/new', 'deal-new');
+  await shot(manager, '/p/deal-registration/queue', 'deals-queue');
+  await manager.getByRole('link', { name: 'Globex Inc.', exact: true }).click();
+  await shot(manager, new URL(manager.url()).pathname, 'deal-manager');
+  await shot(manager, new URL(manager.url()).pathname + '/conflicts', 'deal-conflicts');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

@@ -50,7 +50,7 @@ mod plugin {
             let actor = Actor::of(ctx)?;
             let context = match widget {
                 "pipeline" => pipeline(&actor)?,
-                "approvals" => approvals(ctx)?,
+                "approvals" => approvals(ctx, &settings::get::<Settings>()?)?,
                 other => return Err(Error::NotFound(format!("no widget {other}"))),
             };
             Ok(View {
@@ -98,21 +98,19 @@ mod plugin {
         Ok(json!({ "bars": bars, "base": "/p/deal-registration" }))
     }
 
-    fn approvals(ctx: &Context) -> Result<portico_sdk::Value, Error> {
+    fn approvals(ctx: &Context, s: &Settings) -> Result<portico_sdk::Value, Error> {
         let now = ctx.now_ms();
         let q = DEALS.query().all_orgs().eq("status", "submitted");
         let total = q.clone().count()?;
         let page = q.order_by("due_at", Direction::Asc).limit(5).fetch::<Deal>()?;
-        let rows: Vec<_> = page
-            .records
-            .iter()
-            .map(|r| {
-                let d = &r.data;
-                let overdue = d.due_at.is_some_and(|at| at < now);
-                json!({ "id": r.id, "customer_name": d.input.customer_name, "org_name": d.org_name,
-                        "due_at": d.due_at, "overdue": overdue, "conflicts": d.conflicts.len() })
-            })
-            .collect();
+        let mut rows = Vec::new();
+        for mut r in page.records {
+            workflow::current_conflicts(&mut r, s.similarity_threshold, now)?;
+            let d = &r.data;
+            let overdue = d.due_at.is_some_and(|at| at < now);
+            rows.push(json!({ "id": r.id, "customer_name": d.input.customer_name, "org_name": d.org_name,
+                              "due_at": d.due_at, "overdue": overdue, "conflicts": d.conflicts.len() }));
+        }
         Ok(json!({ "rows": rows, "total": total, "base": "/p/deal-registration" }))
     }
 

@@ -145,8 +145,11 @@ fn deal_context(
     s: &Settings,
     error: Option<String>,
 ) -> Result<Value, Error> {
-    let d = &r.data;
     let now = ctx.now_ms();
+    let mut r = r.clone();
+    workflow::current_conflicts(&mut r, s.similarity_threshold, now)?;
+    let r = &r;
+    let d = &r.data;
     let vendor = actor.is_vendor();
     let conflicts: Vec<Value> = if vendor {
         d.conflicts
@@ -293,7 +296,7 @@ pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> 
                 }
             }
         }
-        (false, ["queue"]) => queue(ctx, actor, req, s),
+        (false, ["queue"]) => queue(ctx, req, s),
         (false, ["export.csv"]) => export(actor, req),
         (false, ["verify"]) => Ok(page("verify.html", "Verify a receipt", 200, json!({ "base": BASE, "text": "" }))),
         (true, ["verify"]) => {
@@ -355,7 +358,7 @@ pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> 
                 body: serde_json::to_vec_pretty(&receipt.data).map_err(Error::internal)?,
             })
         }
-        (false, ["deals", id, "conflicts"]) => conflicts_page(ctx, actor, id),
+        (false, ["deals", id, "conflicts"]) => conflicts_page(ctx, actor, id, s),
         (true, ["deals", id, rest @ ..]) => {
             let action = rest.join("/");
             let dec = Decision {
@@ -388,17 +391,21 @@ pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> 
     }
 }
 
-fn queue(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> Result<Response, Error> {
+fn queue(ctx: &Context, req: &Request, s: &Settings) -> Result<Response, Error> {
     let now = ctx.now_ms();
     let p = DEALS
         .query()
         .all_orgs()
         .eq("status", "submitted")
         .order_by("due_at", Direction::Asc)
-        .limit(100)
+        .limit(50)
         .after(req.query("cursor").map(str::to_string))
         .fetch::<Deal>()?;
-    let rows: Vec<Value> = p.records.iter().map(|r| row(r, now)).collect();
+    let mut rows = Vec::with_capacity(p.records.len());
+    for mut r in p.records {
+        workflow::current_conflicts(&mut r, s.similarity_threshold, now)?;
+        rows.push(row(&r, now));
+    }
     let ext = DEALS.query().all_orgs().eq("extension_pending", true).limit(100).fetch::<Deal>()?;
     let ext_rows: Vec<Value> = ext
         .records
@@ -409,7 +416,6 @@ fn queue(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> Result<Re
             v
         })
         .collect();
-    let _ = actor;
     Ok(page(
         "queue.html",
         "Deal approvals",
@@ -421,12 +427,13 @@ fn queue(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> Result<Re
     ))
 }
 
-fn conflicts_page(ctx: &Context, actor: &Actor, id: &str) -> Result<Response, Error> {
+fn conflicts_page(ctx: &Context, actor: &Actor, id: &str, s: &Settings) -> Result<Response, Error> {
     if !actor.is_vendor() {
         return Err(Error::NotFound("no such page".into()));
     }
-    let r = workflow::load(actor, id)?;
+    let mut r = workflow::load(actor, id)?;
     let now = ctx.now_ms();
+    workflow::current_conflicts(&mut r, s.similarity_threshold, now)?;
     let side = |rec: &Record<Deal>, kinds: &[String], score: Option<f64>| {
         let d = &rec.data;
         json!({
@@ -538,7 +545,11 @@ pub fn api_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> R
             }
             Ok(Response::json_status(201, &rec.data.to_json(&rec.id, vendor)))
         }
-        ("GET", ["deals", id]) => Ok(one(&workflow::load(actor, id)?)),
+        ("GET", ["deals", id]) => {
+            let mut r = workflow::load(actor, id)?;
+            workflow::current_conflicts(&mut r, s.similarity_threshold, ctx.now_ms())?;
+            Ok(one(&r))
+        }
         ("PUT", ["deals", id]) => {
             let r = workflow::load(actor, id)?;
             let input: Input = req.json()?;

@@ -181,6 +181,16 @@ pub fn find_conflicts(id: &str, deal: &Deal, threshold: f64, now: i64) -> Result
     Ok(out)
 }
 
+/// The deal's conflicts as they stand now: found afresh while it competes for its customer (so a registration of
+/// the same customer made later shows on the earlier one too, and a withdrawn one drops off), and as recorded
+/// once it no longer competes.
+pub fn current_conflicts(rec: &mut Record<Deal>, threshold: f64, now: i64) -> Result<(), Error> {
+    if ACTIVE.contains(&rec.data.status.key()) {
+        rec.data.conflicts = find_conflicts(&rec.id, &rec.data, threshold, now)?;
+    }
+    Ok(())
+}
+
 /// Takes the customer's protection for `id`; `Some(holder)` when another registration holds it.
 fn claim(id: &str, deal: &Deal, expires_at: i64, now: i64) -> Result<Option<String>, Error> {
     if let Some(c) = CLAIMS.get::<Claim>(&deal.domain)? {
@@ -494,7 +504,6 @@ pub fn approve(
 /// Rejects a submitted deal with one of the program's reasons.
 pub fn reject(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decision) -> Result<Record<Deal>, Error> {
     vendor_only(actor)?;
-    let id = rec.id.clone();
     let d = &mut rec.data;
     if !matches!(d.status, Status::Submitted | Status::Returned) {
         return Err(Error::Conflict(format!("a deal that is {} cannot be rejected", d.status.label())));
@@ -509,16 +518,20 @@ pub fn reject(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decision
     let note = if dec.note.trim().is_empty() { reason.to_string() } else { format!("{reason}: {}", dec.note.trim()) };
     d.due_at = None;
     record_transition(d, actor, ctx.now_ms(), Status::Rejected, &note);
-    let saved = DEALS.update(&id, rec.revision, &rec.data)?;
-    emit("rejected", &id, &saved.data, actor, &note)?;
-    to_partner(&saved.data, format!("Deal rejected: {}", saved.data.input.customer_name), note, &id)?;
+    decided(&rec, "rejected", actor, "Deal rejected", note)
+}
+
+/// Saves a decision, emits `deal.{topic}` with `note`, and tells the partner (`{title}: {customer}`, `note`).
+fn decided(rec: &Record<Deal>, topic: &str, actor: &Actor, title: &str, note: String) -> Result<Record<Deal>, Error> {
+    let saved = DEALS.update(&rec.id, rec.revision, &rec.data)?;
+    emit(topic, &rec.id, &saved.data, actor, &note)?;
+    to_partner(&saved.data, format!("{title}: {}", saved.data.input.customer_name), note, &rec.id)?;
     Ok(saved)
 }
 
 /// Returns a submitted deal to the partner for more information.
 pub fn send_back(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decision) -> Result<Record<Deal>, Error> {
     vendor_only(actor)?;
-    let id = rec.id.clone();
     let d = &mut rec.data;
     if d.status != Status::Submitted {
         return Err(Error::Conflict(format!("a deal that is {} cannot be returned", d.status.label())));
@@ -533,10 +546,7 @@ pub fn send_back(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decis
         a.approvals.clear();
     }
     record_transition(d, actor, ctx.now_ms(), Status::Returned, &note);
-    let saved = DEALS.update(&id, rec.revision, &rec.data)?;
-    emit("returned", &id, &saved.data, actor, &note)?;
-    to_partner(&saved.data, format!("More information needed: {}", saved.data.input.customer_name), note, &id)?;
-    Ok(saved)
+    decided(&rec, "returned", actor, "More information needed", note)
 }
 
 /// Withdraws a deal before it is approved.
@@ -705,7 +715,8 @@ pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
     let now = ctx.now_ms();
     let system = Actor::system();
     let batch = |field: &str, status: &str| {
-        DEALS.query().all_orgs().eq("status", status).range(field, None::<i64>, Some(now)).limit(200).fetch::<Deal>()
+        // The time range is the selective filter (only deals due by now), so it goes first.
+        DEALS.query().all_orgs().range(field, None::<i64>, Some(now)).eq("status", status).limit(200).fetch::<Deal>()
     };
     for mut rec in batch("expires_at", "approved")?.records {
         let id = rec.id.clone();

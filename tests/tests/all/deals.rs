@@ -311,6 +311,10 @@ async fn duplicates_are_flagged_and_partners_learn_only_that_one_exists() {
     // The manager sees the candidates, side by side.
     let seen = manager.get(&format!("/deals/{}", id_of(&second))).await.json();
     assert_eq!(seen["conflicts"][0]["deal_id"], first);
+    // The earlier registration shows the later ones as they stand now.
+    let earlier = manager.get(&format!("/deals/{first}")).await.json();
+    let ids: Vec<&Value> = earlier["conflicts"].as_array().unwrap().iter().map(|c| &c["deal_id"]).collect();
+    assert!(ids.contains(&&second["id"]) && ids.contains(&&third["id"]), "{earlier}");
     let mut web = app.client();
     web.login_ok("manager@acme.example").await;
     let page = web.get(&format!("/p/deal-registration/deals/{}/conflicts", id_of(&second))).await;
