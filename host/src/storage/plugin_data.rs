@@ -234,8 +234,6 @@ pub async fn bulk_insert(
     if indexes.iter().any(|i| i.unique) {
         return Err(StorageError::Conflict("bulk loading does not maintain unique indexes".into()));
     }
-    // Well under SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
-    const MAX_ARGS: usize = 30_000;
     for chunk in records.chunks(MAX_ARGS / 8) {
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
         let mut rows = Vec::with_capacity(chunk.len());
@@ -261,68 +259,81 @@ pub async fn bulk_insert(
         );
         sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
     }
-    // Index rows, one statement per value column (see `write_indexes`).
-    let mut texts: Vec<(&str, &str, Option<&str>, String)> = Vec::new();
-    let mut nums: Vec<(&str, &str, Option<&str>, f64)> = Vec::new();
-    for (id, org, data) in records {
-        for ix in indexes {
-            let Some(v) = data.get(&ix.field) else { continue };
-            for (text, num) in index_values(v) {
-                match (text, num) {
-                    (Some(t), _) => texts.push((&ix.field, id, org.as_deref(), t)),
-                    (None, Some(n)) => nums.push((&ix.field, id, org.as_deref(), n)),
-                    (None, None) => {}
-                }
+    let rows: Vec<IndexRow> =
+        records.iter().flat_map(|(id, org, data)| index_rows(id, org.as_deref(), data, indexes)).collect();
+    insert_index_rows(conn, s, collection, &rows).await
+}
+
+/// Parameters per statement: SQLite's classic limit, and small enough that binding stays cheap on both engines.
+const MAX_ARGS: usize = 999;
+
+/// One row of `plugin_index`: a value of an indexed field of a record.
+struct IndexRow<'a> {
+    field: &'a str,
+    id: &'a str,
+    org: Option<&'a str>,
+    text: Option<String>,
+    num: Option<f64>,
+}
+
+/// The index rows of a record (arrays give one row per element).
+fn index_rows<'a>(
+    id: &'a str,
+    org: Option<&'a str>,
+    data: &serde_json::Map<String, Value>,
+    indexes: &'a [IndexSpec],
+) -> Vec<IndexRow<'a>> {
+    let mut out = Vec::new();
+    for ix in indexes {
+        let Some(v) = data.get(&ix.field) else { continue };
+        for (text, num) in index_values(v) {
+            if text.is_some() || num.is_some() {
+                out.push(IndexRow { field: &ix.field, id, org, text, num });
             }
         }
     }
-    for chunk in texts.chunks(MAX_ARGS / 7) {
-        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let rows: Vec<String> = chunk
-            .iter()
-            .map(|(field, id, org, v)| index_row(&mut sql, s, collection, field, id, *org, v.clone()))
-            .collect();
-        bulk_index(conn, sql, "value_text", rows).await?;
-    }
-    for chunk in nums.chunks(MAX_ARGS / 7) {
-        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let rows: Vec<String> =
-            chunk.iter().map(|(field, id, org, v)| index_row(&mut sql, s, collection, field, id, *org, *v)).collect();
-        bulk_index(conn, sql, "value_num", rows).await?;
-    }
-    Ok(())
+    out
 }
 
-fn index_row<T>(
-    sql: &mut Sql,
+/// Inserts index rows with as few statements as the parameter limit allows: text values and numbers in separate
+/// statements, because binding a NULL of one type where the same statement elsewhere binds a value confuses
+/// prepared parameter types on PostgreSQL through the Any driver.
+async fn insert_index_rows(
+    conn: &mut AnyConnection,
     s: &RecordScope,
     collection: &str,
-    field: &str,
-    id: &str,
-    org: Option<&str>,
-    v: T,
-) -> String
-where
-    T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    let vals = [
-        sql.bind(s.tenant_id.clone()),
-        sql.bind(s.plugin_id.clone()),
-        sql.bind(collection.to_string()),
-        sql.bind(field.to_string()),
-        sql.bind(v),
-        sql.bind(id.to_string()),
-        sql.bind(org.map(str::to_string)),
-    ];
-    format!("({})", vals.join(", "))
-}
-
-async fn bulk_index(conn: &mut AnyConnection, mut sql: Sql, column: &str, rows: Vec<String>) -> Result<()> {
-    sql.text = format!(
-        "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) VALUES {}",
-        rows.join(", ")
-    );
-    sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
+    rows: &[IndexRow<'_>],
+) -> Result<()> {
+    let texts: Vec<&IndexRow> = rows.iter().filter(|r| r.text.is_some()).collect();
+    let nums: Vec<&IndexRow> = rows.iter().filter(|r| r.text.is_none()).collect();
+    for (column, group) in [("value_text", texts), ("value_num", nums)] {
+        for chunk in group.chunks(MAX_ARGS / 7) {
+            let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|r| {
+                    let vals = [
+                        sql.bind(s.tenant_id.clone()),
+                        sql.bind(s.plugin_id.clone()),
+                        sql.bind(collection.to_string()),
+                        sql.bind(r.field.to_string()),
+                        match &r.text {
+                            Some(t) => sql.bind(t.clone()),
+                            None => sql.bind(r.num.unwrap_or_default()),
+                        },
+                        sql.bind(r.id.to_string()),
+                        sql.bind(r.org.map(str::to_string)),
+                    ];
+                    format!("({})", vals.join(", "))
+                })
+                .collect();
+            sql.text = format!(
+                "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) VALUES {}",
+                values.join(", ")
+            );
+            sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
+        }
+    }
     Ok(())
 }
 
@@ -382,25 +393,9 @@ async fn write_indexes(
     data: &serde_json::Map<String, Value>,
     indexes: &[IndexSpec],
 ) -> Result<()> {
+    insert_index_rows(conn, s, collection, &index_rows(id, org_id, data, indexes)).await?;
     for ix in indexes {
         let Some(v) = data.get(&ix.field) else { continue };
-        for (text, num) in index_values(v) {
-            // One statement per column: binding a NULL of one type where the same statement elsewhere binds a
-            // value confuses prepared parameter types on PostgreSQL through the Any driver.
-            let column = if text.is_some() { "value_text" } else { "value_num" };
-            let sql = format!(
-                "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            );
-            let q =
-                sqlx::query(AssertSqlSafe(sql)).bind(&s.tenant_id).bind(&s.plugin_id).bind(collection).bind(&ix.field);
-            let q = match (text, num) {
-                (Some(t), _) => q.bind(t),
-                (None, Some(n)) => q.bind(n),
-                (None, None) => continue,
-            };
-            q.bind(id).bind(org_id).execute(&mut *conn).await?;
-        }
         if ix.unique
             && let Some(key) = unique_key(v)
         {
