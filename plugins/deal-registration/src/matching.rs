@@ -113,14 +113,14 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
 /// A key is the first four characters of a consonant skeleton: spaces removed, runs of one letter collapsed,
 /// vowels after the first character dropped (`mueller` and `muller` both give `mlr`, `orcale` and `oracle`
 /// both give `orcl`). Key A skeletonises the name as written, key B the name with its words sorted, so word
-/// order does not matter. Candidates are the union of `name_key_a IN (a, b)` and `name_key_b IN (a, b)`, which
+/// order does not matter (generic words such as "systems" left out). Candidates are the union of `name_key_a IN (a, b)` and `name_key_b IN (a, b)`, which
 /// keeps the set small among a million deals.
 ///
 /// Recall trade-off: two similar names are only compared if they share a key, so a typo among the first four
 /// consonants of both forms (`microsoft` / `mircosoft`) is missed. The exact domain check still catches
 /// duplicates registered with the same customer domain.
 pub fn name_keys(normalized: &str) -> [String; 2] {
-    [skeleton_key(&spaceless(normalized)), skeleton_key(&sorted_spaceless(normalized))]
+    [skeleton_key(&spaceless(normalized)), skeleton_key(&distinctive_sorted(normalized))]
 }
 
 /// Products present in both lists, compared case-insensitively, in `a`'s order and spelling, without duplicates.
@@ -283,6 +283,57 @@ fn sorted_spaceless(name: &str) -> String {
     words.sort_unstable();
     words.concat()
 }
+
+/// The distinctive words of a name, sorted and joined: generic business words are left out (unless nothing
+/// else is left), so that "Systems Acme" and "Acme Systems" share a key and "Systems …" is not one giant block.
+fn distinctive_sorted(name: &str) -> String {
+    let all: Vec<&str> = name.split_whitespace().collect();
+    let mut words: Vec<&str> = all.iter().copied().filter(|w| !GENERIC_WORDS.contains(w)).collect();
+    if words.is_empty() {
+        words = all;
+    }
+    words.sort_unstable();
+    words.concat()
+}
+
+/// Words so common in company names that a blocking key made from them would gather a large share of all deals.
+const GENERIC_WORDS: &[&str] = &[
+    "air",
+    "and",
+    "associates",
+    "bank",
+    "capital",
+    "consulting",
+    "digital",
+    "energy",
+    "enterprise",
+    "enterprises",
+    "financial",
+    "foods",
+    "global",
+    "health",
+    "healthcare",
+    "industries",
+    "international",
+    "labs",
+    "logistics",
+    "media",
+    "motors",
+    "network",
+    "networks",
+    "partners",
+    "retail",
+    "service",
+    "services",
+    "software",
+    "solutions",
+    "systems",
+    "tech",
+    "technologies",
+    "technology",
+    "trading",
+    "traders",
+];
 
 /// First [`KEY_LEN`] characters of the consonant skeleton of a space-less name.
 fn skeleton_key(flat: &str) -> String {
@@ -502,7 +553,9 @@ mod tests {
 
     #[test]
     fn name_keys_are_skeleton_prefixes_of_both_word_orders() {
-        assert_eq!(name_keys("stark industries"), ["strk", "inds"]);
+        assert_eq!(name_keys("stark industries"), ["strk", "strk"]);
+        assert_eq!(name_keys("systems acme"), ["syst", "acm"]);
+        assert_eq!(name_keys("global systems"), ["glbl", "glbl"]);
         assert_eq!(name_keys("mueller"), ["mlr", "mlr"]);
         assert_eq!(name_keys(""), ["", ""]);
     }

@@ -49,11 +49,8 @@ async fn throughput(base: &str, path: &str, token: &str, concurrency: usize, dur
     total as f64 / dur.as_secs_f64()
 }
 
-const SYLLABLES: [&str; 40] = [
-    "ab", "ax", "bel", "bor", "cal", "cor", "dan", "dex", "el", "fen", "gal", "gor", "hal", "ix", "jun", "kel", "lum",
-    "mar", "nex", "nor", "ol", "pan", "quin", "ral", "sol", "tek", "tor", "ul", "van", "ver", "wes", "xan", "yor",
-    "zan", "zen", "tri", "opt", "net", "sys", "dyn",
-];
+const CONSONANTS: &[u8; 20] = b"bcdfghjklmnprstvwxzq";
+const VOWELS: &[u8; 5] = b"aeiou";
 const WORDS: [&str; 12] = [
     "Systems",
     "Logistics",
@@ -80,7 +77,10 @@ fn company(i: u64) -> (String, String) {
         x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
         (x % n as u64) as usize
     };
-    let first: String = (0..2 + pick(2)).map(|_| SYLLABLES[pick(SYLLABLES.len())]).collect();
+    // Two or three consonant-vowel-consonant syllables: about as varied as real company names' first letters.
+    let first: String = (0..2 + pick(2))
+        .flat_map(|_| [CONSONANTS[pick(20)] as char, VOWELS[pick(5)] as char, CONSONANTS[pick(20)] as char])
+        .collect();
     let word = WORDS[pick(WORDS.len())];
     let mut name = first.clone();
     name[..1].make_ascii_uppercase();
