@@ -121,9 +121,17 @@ pub fn append(portal: &str, id: &str, deal: &Deal, now: i64) -> Result<Receipt, 
     Err(Error::Unavailable("too many registrations at once; try again".into()))
 }
 
-/// A receipt stored in the chain, checked against its own hash.
+/// Receipt `seq` as stored in the chain.
 fn stored(seq: u64) -> Result<Option<Receipt>, Error> {
     Ok(RECEIPTS.get::<Receipt>(&Receipt::key(seq))?.map(|r| r.data))
+}
+
+/// The receipt of the deal's latest submission, if it has been submitted.
+pub fn latest(deal: &Deal) -> Result<Option<Receipt>, Error> {
+    match deal.receipts.last() {
+        Some(seq) => stored(*seq),
+        None => Ok(None),
+    }
 }
 
 /// The verdict on a receipt someone presents.

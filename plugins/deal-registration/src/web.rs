@@ -5,7 +5,7 @@ use portico_sdk::{Context, Error, Request, Response, Value, json};
 
 use crate::matching;
 use crate::model::{self, Deal, FieldErrors, Input, Status};
-use crate::receipts::{self, RECEIPTS, Receipt};
+use crate::receipts::{self, Receipt};
 use crate::rules::Settings;
 use crate::workflow::{self, Actor, DEALS, Decision};
 
@@ -162,7 +162,7 @@ fn deal_context(
     } else {
         Vec::new()
     };
-    let receipt = d.receipts.last().and_then(|seq| RECEIPTS.get::<Receipt>(&format!("{seq:012}")).ok().flatten());
+    let receipt = receipts::latest(d).ok().flatten();
     let step = d.approval.as_ref().and_then(|a| a.steps.get(a.approvals.len())).cloned();
     let due = d.due_at.map(|at| until(now, at));
     let ext = &d.policy.extension_policy;
@@ -175,7 +175,7 @@ fn deal_context(
         "base": BASE, "id": r.id, "deal": d.to_json(&r.id, vendor), "d": d, "status_label": d.status.label(),
         "amount": amount_text(d), "vendor": vendor, "conflict_rows": conflicts,
         "conflict_count": d.conflicts.len(),
-        "receipt": receipt.map(|r| r.data), "step": step,
+        "receipt": receipt, "step": step,
         "due": due.as_ref().map(|(t, _)| t), "overdue": due.is_some_and(|(_, o)| o),
         "can_edit": d.status.editable(), "can_submit": d.status.editable(),
         "can_withdraw": matches!(d.status, Status::Draft | Status::Submitted | Status::Returned),
@@ -249,6 +249,12 @@ fn done_message(action: &str, d: &Deal) -> &'static str {
         ("extension-requests/grant", _) => "extended",
         _ => "updated",
     }
+}
+
+/// The latest receipt of a deal the actor may see; not found before its first submission.
+fn latest_receipt(actor: &Actor, id: &str) -> Result<Receipt, Error> {
+    let r = workflow::load(actor, id)?;
+    receipts::latest(&r.data)?.ok_or_else(|| Error::NotFound("no receipt yet".into()))
 }
 
 /// The pages.
@@ -348,14 +354,11 @@ pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> 
             }
         }
         (false, ["deals", id, "receipt"]) => {
-            let r = workflow::load(actor, id)?;
-            let seq = *r.data.receipts.last().ok_or_else(|| Error::NotFound("no receipt yet".into()))?;
-            let receipt =
-                RECEIPTS.get::<Receipt>(&format!("{seq:012}"))?.ok_or_else(|| Error::NotFound("no receipt".into()))?;
+            let receipt = latest_receipt(actor, id)?;
             Ok(Response::File {
                 content_type: "application/json".into(),
-                filename: format!("deal-receipt-{seq}.json"),
-                body: serde_json::to_vec_pretty(&receipt.data).map_err(Error::internal)?,
+                filename: format!("deal-receipt-{}.json", receipt.seq),
+                body: serde_json::to_vec_pretty(&receipt).map_err(Error::internal)?,
             })
         }
         (false, ["deals", id, "conflicts"]) => conflicts_page(ctx, actor, id, s),
@@ -559,13 +562,7 @@ pub fn api_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> R
             };
             Ok(one(&workflow::edit(actor, r, checked)?))
         }
-        ("GET", ["deals", id, "receipt"]) => {
-            let r = workflow::load(actor, id)?;
-            let seq = *r.data.receipts.last().ok_or_else(|| Error::NotFound("no receipt yet".into()))?;
-            let receipt =
-                RECEIPTS.get::<Receipt>(&format!("{seq:012}"))?.ok_or_else(|| Error::NotFound("no receipt".into()))?;
-            Ok(Response::json(&receipt.data))
-        }
+        ("GET", ["deals", id, "receipt"]) => Ok(Response::json(&latest_receipt(actor, id)?)),
         ("POST", ["deals", id, rest @ ..]) => {
             let dec: Decision = body_or_default(req)?;
             Ok(one(&act(ctx, actor, id, &rest.join("/"), s, dec)?))

@@ -226,6 +226,7 @@ fn release(id: &str, deal: &Deal) -> Result<(), Error> {
     Ok(())
 }
 
+/// Adds a step to the timeline and moves the deal to `to` (which may be its status: a step within one).
 fn record_transition(d: &mut Deal, actor: &Actor, now: i64, to: Status, note: &str) {
     d.timeline.push(Transition {
         at: now,
@@ -457,17 +458,11 @@ pub fn approve(
     d.conflicts = find_conflicts(&id, d, s.similarity_threshold, now)?;
     let note = [dec.note.trim(), dec.reason.trim()].into_iter().find(|n| !n.is_empty()).unwrap_or("").to_string();
     if !done {
-        d.timeline.push(Transition {
-            at: now,
-            by_id: actor.id.clone(),
-            by_name: actor.name.clone(),
-            from: Some(d.status),
-            to: d.status,
-            note: format!(
-                "approved step {given} of {total}{}",
-                if note.is_empty() { String::new() } else { format!(": {note}") }
-            ),
-        });
+        let step_note = format!(
+            "approved step {given} of {total}{}",
+            if note.is_empty() { String::new() } else { format!(": {note}") }
+        );
+        record_transition(d, actor, now, d.status, &step_note);
         let saved = DEALS.update(&id, rec.revision, &rec.data)?;
         to_approvers(
             approver_roles(next_step.as_deref()),
@@ -695,14 +690,7 @@ pub fn decide_extension(
     d.extensions_granted += 1;
     set_reminder(d, now);
     let note_text = format!("protection extended to {}", iso(expires_at));
-    d.timeline.push(Transition {
-        at: now,
-        by_id: actor.id.clone(),
-        by_name: actor.name.clone(),
-        from: Some(d.status),
-        to: d.status,
-        note: note_text.clone(),
-    });
+    record_transition(d, actor, now, d.status, &note_text);
     let saved = DEALS.update(&id, rec.revision, &rec.data)?;
     emit("extended", &id, &saved.data, actor, &note_text)?;
     to_partner(&saved.data, format!("Protection extended: {}", saved.data.input.customer_name), note_text, &id)?;

@@ -20,6 +20,11 @@ use serde_json::{Value, json};
 #[allow(dead_code)]
 mod matching;
 
+/// A table row: p50 and p99 of sorted samples.
+fn print_percentiles(label: &str, sorted: &[f64]) {
+    println!("{label:<52} {:>12.2} {:>12.2}", percentile(sorted, 0.5), percentile(sorted, 0.99));
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -357,43 +362,18 @@ async fn main() {
         "plugins_loaded": installed.len(),
     });
     println!("{:<52} {:>12} {:>12}", "measure", "p50 / value", "p99");
-    println!(
-        "{:<52} {:>12.1} {:>12.1}",
-        "plugin instantiate + no-op call (µs)",
-        percentile(&pure, 0.5),
-        percentile(&pure, 0.99)
-    );
-    println!(
-        "{:<52} {:>12.1} {:>12.1}",
-        "plugin invoke, full path incl. thread hop (µs)",
-        percentile(&full, 0.5),
-        percentile(&full, 0.99)
-    );
+    print_percentiles("plugin instantiate + no-op call (µs)", &pure);
+    print_percentiles("plugin invoke, full path incl. thread hop (µs)", &full);
     println!("{:<52} {:>12.0}", "native JSON route (req/s, 16 clients)", native_rps);
     println!("{:<52} {:>12.0}", "plugin JSON route (req/s, 16 clients)", plugin_avg);
     println!("{:<52} {:>12.2}", "plugin / native throughput", plugin_avg / native_rps);
     println!("{:<52} {:>12.1}", format!("start-up with {} plugins from cache (ms)", installed.len()), startup_ms);
-    println!(
-        "{:<52} {:>12.1} {:>12.1}",
-        "dashboard, every bundled widget, 50 users (ms)",
-        percentile(&dash, 0.5),
-        percentile(&dash, 0.99)
-    );
+    print_percentiles("dashboard, every bundled widget, 50 users (ms)", &dash);
     println!("{:<52} {:>12.0}", "resident memory, demo tenant only (MiB)", rss_before);
     println!("{:<52} {:>12.0}", "resident memory with 100 more tenants (MiB)", rss_after);
     for (label, checks, submits) in &rows {
-        println!(
-            "{:<52} {:>12.2} {:>12.2}",
-            format!("deal conflict check, {n} deals, {label} (ms)"),
-            percentile(checks, 0.5),
-            percentile(checks, 0.99)
-        );
-        println!(
-            "{:<52} {:>12.2} {:>12.2}",
-            format!("deal submit incl. check, {n} deals, {label} (ms)"),
-            percentile(submits, 0.5),
-            percentile(submits, 0.99)
-        );
+        print_percentiles(&format!("deal conflict check, {n} deals, {label} (ms)"), checks);
+        print_percentiles(&format!("deal submit incl. check, {n} deals, {label} (ms)"), submits);
     }
     let out = std::env::var("BENCH_JSON").unwrap_or_else(|_| "bench.json".into());
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).expect("write report");
