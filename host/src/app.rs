@@ -62,7 +62,10 @@ impl AppState {
     pub async fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
         let renderer = Renderer::load(&config.themes_dir)?;
         let mailer = Mailer::new(config.smtp.as_ref(), &config.data_dir)?;
-        let blobs = Blobs::local(&config.data_dir.join("blobs"))?;
+        let blobs = match &config.blob_url {
+            Some(url) => Blobs::from_url(url)?,
+            None => Blobs::local(&config.data_dir.join("blobs"))?,
+        };
         // The CSRF key is shared through the database so that every replica accepts every other's tokens.
         let key_b64 = db
             .host_setting_or_init("csrf_key", || {

@@ -10,10 +10,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 /// A blob store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// No space left (or over quota) where blobs are kept: nothing was stored.
+    #[error("blob store full: {0}")]
+    Full(#[source] object_store::Error),
     #[error("blob store: {0}")]
     Store(#[from] object_store::Error),
     #[error("blob store setup: {0}")]
     Setup(#[from] std::io::Error),
+    #[error("blob store setup: {0}")]
+    Url(String),
 }
 
 /// Keys are `/`-separated paths; callers put tenant-owned blobs under `tenants/{tenant_id}/`.
@@ -29,9 +34,35 @@ impl Blobs {
         Ok(Self { store: Arc::new(LocalFileSystem::new_with_prefix(dir)?) })
     }
 
+    /// Stores a blob whole or not at all (the local store writes a staging file and renames it); a full disk
+    /// is [`BlobError::Full`].
+    /// A store named by URL: `s3://bucket[/prefix]` is an S3-compatible object store (AWS S3, MinIO, Ceph,
+    /// Cloudflare R2, …) configured by the standard environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS endpoint, `AWS_ALLOW_HTTP=true` for a plain-HTTP one.
+    pub fn from_url(url: &str) -> Result<Self, BlobError> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| BlobError::Url(format!("blob_url must start with s3:// (got {url})")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BlobError::Url("blob_url names no bucket".into()));
+        }
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| BlobError::Url(e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)) };
+        Ok(Self { store })
+    }
+
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
-        self.store.put(&ObjectPath::from(key), PutPayload::from(bytes)).await?;
-        Ok(())
+        match self.store.put(&ObjectPath::from(key), PutPayload::from(bytes)).await {
+            Ok(_) => Ok(()),
+            Err(e) if out_of_space(&e) => Err(BlobError::Full(e)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The blob's bytes, or `None` when there is no such key.
@@ -49,6 +80,20 @@ impl Blobs {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Whether a store error comes from a full disk or an exhausted quota (ENOSPC, EDQUOT) anywhere in its causes.
+fn out_of_space(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Image formats accepted for logos and favicons, recognised by their first bytes (not the file name).

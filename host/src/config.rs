@@ -18,6 +18,10 @@ pub struct Config {
     pub database_url: String,
     /// Where the SQLite file, blobs and kept mail live.
     pub data_dir: PathBuf,
+    /// Where blobs (logos, plugin packages, plugin files) are kept: unset for `data_dir/blobs` on local disk, or
+    /// `s3://bucket[/prefix]` for an S3-compatible object store (credentials and endpoint from the standard
+    /// `AWS_*` environment variables), which every replica shares.
+    pub blob_url: Option<String>,
     /// Base domain for `{slug}.{base_domain}` tenant look-up, e.g. `portico.example`.
     pub base_domain: Option<String>,
     /// Tenant served for `localhost`, `127.0.0.1` and other hosts no tenant claims.
@@ -44,6 +48,9 @@ pub struct Config {
     pub extensions: Vec<PathBuf>,
     /// Run the background workers (event delivery, schedules, notification mail) in this process.
     pub workers: bool,
+    /// How long a worker holds an event delivery it claimed: if its replica dies mid-delivery, another (or the
+    /// restarted one) delivers it after this many seconds. Longer than the slowest event handler's deadline.
+    pub event_lease_secs: i64,
 }
 
 /// SMTP relay settings.
@@ -93,6 +100,7 @@ impl Default for Config {
             addr: "127.0.0.1:8080".parse().expect("valid default address"),
             database_url: String::new(),
             data_dir: PathBuf::from("./data"),
+            blob_url: None,
             base_domain: None,
             default_tenant: Some("acme".into()),
             public_url: None,
@@ -106,6 +114,7 @@ impl Default for Config {
             runtime: crate::runtime::RuntimeLimits::default(),
             extensions: Vec::new(),
             workers: true,
+            event_lease_secs: 60,
         }
     }
 }

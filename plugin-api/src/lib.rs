@@ -1,8 +1,10 @@
 //! The contract between the Portico host and its plugins: the WIT package `portico:plugin` (in `wit/`, the
-//! only interface between them) and the plugin manifest (`plugin.toml`), parsed and validated here with
-//! precise errors. Neither wasmtime nor sqlx is a dependency: plugin tooling can use this crate alone.
+//! only interface between them), the plugin manifest (`plugin.toml`), parsed and validated here with precise
+//! errors, and the package format (`.tar.gz`), unpacked here with its safety checks. Neither wasmtime nor sqlx is
+//! a dependency: plugin tooling (and the fuzz targets) can use this crate alone.
 
 mod manifest;
+pub mod package;
 mod settings;
 
 pub use manifest::{

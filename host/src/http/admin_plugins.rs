@@ -92,6 +92,7 @@ async fn upload(State(state): State<AppState>, auth: Auth, mut mp: Multipart) ->
     match plugins::install(&state, &auth.ctx.tenant, &bytes, Some(&auth.principal.user.id)).await {
         Ok((p, _)) => Ok(Redirect::to(&format!("/admin/plugins/{}?flash=saved", p.plugin_id)).into_response()),
         Err(e @ (LifecycleError::Storage(_) | LifecycleError::Blob(_))) => Err(HttpError::internal(e)),
+        Err(LifecycleError::BlobFull(cause)) => Err(HttpError::StorageFull(cause)),
         Err(e) => list_view(&state, &auth, StatusCode::UNPROCESSABLE_ENTITY, fail(e.to_string())).await,
     }
 }

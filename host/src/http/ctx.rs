@@ -83,7 +83,7 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
         Ok(None) => return no_portal(api),
         Err(e) => {
             tracing::error!(error = %e, request_id, "tenant lookup failed");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the portal is unavailable; try again shortly").into_response();
+            return unavailable(api);
         }
     };
     let (mut parts, body) = req.into_parts();
@@ -91,7 +91,7 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, request_id, "principal lookup failed");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the portal is unavailable; try again shortly").into_response();
+            return unavailable(api);
         }
     };
     let csrf = CsrfToken::from_request_parts(&mut parts, &state.csrf).await.expect("csrf extraction is infallible");
@@ -137,19 +137,38 @@ async fn principal(
 }
 
 fn no_portal(api: bool) -> Response {
+    bare_error(
+        api,
+        StatusCode::NOT_FOUND,
+        "unknown_portal",
+        "No portal here",
+        "No partner portal is served at this address. Check the link you followed.",
+    )
+}
+
+/// The database could not be reached before the tenant (and so its theme) was known: a plain page or a JSON error,
+/// with a hint to retry shortly.
+fn unavailable(api: bool) -> Response {
+    let mut res = bare_error(
+        api,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Unavailable",
+        "The portal is unavailable right now; try again in a few seconds.",
+    );
+    res.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+    res
+}
+
+/// An error answered without a tenant: JSON for the API, else a self-contained page (no theme to render with).
+fn bare_error(api: bool, status: StatusCode, code: &str, title: &str, message: &str) -> Response {
     if api {
-        let body =
-            serde_json::json!({"error": {"code": "unknown_portal", "message": "no portal is served at this address"}});
-        (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
-    } else {
-        (
-            StatusCode::NOT_FOUND,
-            axum::response::Html(
-                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>No portal here</title>\
-                 <body style=\"font-family:system-ui;max-width:40rem;margin:4rem auto\"><h1>No portal here</h1>\
-                 <p>No partner portal is served at this address. Check the link you followed.</p></body></html>",
-            ),
-        )
-            .into_response()
+        let body = serde_json::json!({"error": {"code": code, "message": message}});
+        return (status, axum::Json(body)).into_response();
     }
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>\
+         <body style=\"font-family:system-ui;max-width:40rem;margin:4rem auto\"><h1>{title}</h1><p>{message}</p></body></html>"
+    );
+    (status, axum::response::Html(html)).into_response()
 }

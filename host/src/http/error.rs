@@ -26,6 +26,8 @@ pub enum HttpError {
     Csrf,
     #[error("the service is unavailable; try again shortly")]
     Unavailable(String),
+    #[error("there is no space left to store files, so nothing was saved; ask the portal's operator to free some")]
+    StorageFull(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -60,6 +62,7 @@ impl HttpError {
             HttpError::Conflict { .. } => StatusCode::CONFLICT,
             HttpError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +77,7 @@ impl HttpError {
             HttpError::TooManyRequests { .. } => "too_many_requests",
             HttpError::Csrf => "csrf",
             HttpError::Unavailable(_) => "unavailable",
+            HttpError::StorageFull(_) => "storage_full",
             HttpError::Internal(_) => "internal",
         }
     }
@@ -84,7 +88,7 @@ impl IntoResponse for HttpError {
         let status = self.status();
         let (field, cause) = match &self {
             HttpError::Invalid { field, .. } | HttpError::Conflict { field, .. } => (field.clone(), None),
-            HttpError::Internal(c) | HttpError::Unavailable(c) => (None, Some(c.clone())),
+            HttpError::Internal(c) | HttpError::Unavailable(c) | HttpError::StorageFull(c) => (None, Some(c.clone())),
             _ => (None, None),
         };
         let info = ErrorInfo { code: self.code(), message: self.to_string(), field, cause };
@@ -106,9 +110,7 @@ impl From<StorageError> for HttpError {
             StorageError::Conflict(what) => {
                 HttpError::Conflict { field: None, message: format!("that already exists ({what})") }
             }
-            StorageError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-                HttpError::Unavailable(e.to_string())
-            }
+            StorageError::Unavailable(_) => HttpError::Unavailable(e.to_string()),
             other => HttpError::Internal(other.to_string()),
         }
     }
@@ -134,7 +136,10 @@ impl From<crate::mail::MailError> for HttpError {
 
 impl From<crate::blobs::BlobError> for HttpError {
     fn from(e: crate::blobs::BlobError) -> Self {
-        HttpError::Unavailable(e.to_string())
+        match e {
+            crate::blobs::BlobError::Full(_) => HttpError::StorageFull(e.to_string()),
+            other => HttpError::Unavailable(other.to_string()),
+        }
     }
 }
 

@@ -52,6 +52,22 @@ async fn save_profile(State(state): State<AppState>, auth: Auth, mp: Multipart) 
     errors.extend(form.file_errors.clone());
     let scope = auth.ctx.scope(&state);
     let org_id = auth.principal.user.org_id.clone();
+    let old = scope.org(&org_id).await?.and_then(|o| o.logo_key);
+    // The new logo is stored first: if the blob store refuses it (full, unreachable), nothing else has changed.
+    let new_logo = match form.images.get("logo") {
+        Some((kind, bytes)) if errors.is_empty() => {
+            let key = format!(
+                "tenants/{}/orgs/{org_id}/logo-{}.{}",
+                auth.ctx.tenant.id,
+                crate::domain::new_id(),
+                kind.extension()
+            );
+            state.blobs.put(&key, bytes.clone()).await?;
+            Some(Some(key))
+        }
+        _ if form.text("remove_logo") == "on" => Some(None),
+        _ => None,
+    };
     if errors.is_empty() {
         match scope.update_org_profile(&org_id, &p).await {
             Ok(()) => {}
@@ -62,6 +78,9 @@ async fn save_profile(State(state): State<AppState>, auth: Auth, mp: Multipart) 
         }
     }
     if !errors.is_empty() {
+        if let Some(Some(stored)) = &new_logo {
+            let _ = state.blobs.delete(stored).await;
+        }
         let echo = json!({ "name": p.name, "website": p.website, "address": p.address, "phone": p.phone, "contact_email": p.contact_email });
         return profile_view(
             &state,
@@ -71,21 +90,6 @@ async fn save_profile(State(state): State<AppState>, auth: Auth, mp: Multipart) 
         )
         .await;
     }
-    let old = scope.org(&org_id).await?.and_then(|o| o.logo_key);
-    let new_logo = if let Some((kind, bytes)) = form.images.get("logo") {
-        let key = format!(
-            "tenants/{}/orgs/{org_id}/logo-{}.{}",
-            auth.ctx.tenant.id,
-            crate::domain::new_id(),
-            kind.extension()
-        );
-        state.blobs.put(&key, bytes.clone()).await?;
-        Some(Some(key))
-    } else if form.text("remove_logo") == "on" {
-        Some(None)
-    } else {
-        None
-    };
     if let Some(key) = new_logo {
         scope.set_org_logo(&org_id, key.as_deref()).await?;
         if let Some(old) = old {

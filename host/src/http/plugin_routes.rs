@@ -232,6 +232,7 @@ pub(super) fn plugin_error(e: PluginError) -> HttpError {
 pub(super) fn runtime_error(e: RuntimeError) -> HttpError {
     match e {
         RuntimeError::Busy => HttpError::Unavailable(e.to_string()),
+        RuntimeError::WriteFailed | RuntimeError::DatabaseUnavailable => HttpError::Unavailable(e.to_string()),
         RuntimeError::Storage(s) => s.into(),
         other => HttpError::internal(other),
     }

@@ -222,6 +222,8 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         StatusCode::NOT_FOUND => "Page not found",
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+        StatusCode::INSUFFICIENT_STORAGE => "No space left",
         s if s.is_server_error() => "Something went wrong",
         _ => "That did not work",
     };

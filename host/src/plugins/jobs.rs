@@ -9,8 +9,6 @@ use crate::runtime::Event;
 
 /// Attempts before a delivery is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 8;
-/// How long a claimed delivery is reserved for its worker.
-const LEASE_MS: i64 = 60_000;
 
 /// Backoff after `attempts` failures: 2, 4, 8 … seconds, at most an hour.
 pub fn backoff_ms(attempts: i64) -> i64 {
@@ -20,7 +18,8 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 /// Delivers due events; returns how many deliveries were attempted.
 pub async fn deliver_due(state: &AppState, limit: i64) -> anyhow::Result<usize> {
     let now = now_millis();
-    let claimed = state.db.claim_deliveries(now, LEASE_MS, limit).await?;
+    let lease_ms = state.config.event_lease_secs.max(1) * 1000;
+    let claimed = state.db.claim_deliveries(now, lease_ms, limit).await?;
     let n = claimed.len();
     for d in claimed {
         let outcome = deliver(state, &d).await;

@@ -2,7 +2,6 @@
 //! migrate export, enabling and configuring them per program, and finding the plugins a request may use.
 
 pub mod jobs;
-pub mod package;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -10,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use portico_plugin_api::{Manifest, Role as ManifestRole, SettingField, api_version, validate_settings};
 use sha2::{Digest, Sha256};
 
-pub use package::{Package, PackageError};
+pub use portico_plugin_api::package::{self, Package, PackageError};
 
 use crate::app::AppState;
 use crate::domain::{Role, Tenant, now_millis};
@@ -40,6 +39,8 @@ pub enum LifecycleError {
     Storage(#[from] StorageError),
     #[error("blob store: {0}")]
     Blob(String),
+    #[error("there is no space left to store the package")]
+    BlobFull(String),
 }
 
 /// An installed plugin, unpacked and compiled.
@@ -142,7 +143,10 @@ pub async fn install(
             Installed::Upgraded { from: prev.version.clone() }
         }
     };
-    state.blobs.put(&package_key, bytes.to_vec()).await.map_err(|e| LifecycleError::Blob(e.to_string()))?;
+    state.blobs.put(&package_key, bytes.to_vec()).await.map_err(|e| match e {
+        crate::blobs::BlobError::Full(_) => LifecycleError::BlobFull(e.to_string()),
+        other => LifecycleError::Blob(other.to_string()),
+    })?;
     let now = now_millis();
     let record = InstalledPlugin {
         plugin_id: m.id.clone(),

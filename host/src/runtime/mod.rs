@@ -16,7 +16,9 @@ use std::time::Duration;
 use portico_plugin_api::Manifest;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
 
 pub use bindings::portico::plugin::events::Event;
 pub use bindings::{CallContext, Caller, FieldError, HttpRequest, HttpResponse, PluginError, View, WitRole};
@@ -82,6 +84,23 @@ impl RuntimeLimits {
     }
 }
 
+/// Engine switches with a cost, for measuring: the defaults are what Portico runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// wasmtime's component-model concurrency (async component calls, streams, futures): Portico's WIT has none,
+    /// and leaving it on costs every instantiation the set-up of its data structures.
+    pub concurrency_support: bool,
+    /// Reset a reused memory slot by scanning for the pages the last instance touched (Linux 6.7+ `PAGEMAP_SCAN`),
+    /// instead of zeroing the first `linear_memory_keep_resident` bytes whether touched or not.
+    pub pagemap_scan: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { concurrency_support: false, pagemap_scan: true }
+    }
+}
+
 /// Why an invocation failed outside the plugin's own error results.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -99,6 +118,10 @@ pub enum RuntimeError {
     OutputCap(usize),
     #[error("too many plugin invocations at once")]
     Busy,
+    #[error("a storage write failed, so the invocation was rolled back")]
+    WriteFailed,
+    #[error("the database is unreachable, so the invocation was rolled back")]
+    DatabaseUnavailable,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -174,6 +197,7 @@ pub struct Runtime {
     cache_dir: PathBuf,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     pub limits: RuntimeLimits,
+    pub tuning: Tuning,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -205,6 +229,21 @@ impl ResourceLimiter for Limiter {
 impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption) and the linker, and starts the epoch ticker.
     pub fn new(limits: RuntimeLimits, shared: RuntimeShared, cache_dir: PathBuf) -> Result<Self, RuntimeError> {
+        Self::tuned(limits, Arc::new(shared), cache_dir, Tuning::default())
+    }
+
+    /// Another runtime with the same limits, host services and artifact cache, but other engine switches: the
+    /// bench measures what each switch costs, side by side.
+    pub fn retuned(&self, tuning: Tuning) -> Result<Self, RuntimeError> {
+        Self::tuned(self.limits.clone(), self.shared.clone(), self.cache_dir.clone(), tuning)
+    }
+
+    fn tuned(
+        limits: RuntimeLimits,
+        shared: Arc<RuntimeShared>,
+        cache_dir: PathBuf,
+        tuning: Tuning,
+    ) -> Result<Self, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
         let n = limits.max_concurrent_instances;
         pool.total_component_instances(n)
@@ -217,14 +256,16 @@ impl Runtime {
             .max_memory_size((limits.max_memory_mib << 20) as usize)
             // Keep a little of each slot resident between instances: reusing it then costs no page faults.
             .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(if tuning.pagemap_scan { Enabled::Auto } else { Enabled::No });
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_reservation(limits.max_memory_mib << 20)
-            .memory_guard_size(64 << 10);
+            .memory_guard_size(64 << 10)
+            .concurrency_support(tuning.concurrency_support);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Invalid(format!("engine: {e}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
@@ -242,14 +283,7 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Invalid(format!("epoch ticker: {e}")))?;
         std::fs::create_dir_all(&cache_dir).map_err(|e| RuntimeError::Invalid(format!("cache dir: {e}")))?;
-        Ok(Runtime {
-            engine,
-            linker,
-            shared: Arc::new(shared),
-            cache_dir,
-            compiled: Mutex::new(HashMap::new()),
-            limits,
-        })
+        Ok(Runtime { engine, linker, shared, cache_dir, compiled: Mutex::new(HashMap::new()), limits, tuning })
     }
 
     /// Compiles (or loads from the disk cache) and pre-instantiates a component. The same bytes are compiled
@@ -436,6 +470,8 @@ impl Runtime {
             let result = pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
             let refused_memory = store.data().limiter.refused;
             let mut state = store.into_data();
+            let write_failed = state.write_failed;
+            let db_unavailable = state.db_unavailable;
             let tx = state.tx.take();
             let finish = |commit: bool| -> Result<(), RuntimeError> {
                 if let Some(tx) = tx {
@@ -448,6 +484,10 @@ impl Runtime {
                 Ok(())
             };
             match result {
+                Ok(Ok(_)) if write_failed => {
+                    finish(false)?;
+                    Err(if db_unavailable { RuntimeError::DatabaseUnavailable } else { RuntimeError::WriteFailed })
+                }
                 Ok(Ok(value)) => {
                     let out = size(&value) + state.output_bytes;
                     if out > limits.output_bytes {
@@ -460,6 +500,12 @@ impl Runtime {
                 Ok(Err(e)) => {
                     finish(false)?;
                     Ok(Err(e))
+                }
+                // The plugin trapped or ran out its deadline after the database failed it (waiting for a connection
+                // can outlast a short deadline): that is the database's outage, not the plugin's fault.
+                Err(_) if db_unavailable => {
+                    let _ = finish(false);
+                    Err(RuntimeError::DatabaseUnavailable)
                 }
                 Err(e) => {
                     finish(false)?;

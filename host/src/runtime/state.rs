@@ -1,6 +1,7 @@
 //! The data of one invocation's `Store`: the sandbox's (empty) WASI context, memory limits, and everything the
 //! host imports need to answer for the right tenant, plugin, program and caller.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::Any;
@@ -10,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::PluginError;
 use super::{Invocation, Limiter, LoadedPlugin, RuntimeShared};
 use crate::storage::StorageError;
+use crate::storage::plugin_data::PluginRecord;
 
 /// Store data for one invocation.
 pub struct HostState {
@@ -26,6 +28,14 @@ pub struct HostState {
     pub(super) emitted: Vec<String>,
     /// Bytes the plugin has written through host calls, against the output cap.
     pub(super) output_bytes: usize,
+    /// A write failed in a way that may have left the transaction half-written (not a refused write, which
+    /// leaves nothing): the invocation is rolled back whatever the plugin answers.
+    pub(super) write_failed: bool,
+    /// A host call found the database unreachable.
+    pub(super) db_unavailable: bool,
+    /// Records this invocation read or wrote, by (collection, id), as of its own transaction: an update or
+    /// delete of one of them needs no second read (the write still checks the revision).
+    pub(super) seen: HashMap<(String, String), PluginRecord>,
 }
 
 impl HostState {
@@ -50,6 +60,9 @@ impl HostState {
             tx: None,
             emitted: Vec::new(),
             output_bytes: 0,
+            write_failed: false,
+            db_unavailable: false,
+            seen: HashMap::new(),
         }
     }
 
@@ -57,7 +70,7 @@ impl HostState {
     pub(super) fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
         if self.tx.is_none() {
             let db = self.shared.db.clone();
-            let tx = self.rt.block_on(db.begin()).map_err(storage_error)?;
+            let tx = self.rt.block_on(db.begin()).map_err(|e| self.storage_error(e))?;
             self.tx = Some(tx);
         }
         Ok(self.tx.as_mut().expect("just begun"))
@@ -76,6 +89,26 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// A failed write as the plugin sees it; one that may have left partial rows dooms the invocation's
+    /// transaction.
+    pub(super) fn write_error(&mut self, e: StorageError) -> PluginError {
+        if !matches!(e, StorageError::NotFound | StorageError::Conflict(_)) {
+            self.write_failed = true;
+        }
+        self.storage_error(e)
+    }
+
+    /// A storage failure as the plugin sees it; remembers an unreachable database, so that whatever the plugin
+    /// does next (give up, trap, run out its deadline waiting) the caller hears "unavailable", not a plugin fault.
+    pub(super) fn storage_error(&mut self, e: StorageError) -> PluginError {
+        if matches!(e, StorageError::Unavailable(_)) {
+            self.db_unavailable = true;
+        }
+        storage_error(e)
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
@@ -85,7 +118,7 @@ impl WasiView for HostState {
 impl super::bindings::portico::plugin::types::Host for HostState {}
 
 /// A storage failure as the plugin sees it: expected ones by name, the rest as `unavailable` (logged).
-pub(super) fn storage_error(e: StorageError) -> PluginError {
+fn storage_error(e: StorageError) -> PluginError {
     match e {
         StorageError::NotFound => PluginError::NotFound("not found".into()),
         StorageError::Conflict(m) => PluginError::Conflict(m),

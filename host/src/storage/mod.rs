@@ -46,6 +46,10 @@ pub enum StorageError {
     Conflict(String),
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
+    /// The database cannot be reached right now (down, restarting, connections cut, pool exhausted): worth a
+    /// retry, and answered 503, not 500.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -59,8 +63,24 @@ impl From<sqlx::Error> for StorageError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StorageError::Conflict(db.constraint().map(str::to_string).unwrap_or_else(|| db.message().to_string()))
             }
+            _ if unreachable(&e) => StorageError::Unavailable(e),
             _ => StorageError::Database(e),
         }
+    }
+}
+
+/// Whether an error means the database is out of reach rather than that the statement failed: I/O and pool
+/// failures, and PostgreSQL's connection-exception (08) and operator-intervention (57: shutting down, starting up,
+/// connection terminated) classes.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
     }
 }
 

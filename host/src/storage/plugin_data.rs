@@ -128,6 +128,11 @@ pub async fn get(
 }
 
 /// Inserts a record; `Conflict` when the id or a unique index value is taken.
+///
+/// A refused write leaves nothing behind and, on PostgreSQL, keeps the caller's transaction usable: a taken id is
+/// answered by `ON CONFLICT DO NOTHING` (no error at all), and a collection with unique indexes writes inside a
+/// savepoint, because a unique value can be refused after the record row is written. Other database errors may
+/// leave the caller's transaction half-written: callers roll it back (the runtime does).
 // The arguments are the plugin storage call's own, one to one; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert(
@@ -142,25 +147,15 @@ pub async fn insert(
 ) -> Result<PluginRecord> {
     let id = id.map(str::to_string).unwrap_or_else(new_id);
     let text = Value::Object(data.clone()).to_string();
-    // A nested transaction (a savepoint inside the invocation's): a refused write leaves nothing behind,
-    // and on PostgreSQL the outer transaction stays usable after the error.
-    let mut tx = conn.begin().await?;
-    let conn = &mut *tx;
-    sqlx::query(
-        "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7)",
-    )
-    .bind(&s.tenant_id)
-    .bind(&s.plugin_id)
-    .bind(collection)
-    .bind(&id)
-    .bind(org_id)
-    .bind(&text)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    write_indexes(conn, s, collection, &id, org_id, data, indexes).await?;
-    tx.commit().await?;
+    let uniques: Vec<(&str, String)> = unique_keys(data, indexes);
+    let row = NewRow { id: &id, org_id, text: &text, now };
+    if uniques.is_empty() {
+        insert_rows(conn, s, collection, &row, &uniques, &index_rows(&id, org_id, data, indexes)).await?;
+    } else {
+        let mut savepoint = conn.begin().await?;
+        insert_rows(&mut savepoint, s, collection, &row, &uniques, &index_rows(&id, org_id, data, indexes)).await?;
+        savepoint.commit().await?;
+    }
     Ok(PluginRecord {
         id,
         revision: 1,
@@ -169,6 +164,43 @@ pub async fn insert(
         created_at: now,
         updated_at: now,
     })
+}
+
+/// The row [`insert`] writes.
+struct NewRow<'a> {
+    id: &'a str,
+    org_id: Option<&'a str>,
+    text: &'a str,
+    now: Millis,
+}
+
+/// The statements of an insert: the record (a taken id is a `Conflict`), its unique values, its index rows.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    row: &NewRow<'_>,
+    uniques: &[(&str, String)],
+    index: &[IndexRow<'_>],
+) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&s.tenant_id)
+    .bind(&s.plugin_id)
+    .bind(collection)
+    .bind(row.id)
+    .bind(row.org_id)
+    .bind(row.text)
+    .bind(row.now)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::Conflict(format!("a record with id {} exists", row.id)));
+    }
+    insert_unique_keys(conn, s, collection, row.id, uniques).await?;
+    insert_index_rows(conn, s, collection, index).await
 }
 
 /// Replaces a record's data; `Conflict` when `expected_revision` is stale or a unique value is taken,
@@ -185,6 +217,24 @@ pub async fn update(
     now: Millis,
 ) -> Result<PluginRecord> {
     let current = get(conn, s, collection, id).await?.ok_or(StorageError::NotFound)?;
+    update_from(conn, s, collection, current, expected_revision, data, indexes, now).await
+}
+
+/// [`update`] of a record the caller has just read in scope (the runtime remembers what an invocation read, so a
+/// read-modify-write costs no second read). The row is written only if its revision is still `current`'s, so a
+/// change in between is a `Conflict`, never lost. Only index rows whose values changed are rewritten; a savepoint
+/// is taken only when a unique value is added (it can be refused after the row is written).
+#[allow(clippy::too_many_arguments)]
+pub async fn update_from(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    current: PluginRecord,
+    expected_revision: Option<i64>,
+    data: &serde_json::Map<String, Value>,
+    indexes: &[IndexSpec],
+    now: Millis,
+) -> Result<PluginRecord> {
     if let Some(expected) = expected_revision
         && expected != current.revision
     {
@@ -193,9 +243,50 @@ pub async fn update(
             current.revision
         )));
     }
+    let old = parse_data(&current.data).unwrap_or_default();
+    let id = current.id.as_str();
+    let org = current.org_id.as_deref();
+    let (old_rows, new_rows) = (index_rows(id, org, &old, indexes), index_rows(id, org, data, indexes));
+    let removed: Vec<&IndexRow> = old_rows.iter().filter(|r| !new_rows.contains(r)).collect();
+    let added: Vec<IndexRow> = new_rows.iter().filter(|r| !old_rows.contains(r)).cloned().collect();
+    let (old_keys, new_keys) = (unique_keys(&old, indexes), unique_keys(data, indexes));
+    let keys_removed: Vec<(&str, String)> = old_keys.iter().filter(|k| !new_keys.contains(k)).cloned().collect();
+    let keys_added: Vec<(&str, String)> = new_keys.iter().filter(|k| !old_keys.contains(k)).cloned().collect();
     let text = Value::Object(data.clone()).to_string();
-    let mut tx = conn.begin().await?;
-    let conn = &mut *tx;
+    let change = Change {
+        current: &current,
+        text: &text,
+        now,
+        removed: &removed,
+        added: &added,
+        keys_removed: &keys_removed,
+        keys_added: &keys_added,
+    };
+    if keys_added.is_empty() {
+        update_rows(conn, s, collection, &change).await?;
+    } else {
+        let mut savepoint = conn.begin().await?;
+        update_rows(&mut savepoint, s, collection, &change).await?;
+        savepoint.commit().await?;
+    }
+    Ok(PluginRecord { revision: current.revision + 1, data: text.clone(), updated_at: now, ..current.clone() })
+}
+
+/// What [`update_from`] writes.
+struct Change<'a> {
+    current: &'a PluginRecord,
+    text: &'a str,
+    now: Millis,
+    removed: &'a [&'a IndexRow<'a>],
+    added: &'a [IndexRow<'a>],
+    keys_removed: &'a [(&'a str, String)],
+    keys_added: &'a [(&'a str, String)],
+}
+
+/// The statements of an update: the row if its revision is unchanged, then only the index rows and unique
+/// values that changed.
+async fn update_rows(conn: &mut AnyConnection, s: &RecordScope, collection: &str, c: &Change<'_>) -> Result<()> {
+    let id = c.current.id.as_str();
     let done = sqlx::query(
         "UPDATE plugin_records SET data = $5, revision = revision + 1, updated_at = $6 \
          WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4 AND revision = $7",
@@ -204,18 +295,18 @@ pub async fn update(
     .bind(&s.plugin_id)
     .bind(collection)
     .bind(id)
-    .bind(&text)
-    .bind(now)
-    .bind(current.revision)
+    .bind(c.text)
+    .bind(c.now)
+    .bind(c.current.revision)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StorageError::Conflict("the record changed while it was being written".into()));
     }
-    clear_indexes(conn, s, collection, id).await?;
-    write_indexes(conn, s, collection, id, current.org_id.as_deref(), data, indexes).await?;
-    tx.commit().await?;
-    Ok(PluginRecord { revision: current.revision + 1, data: text, updated_at: now, ..current })
+    delete_index_rows(conn, s, collection, id, c.removed).await?;
+    delete_unique_keys(conn, s, collection, id, c.keys_removed).await?;
+    insert_unique_keys(conn, s, collection, id, c.keys_added).await?;
+    insert_index_rows(conn, s, collection, c.added).await
 }
 
 /// A record for [`bulk_insert`]: id, owning organisation, data.
@@ -268,6 +359,7 @@ pub async fn bulk_insert(
 const MAX_ARGS: usize = 999;
 
 /// One row of `plugin_index`: a value of an indexed field of a record.
+#[derive(Clone, PartialEq)]
 struct IndexRow<'a> {
     field: &'a str,
     id: &'a str,
@@ -346,6 +438,17 @@ pub async fn delete(
     expected_revision: Option<i64>,
 ) -> Result<bool> {
     let Some(current) = get(conn, s, collection, id).await? else { return Ok(false) };
+    delete_from(conn, s, collection, &current, expected_revision).await
+}
+
+/// [`delete`] of a record the caller has just read in scope; `Conflict` if it changed since.
+pub async fn delete_from(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    current: &PluginRecord,
+    expected_revision: Option<i64>,
+) -> Result<bool> {
     if let Some(expected) = expected_revision
         && expected != current.revision
     {
@@ -354,21 +457,20 @@ pub async fn delete(
             current.revision
         )));
     }
-    let mut tx = conn.begin().await?;
-    let conn = &mut *tx;
-    clear_indexes(conn, s, collection, id).await?;
-    sqlx::query("DELETE FROM plugin_records WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4")
-        .bind(&s.tenant_id)
-        .bind(&s.plugin_id)
-        .bind(collection)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-async fn clear_indexes(conn: &mut AnyConnection, s: &RecordScope, collection: &str, id: &str) -> Result<()> {
+    let done = sqlx::query(
+        "DELETE FROM plugin_records WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4 \
+         AND revision = $5",
+    )
+    .bind(&s.tenant_id)
+    .bind(&s.plugin_id)
+    .bind(collection)
+    .bind(&current.id)
+    .bind(current.revision)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::Conflict("the record changed while it was being deleted".into()));
+    }
     for table in ["plugin_index", "plugin_unique"] {
         let q = format!(
             "DELETE FROM {table} WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND record_id = $4"
@@ -377,47 +479,110 @@ async fn clear_indexes(conn: &mut AnyConnection, s: &RecordScope, collection: &s
             .bind(&s.tenant_id)
             .bind(&s.plugin_id)
             .bind(collection)
-            .bind(id)
+            .bind(&current.id)
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(true)
 }
 
-async fn write_indexes(
+/// The unique-index keys of a record's data: (field, key).
+fn unique_keys<'a>(data: &serde_json::Map<String, Value>, indexes: &'a [IndexSpec]) -> Vec<(&'a str, String)> {
+    indexes
+        .iter()
+        .filter(|ix| ix.unique)
+        .filter_map(|ix| Some((ix.field.as_str(), unique_key(data.get(&ix.field)?)?)))
+        .collect()
+}
+
+/// Claims unique values for a record; `Conflict` naming the field when another record holds one.
+async fn insert_unique_keys(
     conn: &mut AnyConnection,
     s: &RecordScope,
     collection: &str,
     id: &str,
-    org_id: Option<&str>,
-    data: &serde_json::Map<String, Value>,
-    indexes: &[IndexSpec],
+    keys: &[(&str, String)],
 ) -> Result<()> {
-    insert_index_rows(conn, s, collection, &index_rows(id, org_id, data, indexes)).await?;
-    for ix in indexes {
-        let Some(v) = data.get(&ix.field) else { continue };
-        if ix.unique
-            && let Some(key) = unique_key(v)
-        {
-            let r = sqlx::query(
-                "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&s.tenant_id)
-            .bind(&s.plugin_id)
-            .bind(collection)
-            .bind(&ix.field)
-            .bind(key)
-            .bind(id)
-            .execute(&mut *conn)
-            .await;
-            if let Err(e) = r {
-                return Err(match StorageError::from(e) {
-                    StorageError::Conflict(_) => {
-                        StorageError::Conflict(format!("another record has this {}", ix.field))
-                    }
-                    other => other,
-                });
-            }
+    for (field, key) in keys {
+        let done = sqlx::query(
+            "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&s.tenant_id)
+        .bind(&s.plugin_id)
+        .bind(collection)
+        .bind(*field)
+        .bind(key)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::Conflict(format!("another record has this {field}")));
+        }
+    }
+    Ok(())
+}
+
+async fn delete_unique_keys(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+    keys: &[(&str, String)],
+) -> Result<()> {
+    for (field, key) in keys {
+        sqlx::query(
+            "DELETE FROM plugin_unique WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND field = $4 \
+             AND value = $5 AND record_id = $6",
+        )
+        .bind(&s.tenant_id)
+        .bind(&s.plugin_id)
+        .bind(collection)
+        .bind(*field)
+        .bind(key)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the given index rows of one record in one statement per value column.
+async fn delete_index_rows(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    id: &str,
+    rows: &[&IndexRow<'_>],
+) -> Result<()> {
+    let texts: Vec<&IndexRow> = rows.iter().copied().filter(|r| r.text.is_some()).collect();
+    let nums: Vec<&IndexRow> = rows.iter().copied().filter(|r| r.text.is_none()).collect();
+    for (column, group) in [("value_text", texts), ("value_num", nums)] {
+        for chunk in group.chunks(MAX_ARGS / 3) {
+            let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+            let (t, p, c, i) = (
+                sql.bind(s.tenant_id.clone()),
+                sql.bind(s.plugin_id.clone()),
+                sql.bind(collection.to_string()),
+                sql.bind(id.to_string()),
+            );
+            let tests: Vec<String> = chunk
+                .iter()
+                .map(|r| {
+                    let f = sql.bind(r.field.to_string());
+                    let v = match &r.text {
+                        Some(text) => sql.bind(text.clone()),
+                        None => sql.bind(r.num.unwrap_or_default()),
+                    };
+                    format!("(field = {f} AND {column} = {v})")
+                })
+                .collect();
+            sql.text = format!(
+                "DELETE FROM plugin_index WHERE tenant_id = {t} AND plugin_id = {p} AND collection = {c} \
+                 AND record_id = {i} AND ({})",
+                tests.join(" OR ")
+            );
+            sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
         }
     }
     Ok(())
@@ -600,6 +765,9 @@ fn decode_cursor(c: &str) -> Result<(f64, String, String)> {
     let bad = || StorageError::Conflict("the cursor is not one this query returned".into());
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let v: (f64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if !v.0.is_finite() || v.1.contains('\0') || v.2.contains('\0') {
+        return Err(bad());
+    }
     Ok(v)
 }
 

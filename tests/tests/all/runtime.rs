@@ -214,3 +214,27 @@ fn an_extension_with_an_incompatible_abi_is_refused_naming_both_versions() {
         portico::extensions::Extensions::load(&[std::path::PathBuf::from("/nonexistent/libnothing.so")]).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/libnothing.so"));
 }
+
+/// A NUL character cannot reach a database text column (PostgreSQL refuses one): in an indexed value, a filter or
+/// an id it is the plugin's input error, and the invocation's transaction stays usable.
+#[tokio::test]
+async fn nul_characters_in_indexed_values_and_filters_are_input_errors_on_postgres() {
+    let app = spawn_app(DbKind::Postgres).await;
+    let plugin = load_plugin(&app, &hostile());
+    let inv = invocation(&app, &plugin, None).await;
+    let mut req = api_get("/insert");
+    req.body = br#"{"n": "a\u0000b"}"#.to_vec();
+    let j = json_of(app.state.runtime.handle_http(plugin.clone(), inv, req).await);
+    assert_eq!(j["outcome"], "error");
+    assert!(j["error"].as_str().unwrap().contains("may not contain a NUL character"), "{j}");
+    let j = json_of(call(&app, &plugin, None, "/query?n=a%00b").await);
+    assert_eq!(j["outcome"], "error", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("NUL"), "{j}");
+    // In unindexed data it is just JSON (escaped), stored and read back.
+    let inv = invocation(&app, &plugin, None).await;
+    let mut req = api_get("/insert");
+    req.body = br#"{"n": 5, "note": "a\u0000b"}"#.to_vec();
+    let j = json_of(app.state.runtime.handle_http(plugin.clone(), inv, req).await);
+    assert_eq!(j["outcome"], "ok", "{j}");
+    assert_eq!(rows(&app, "plugin_records").await, 1);
+}

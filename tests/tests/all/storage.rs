@@ -415,4 +415,86 @@ mod plugin_records {
         assert!(plugin_data::delete(&mut conn, &s, "deals", "deal-1", Some(2)).await.unwrap());
         assert!(plugin_data::get(&mut conn, &s, "deals", "deal-1").await.unwrap().is_none());
     });
+
+    both!(updates_rewrite_only_changed_index_rows_and_queries_follow, |t: TestDb| async move {
+        let (tenant, _) = tenant_with_org(&t, "iii").await;
+        let mut conn = t.db.acquire().await.unwrap();
+        let s = scope(&tenant, None);
+        let ix = indexes();
+        let find = |field: &str, v: serde_json::Value| RecordQuery {
+            collection: "deals".into(),
+            filters: vec![(field.into(), Condition::Eq(v))],
+            order_by: None,
+            limit: 10,
+            cursor: None,
+        };
+        let d = |v: serde_json::Value| obj(v);
+        plugin_data::insert(
+            &mut conn,
+            &s,
+            "deals",
+            Some("x"),
+            None,
+            &d(json!({"domain": "x.example", "amount": 5, "status": "draft", "products": ["p1", "p2", "p2"]})),
+            &ix,
+            1,
+        )
+        .await
+        .unwrap();
+        plugin_data::insert(&mut conn, &s, "deals", Some("y"), None, &d(json!({"domain": "y.example"})), &ix, 1)
+            .await
+            .unwrap();
+        // Status, one array element and the amount change; the domain (unique) stays.
+        plugin_data::update(
+            &mut conn,
+            &s,
+            "deals",
+            "x",
+            Some(1),
+            &d(json!({"domain": "x.example", "amount": 7.5, "status": "submitted", "products": ["p2", "p3"]})),
+            &ix,
+            2,
+        )
+        .await
+        .unwrap();
+        let ids = |page: (Vec<portico::storage::plugin_data::PluginRecord>, Option<String>)| {
+            page.0.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        for (field, value, expect) in [
+            ("status", json!("draft"), vec![]),
+            ("status", json!("submitted"), vec!["x"]),
+            ("products", json!("p1"), vec![]),
+            ("products", json!("p2"), vec!["x"]),
+            ("products", json!("p3"), vec!["x"]),
+            ("amount", json!(5), vec![]),
+            ("amount", json!(7.5), vec!["x"]),
+            ("domain", json!("x.example"), vec!["x"]),
+        ] {
+            let got = ids(plugin_data::query(&mut conn, &s, &find(field, value.clone())).await.unwrap());
+            assert_eq!(got, expect, "{field} = {value}");
+        }
+        // Taking another record's unique value is refused and changes nothing; giving one up frees it.
+        let taken =
+            plugin_data::update(&mut conn, &s, "deals", "x", None, &d(json!({"domain": "y.example"})), &ix, 3).await;
+        assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
+        assert_eq!(
+            ids(plugin_data::query(&mut conn, &s, &find("status", json!("submitted"))).await.unwrap()),
+            vec!["x"]
+        );
+        plugin_data::update(&mut conn, &s, "deals", "y", None, &d(json!({"domain": "z.example"})), &ix, 4)
+            .await
+            .unwrap();
+        plugin_data::update(&mut conn, &s, "deals", "x", None, &d(json!({"domain": "y.example"})), &ix, 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(plugin_data::query(&mut conn, &s, &find("domain", json!("y.example"))).await.unwrap()),
+            vec!["x"]
+        );
+        assert!(ids(plugin_data::query(&mut conn, &s, &find("products", json!("p2"))).await.unwrap()).is_empty());
+        // A taken id is a conflict, not a database error, and leaves the connection usable.
+        let dup = plugin_data::insert(&mut conn, &s, "deals", Some("x"), None, &d(json!({})), &ix, 6).await;
+        assert!(matches!(dup, Err(StorageError::Conflict(_))), "{dup:?}");
+        assert!(plugin_data::get(&mut conn, &s, "deals", "x").await.unwrap().is_some());
+    });
 }

@@ -5,7 +5,7 @@ use super::super::bindings::portico::plugin::directory::{
     EnrolmentInfo, Host, OrgInfo, ProgramInfo, TierInfo, UserInfo,
 };
 use super::super::bindings::portico::plugin::types::Role as WitRole;
-use super::super::state::{HostState, storage_error};
+use super::super::state::HostState;
 use super::super::{domain_role, wit_role};
 use super::denied;
 use crate::domain::{ListQuery, Org, OrgKind, User, UserStatus};
@@ -19,15 +19,19 @@ impl HostState {
         }
     }
 
-    fn org_info(&self, org: Org) -> Result<OrgInfo, PluginError> {
+    fn org_info(&mut self, org: Org) -> Result<OrgInfo, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let enrolments =
-            self.rt.block_on(async { db.tenant(&tenant).enrolments_of_org(&org.id).await }).map_err(storage_error)?;
+        let enrolments = self
+            .rt
+            .block_on(async { db.tenant(&tenant).enrolments_of_org(&org.id).await })
+            .map_err(|e| self.storage_error(e))?;
         let mut infos = Vec::new();
         for e in enrolments {
-            let tiers =
-                self.rt.block_on(async { db.tenant(&tenant).tiers(&e.program_id).await }).map_err(storage_error)?;
+            let tiers = self
+                .rt
+                .block_on(async { db.tenant(&tenant).tiers(&e.program_id).await })
+                .map_err(|e| self.storage_error(e))?;
             let rank = tiers.iter().find(|t| t.id == e.tier_id).map(|t| t.rank).unwrap_or(0);
             infos.push(EnrolmentInfo {
                 program: e.program_key,
@@ -58,7 +62,7 @@ impl Host for HostState {
     fn get_user(&mut self, id: String) -> Result<Option<UserInfo>, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let user = self.rt.block_on(async { db.tenant(&tenant).user(&id).await }).map_err(storage_error)?;
+        let user = self.rt.block_on(async { db.tenant(&tenant).user(&id).await }).map_err(|e| self.storage_error(e))?;
         Ok(user.filter(|u| self.may_see_org(&u.org_id)).map(user_info))
     }
 
@@ -75,7 +79,7 @@ impl Host for HostState {
             let page = self
                 .rt
                 .block_on(async { db.tenant(&tenant).list_users(Some(&org_id), &lq).await })
-                .map_err(storage_error)?;
+                .map_err(|e| self.storage_error(e))?;
             let last = page.page >= page.pages();
             out.extend(
                 page.items
@@ -97,7 +101,7 @@ impl Host for HostState {
         }
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let org = self.rt.block_on(async { db.tenant(&tenant).org(&id).await }).map_err(storage_error)?;
+        let org = self.rt.block_on(async { db.tenant(&tenant).org(&id).await }).map_err(|e| self.storage_error(e))?;
         org.map(|o| self.org_info(o)).transpose()
     }
 
@@ -107,8 +111,10 @@ impl Host for HostState {
         let mut orgs = Vec::new();
         let mut lq = ListQuery::default();
         loop {
-            let page =
-                self.rt.block_on(async { db.tenant(&tenant).list_partner_orgs(&lq).await }).map_err(storage_error)?;
+            let page = self
+                .rt
+                .block_on(async { db.tenant(&tenant).list_partner_orgs(&lq).await })
+                .map_err(|e| self.storage_error(e))?;
             let last = page.page >= page.pages();
             orgs.extend(page.items.into_iter().filter(|o| self.may_see_org(&o.id)));
             if last {
@@ -140,7 +146,7 @@ impl Host for HostState {
                     .collect(),
             })),
             Err(crate::storage::StorageError::NotFound) => Ok(None),
-            Err(e) => Err(storage_error(e)),
+            Err(e) => Err(self.storage_error(e)),
         }
     }
 
@@ -150,7 +156,10 @@ impl Host for HostState {
         }
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let p = self.rt.block_on(async { db.tenant(&tenant).program_by_key(&program).await }).map_err(storage_error)?;
+        let p = self
+            .rt
+            .block_on(async { db.tenant(&tenant).program_by_key(&program).await })
+            .map_err(|e| self.storage_error(e))?;
         let t = p
             .tiers
             .iter()
@@ -160,16 +169,19 @@ impl Host for HostState {
         let rt = self.rt.clone();
         let plugin = self.plugin.manifest.id.clone();
         let tx = self.tx()?;
-        rt.block_on(crate::storage::enrol_in(tx, &tenant, &org_id, &p.id, &t.id)).map_err(storage_error)?;
-        rt.block_on(crate::storage::audit_in(
-            tx,
-            &tenant,
-            &format!("plugin:{plugin}"),
-            "org.tier_set",
-            &org_id,
-            &format!("{program} at {tier}"),
-        ))
-        .map_err(storage_error)?;
+        let written = rt.block_on(async {
+            crate::storage::enrol_in(&mut *tx, &tenant, &org_id, &p.id, &t.id).await?;
+            crate::storage::audit_in(
+                &mut *tx,
+                &tenant,
+                &format!("plugin:{plugin}"),
+                "org.tier_set",
+                &org_id,
+                &format!("{program} at {tier}"),
+            )
+            .await
+        });
+        written.map_err(|e| self.write_error(e))?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::events::Host;
-use super::super::state::{HostState, storage_error};
+use super::super::state::HostState;
 use super::invalid;
 use crate::storage::plugin_events;
 
@@ -32,7 +32,7 @@ impl Host for HostState {
         let tx = self.tx()?;
         let id = rt
             .block_on(plugin_events::emit(tx, &tenant, &source, &topic, program.as_deref(), &payload, now))
-            .map_err(storage_error)?;
+            .map_err(|e| self.write_error(e))?;
         self.emitted.push(topic);
         Ok(id)
     }

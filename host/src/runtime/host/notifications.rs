@@ -3,7 +3,7 @@
 use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::notifications::{Audience, Host, Notification};
 use super::super::domain_role;
-use super::super::state::{HostState, storage_error};
+use super::super::state::HostState;
 use super::{denied, invalid};
 
 impl Host for HostState {
@@ -43,7 +43,7 @@ impl Host for HostState {
             n.email,
             now,
         ))
-        .map_err(storage_error)?;
+        .map_err(|e| self.write_error(e))?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::secrets::Host;
-use super::super::state::{HostState, storage_error};
+use super::super::state::HostState;
 use super::denied;
 
 impl Host for HostState {
@@ -12,7 +12,8 @@ impl Host for HostState {
         }
         let db = self.shared.db.clone();
         let (tenant, plugin) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone());
-        let value = self.rt.block_on(db.tenant(&tenant).plugin_secret(&plugin, &name)).map_err(storage_error)?;
+        let value =
+            self.rt.block_on(db.tenant(&tenant).plugin_secret(&plugin, &name)).map_err(|e| self.storage_error(e))?;
         value.ok_or_else(|| PluginError::NotFound(format!("secret {name} is not set for this tenant")))
     }
 }

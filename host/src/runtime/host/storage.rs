@@ -6,7 +6,7 @@ use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::storage::{
     Condition, Filter, Host, QuerySpec, RecordPage, StoredRecord, Visibility,
 };
-use super::super::state::{HostState, storage_error};
+use super::super::state::HostState;
 use super::{denied, invalid};
 use crate::storage::plugin_data::{self, IndexSpec, PluginRecord, RecordQuery, RecordScope};
 
@@ -69,7 +69,10 @@ impl HostState {
                         lo.as_deref().map(scalar).transpose()?,
                         hi.as_deref().map(scalar).transpose()?,
                     ),
-                    Condition::Prefix(p) => plugin_data::Condition::Prefix(p),
+                    Condition::Prefix(p) => {
+                        no_nul("filters", &p)?;
+                        plugin_data::Condition::Prefix(p)
+                    }
                 };
                 Ok((f.field, cond))
             })
@@ -77,11 +80,37 @@ impl HostState {
     }
 }
 
+/// Whether a record remembered from this invocation may be written in `scope` (a partner's own org only).
+fn in_scope(r: &PluginRecord, scope: &RecordScope) -> bool {
+    scope.org.is_none() || r.org_id == scope.org
+}
+
 fn scalar(v: &str) -> Result<Value, PluginError> {
     match serde_json::from_str::<Value>(v) {
+        Ok(Value::String(s)) if s.contains('\0') => Err(invalid("filters", "a filter value may not contain NUL")),
         Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => Ok(v),
         _ => Err(invalid("filters", format!("{v} is not a JSON string, number or boolean"))),
     }
+}
+
+/// Refuses a NUL character where it would reach a database text column (PostgreSQL cannot store one): record
+/// ids, and the values of indexed fields (record data itself is stored as JSON, where NUL is escaped).
+fn no_nul(field: &str, text: &str) -> Result<(), PluginError> {
+    if text.contains('\0') {
+        return Err(invalid(field, format!("{field} may not contain a NUL character")));
+    }
+    Ok(())
+}
+
+fn indexed_values_ok(map: &serde_json::Map<String, Value>, indexes: &[IndexSpec]) -> Result<(), PluginError> {
+    fn check(field: &str, v: &Value) -> Result<(), PluginError> {
+        match v {
+            Value::String(s) => no_nul(field, s),
+            Value::Array(items) => items.iter().try_for_each(|i| check(field, i)),
+            _ => Ok(()),
+        }
+    }
+    indexes.iter().filter_map(|ix| map.get(&ix.field).map(|v| (ix, v))).try_for_each(|(ix, v)| check(&ix.field, v))
 }
 
 fn to_wit(r: PluginRecord) -> StoredRecord {
@@ -102,10 +131,16 @@ fn data(text: &str) -> Result<serde_json::Map<String, Value>, PluginError> {
 impl Host for HostState {
     fn get(&mut self, collection: String, id: String) -> Result<Option<StoredRecord>, PluginError> {
         self.collection(&collection)?;
+        no_nul("id", &id)?;
         let scope = self.get_scope();
         let rt = self.rt.clone();
         let tx = self.tx()?;
-        let rec = rt.block_on(plugin_data::get(tx, &scope, &collection, &id)).map_err(storage_error)?;
+        let rec = rt.block_on(plugin_data::get(tx, &scope, &collection, &id)).map_err(|e| self.storage_error(e))?;
+        let key = (collection, id);
+        match &rec {
+            Some(r) => self.seen.insert(key, r.clone()),
+            None => self.seen.remove(&key),
+        };
         Ok(rec.map(to_wit))
     }
 
@@ -118,12 +153,17 @@ impl Host for HostState {
     ) -> Result<StoredRecord, PluginError> {
         let indexes = self.collection(&collection)?;
         let map = data(&data_text)?;
+        indexed_values_ok(&map, &indexes)?;
         self.charge_output(data_text.len())?;
         let scope = self.write_scope();
-        if let Some(id) = &id
-            && (id.is_empty() || id.len() > 100)
-        {
-            return Err(invalid("id", "use an id of 1-100 characters"));
+        if let Some(id) = &id {
+            if id.is_empty() || id.len() > 100 {
+                return Err(invalid("id", "use an id of 1-100 characters"));
+            }
+            no_nul("id", id)?;
+        }
+        if let Some(org) = &org_id {
+            no_nul("org_id", org)?;
         }
         // Partners write for their own org; vendor staff and system calls may name one.
         let org = match &scope.org {
@@ -135,7 +175,8 @@ impl Host for HostState {
         let tx = self.tx()?;
         let rec = rt
             .block_on(plugin_data::insert(tx, &scope, &collection, id.as_deref(), org.as_deref(), &map, &indexes, now))
-            .map_err(storage_error)?;
+            .map_err(|e| self.write_error(e))?;
+        self.seen.insert((collection, rec.id.clone()), rec.clone());
         Ok(to_wit(rec))
     }
 
@@ -148,33 +189,42 @@ impl Host for HostState {
     ) -> Result<StoredRecord, PluginError> {
         let indexes = self.collection(&collection)?;
         let map = data(&data_text)?;
+        indexed_values_ok(&map, &indexes)?;
+        no_nul("id", &id)?;
         self.charge_output(data_text.len())?;
         let scope = self.write_scope();
         let now = self.inv.now_ms;
         let rt = self.rt.clone();
+        let key = (collection, id);
+        let current = self.seen.remove(&key).filter(|r| in_scope(r, &scope));
         let tx = self.tx()?;
-        let rec = rt
-            .block_on(plugin_data::update(
-                tx,
-                &scope,
-                &collection,
-                &id,
-                expected_revision.map(|r| r as i64),
-                &map,
-                &indexes,
-                now,
-            ))
-            .map_err(storage_error)?;
+        let (collection, id) = (&key.0, &key.1);
+        let expected = expected_revision.map(|r| r as i64);
+        let result = match current {
+            Some(current) => {
+                rt.block_on(plugin_data::update_from(tx, &scope, collection, current, expected, &map, &indexes, now))
+            }
+            None => rt.block_on(plugin_data::update(tx, &scope, collection, id, expected, &map, &indexes, now)),
+        };
+        let rec = result.map_err(|e| self.write_error(e))?;
+        self.seen.insert(key, rec.clone());
         Ok(to_wit(rec))
     }
 
     fn delete(&mut self, collection: String, id: String, expected_revision: Option<u64>) -> Result<bool, PluginError> {
         self.collection(&collection)?;
+        no_nul("id", &id)?;
         let scope = self.write_scope();
         let rt = self.rt.clone();
+        let key = (collection, id);
+        let current = self.seen.remove(&key).filter(|r| in_scope(r, &scope));
         let tx = self.tx()?;
-        rt.block_on(plugin_data::delete(tx, &scope, &collection, &id, expected_revision.map(|r| r as i64)))
-            .map_err(storage_error)
+        let expected = expected_revision.map(|r| r as i64);
+        let result = match &current {
+            Some(current) => rt.block_on(plugin_data::delete_from(tx, &scope, &key.0, current, expected)),
+            None => rt.block_on(plugin_data::delete(tx, &scope, &key.0, &key.1, expected)),
+        };
+        result.map_err(|e| self.write_error(e))
     }
 
     fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {
@@ -197,7 +247,8 @@ impl Host for HostState {
         };
         let rt = self.rt.clone();
         let tx = self.tx()?;
-        let (records, next_cursor) = rt.block_on(plugin_data::query(tx, &scope, &rq)).map_err(storage_error)?;
+        let (records, next_cursor) =
+            rt.block_on(plugin_data::query(tx, &scope, &rq)).map_err(|e| self.storage_error(e))?;
         Ok(RecordPage { records: records.into_iter().map(to_wit).collect(), next_cursor })
     }
 
@@ -207,7 +258,8 @@ impl Host for HostState {
         let filters = self.filters(&indexes, filters)?;
         let rt = self.rt.clone();
         let tx = self.tx()?;
-        let n = rt.block_on(plugin_data::count(tx, &scope, &collection, &filters)).map_err(storage_error)?;
+        let n =
+            rt.block_on(plugin_data::count(tx, &scope, &collection, &filters)).map_err(|e| self.storage_error(e))?;
         Ok(n as u64)
     }
 }

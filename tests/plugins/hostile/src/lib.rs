@@ -93,6 +93,13 @@ impl Plugin for Hostile {
                     email: true,
                 })))
             }
+            "/insert" => {
+                let data: Value = serde_json::from_slice(&req.body).map_err(Error::internal)?;
+                Ok(outcome(NOTES.insert(&data).map(|r| r.id)))
+            }
+            "/query" => Ok(outcome(
+                NOTES.query().eq("n", req.query("n").unwrap_or_default()).fetch::<Value>().map(|p| p.records.len()),
+            )),
             "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
             _ => Err(Error::NotFound("no such hostility".into())),
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path};
 
-use portico_plugin_api::Manifest;
+use crate::Manifest;
 
 /// Largest package accepted, packed or unpacked.
 pub const MAX_PACKAGE_BYTES: u64 = 64 * 1024 * 1024;
