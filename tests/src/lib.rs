@@ -1,6 +1,8 @@
 //! Test support: spawn the real app on port 0 with a throwaway database (SQLite file or a fresh PostgreSQL
 //! database), and a browser-like client that keeps cookies and CSRF tokens.
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -52,6 +54,14 @@ impl TestDb {
                 TestDb { url, db, pg_name: Some(name), _dir: None }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// A database that exists already (left as it is at the end).
+    pub async fn existing(url: &str) -> TestDb {
+        let db = Db::connect(url).await.expect("connect");
+        TestDb { url: url.to_string(), db, pg_name: None, _dir: None }
     }
 }
 
@@ -195,6 +205,14 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub csrf: Option<String>,
+}
+
+impl Client {
+    /// A client for a server at `base` (`http://127.0.0.1:port`), such as a replica process.
+    pub fn at(base: &str) -> Client {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        Client { http, base: base.trim_end_matches('/').to_string(), csrf: None }
+    }
 }
 
 /// A response read whole.
