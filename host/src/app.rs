@@ -14,9 +14,22 @@ use crate::runtime::{Runtime, RuntimeShared};
 use crate::storage::Db;
 use crate::tenancy::Resolver;
 
-/// Everything a request handler needs. Cheap to clone.
+/// Everything a request handler needs: one reference-counted pointer, so the clones axum makes for every
+/// extractor and middleware cost one atomic increment (the fields themselves hold strings and keys).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// The state itself (reached through [`AppState`]'s `Deref`).
+#[derive(Debug)]
+pub struct AppInner {
     pub config: Arc<Config>,
     pub db: Db,
     pub renderer: Arc<Renderer>,
@@ -95,7 +108,7 @@ impl AppState {
         )?;
         let resolver =
             Resolver { base_domain: config.base_domain.clone(), default_tenant: config.default_tenant.clone() };
-        Ok(Self {
+        Ok(Self(Arc::new(AppInner {
             config: Arc::new(config),
             db,
             renderer: Arc::new(renderer),
@@ -107,7 +120,7 @@ impl AppState {
             runtime: Arc::new(runtime),
             plugins: Arc::default(),
             clock: Clock::default(),
-        })
+        })))
     }
 }
 

@@ -181,8 +181,9 @@ async fn sample_data(
             .ok_or_else(|| anyhow::anyhow!("demo.json step {n}: no user {}", step.user))?;
         let Some(active) = crate::plugins::active_for(state, tenant, &user, None)
             .await?
-            .into_iter()
+            .iter()
             .find(|a| a.plugin.manifest().id == plugin_id)
+            .cloned()
         else {
             println!("  (demo step {n}: {plugin_id} is not enabled for {})", step.user);
             answers.push(serde_json::Value::Null);

@@ -97,8 +97,9 @@ impl Harness {
             .ok_or_else(|| anyhow::anyhow!("no demo user {email}"))?;
         let active = crate::plugins::active_for(&self.state, &self.tenant, &user, None)
             .await?
-            .into_iter()
+            .iter()
             .find(|a| a.plugin.manifest().id == self.plugin_id)
+            .cloned()
             .ok_or_else(|| anyhow::anyhow!("the plugin is not enabled in {email}'s programs"))?;
         Ok((user, active))
     }

@@ -85,7 +85,7 @@ async fn active(state: &AppState, auth: &Auth, plugin_id: &str, program: Option<
     let all = plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, program)
         .await
         .map_err(HttpError::internal)?;
-    all.into_iter().find(|a| a.plugin.manifest().id == plugin_id).ok_or(HttpError::NotFound)
+    all.iter().find(|a| a.plugin.manifest().id == plugin_id).cloned().ok_or(HttpError::NotFound)
 }
 
 async fn dispatch(
@@ -268,7 +268,7 @@ pub(super) async fn widgets(state: &AppState, auth: &Auth) -> Vec<serde_json::Va
         }
     };
     let mut jobs = Vec::new();
-    for a in &active {
+    for a in active.iter() {
         for w in a.plugin.manifest().widgets.iter().filter(|w| plugins::role_allowed(&w.roles, auth.principal.role())) {
             let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
             let (a, w) = (a.clone(), w.clone());

@@ -64,7 +64,7 @@ impl Unpacked {
 #[derive(Debug, Default)]
 pub struct Registry {
     unpacked: Mutex<HashMap<String, Arc<Unpacked>>>,
-    active: Mutex<HashMap<ActiveKey, Vec<Active>>>,
+    active: Mutex<HashMap<ActiveKey, Arc<[Active]>>>,
 }
 
 /// (tenant, its `updated_at`, the user's org or `*` for vendor staff, the program asked for).
@@ -214,7 +214,7 @@ pub async fn active_for(
     tenant: &Tenant,
     user: &crate::domain::User,
     program_key: Option<&str>,
-) -> Result<Vec<Active>, LifecycleError> {
+) -> Result<Arc<[Active]>, LifecycleError> {
     let who = if user.role.is_vendor() { "*".to_string() } else { user.org_id.clone() };
     let key: ActiveKey = (tenant.id.clone(), tenant.updated_at, who, program_key.map(str::to_string));
     if let Some(hit) = state.plugins.active.lock().expect("registry lock").get(&key) {
@@ -245,6 +245,7 @@ pub async fn active_for(
             Err(e) => tracing::error!(plugin = %installed.plugin_id, error = %e, "installed plugin does not load"),
         }
     }
+    let out: Arc<[Active]> = out.into();
     let mut cache = state.plugins.active.lock().expect("registry lock");
     if cache.len() >= ACTIVE_CACHE_LIMIT {
         cache.clear();

@@ -84,12 +84,12 @@ impl RuntimeLimits {
     }
 }
 
-/// Engine switches with a cost, for measuring: the defaults are what Portico runs with.
+/// Engine switches with a cost, for measuring: the defaults are what Portico runs with. (wasmtime's
+/// component-model concurrency is not among them: Portico's WIT has no async calls, so wasmtime is built without
+/// the `component-model-async` feature and the engine sets `concurrency_support(false)`; nothing of it is left to
+/// switch on at run time.)
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {
-    /// wasmtime's component-model concurrency (async component calls, streams, futures): Portico's WIT has none,
-    /// and leaving it on costs every instantiation the set-up of its data structures.
-    pub concurrency_support: bool,
     /// Reset a reused memory slot by scanning for the pages the last instance touched (Linux 6.7+ `PAGEMAP_SCAN`),
     /// instead of zeroing the first `linear_memory_keep_resident` bytes whether touched or not.
     pub pagemap_scan: bool,
@@ -97,7 +97,7 @@ pub struct Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { concurrency_support: false, pagemap_scan: true }
+        Tuning { pagemap_scan: true }
     }
 }
 
@@ -265,7 +265,7 @@ impl Runtime {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_reservation(limits.max_memory_mib << 20)
             .memory_guard_size(64 << 10)
-            .concurrency_support(tuning.concurrency_support);
+            .concurrency_support(false);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Invalid(format!("engine: {e}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
