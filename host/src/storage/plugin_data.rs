@@ -709,7 +709,7 @@ pub async fn query(
                 )
             };
             sql.text.push_str(&format!(
-                "SELECT * FROM (SELECT {COLUMNS}, COALESCE({}, 0) AS k_num, COALESCE({}, '') AS k_text FROM plugin_records r",
+                "SELECT * FROM (SELECT {COLUMNS}, COALESCE({}, 0.0) AS k_num, COALESCE({}, '') AS k_text FROM plugin_records r",
                 key("value_num"),
                 key("value_text")
             ));

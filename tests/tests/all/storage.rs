@@ -497,4 +497,44 @@ mod plugin_records {
         assert!(matches!(dup, Err(StorageError::Conflict(_))), "{dup:?}");
         assert!(plugin_data::get(&mut conn, &s, "deals", "x").await.unwrap().is_some());
     });
+
+    // Found by the storage_filters fuzz target: ordering by a field some records lack (their key is 0) failed to
+    // decode on SQLite, and an array field listed a record once per element.
+    both!(ordering_by_a_missing_or_array_field_lists_each_record_once, |t: TestDb| async move {
+        let (tenant, _) = tenant_with_org(&t, "ooo").await;
+        let mut conn = t.db.acquire().await.unwrap();
+        let s = scope(&tenant, None);
+        let ix = indexes();
+        for (id, data) in [
+            ("a", json!({"amount": 3, "products": ["p2", "p1"]})),
+            ("b", json!({"products": ["p3"]})),
+            ("c", json!({"amount": 1.5})),
+        ] {
+            plugin_data::insert(&mut conn, &s, "deals", Some(id), None, &obj(data), &ix, 1).await.unwrap();
+        }
+        for (field, desc, expect) in [
+            ("amount", false, vec!["b", "c", "a"]),
+            ("amount", true, vec!["a", "c", "b"]),
+            ("products", false, vec!["c", "a", "b"]),
+        ] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let q = RecordQuery {
+                    collection: "deals".into(),
+                    filters: vec![],
+                    order_by: Some((field.into(), desc)),
+                    limit: 1,
+                    cursor: cursor.clone(),
+                };
+                let (page, next) = plugin_data::query(&mut conn, &s, &q).await.unwrap();
+                seen.extend(page.into_iter().map(|r| r.id));
+                if next.is_none() {
+                    break;
+                }
+                cursor = next;
+            }
+            assert_eq!(seen, expect, "order by {field}, desc {desc}");
+        }
+    });
 }
