@@ -34,8 +34,6 @@ impl Blobs {
         Ok(Self { store: Arc::new(LocalFileSystem::new_with_prefix(dir)?) })
     }
 
-    /// Stores a blob whole or not at all (the local store writes a staging file and renames it); a full disk
-    /// is [`BlobError::Full`].
     /// A store named by URL: `s3://bucket[/prefix]` is an S3-compatible object store (AWS S3, MinIO, Ceph,
     /// Cloudflare R2, …) configured by the standard environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS endpoint, `AWS_ALLOW_HTTP=true` for a plain-HTTP one.
@@ -57,6 +55,8 @@ impl Blobs {
         Ok(Self { store })
     }
 
+    /// Stores a blob whole or not at all (the local store writes a staging file and renames it); a full disk
+    /// is [`BlobError::Full`].
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
         match self.store.put(&ObjectPath::from(key), PutPayload::from(bytes)).await {
             Ok(_) => Ok(()),

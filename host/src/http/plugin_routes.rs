@@ -231,8 +231,9 @@ pub(super) fn plugin_error(e: PluginError) -> HttpError {
 /// A runtime failure: the plugin's own request fails, and the cause is logged.
 pub(super) fn runtime_error(e: RuntimeError) -> HttpError {
     match e {
-        RuntimeError::Busy => HttpError::Unavailable(e.to_string()),
-        RuntimeError::WriteFailed | RuntimeError::DatabaseUnavailable => HttpError::Unavailable(e.to_string()),
+        RuntimeError::Busy | RuntimeError::WriteFailed | RuntimeError::DatabaseUnavailable => {
+            HttpError::Unavailable(e.to_string())
+        }
         RuntimeError::Storage(s) => s.into(),
         other => HttpError::internal(other),
     }

@@ -87,9 +87,7 @@ impl HostState {
         }
         Ok(())
     }
-}
 
-impl HostState {
     /// A failed write as the plugin sees it; one that may have left partial rows dooms the invocation's
     /// transaction.
     pub(super) fn write_error(&mut self, e: StorageError) -> PluginError {

@@ -235,14 +235,7 @@ pub async fn update_from(
     indexes: &[IndexSpec],
     now: Millis,
 ) -> Result<PluginRecord> {
-    if let Some(expected) = expected_revision
-        && expected != current.revision
-    {
-        return Err(StorageError::Conflict(format!(
-            "the record changed: revision {} is not {expected}",
-            current.revision
-        )));
-    }
+    check_revision(&current, expected_revision)?;
     let old = parse_data(&current.data).unwrap_or_default();
     let id = current.id.as_str();
     let org = current.org_id.as_deref();
@@ -449,14 +442,7 @@ pub async fn delete_from(
     current: &PluginRecord,
     expected_revision: Option<i64>,
 ) -> Result<bool> {
-    if let Some(expected) = expected_revision
-        && expected != current.revision
-    {
-        return Err(StorageError::Conflict(format!(
-            "the record changed: revision {} is not {expected}",
-            current.revision
-        )));
-    }
+    check_revision(current, expected_revision)?;
     let done = sqlx::query(
         "DELETE FROM plugin_records WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND id = $4 \
          AND revision = $5",
@@ -486,6 +472,16 @@ pub async fn delete_from(
     Ok(true)
 }
 
+/// `Conflict` when the caller expected another revision than the one stored.
+fn check_revision(current: &PluginRecord, expected_revision: Option<i64>) -> Result<()> {
+    match expected_revision {
+        Some(expected) if expected != current.revision => {
+            Err(StorageError::Conflict(format!("the record changed: revision {} is not {expected}", current.revision)))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The unique-index keys of a record's data: (field, key).
 fn unique_keys<'a>(data: &serde_json::Map<String, Value>, indexes: &'a [IndexSpec]) -> Vec<(&'a str, String)> {
     indexes
@@ -493,6 +489,14 @@ fn unique_keys<'a>(data: &serde_json::Map<String, Value>, indexes: &'a [IndexSpe
         .filter(|ix| ix.unique)
         .filter_map(|ix| Some((ix.field.as_str(), unique_key(data.get(&ix.field)?)?)))
         .collect()
+}
+
+/// A statement on one `plugin_unique` row, bound in column order: tenant, plugin, collection, field, value, record.
+fn unique_key_statement<'q>(
+    sql: &'static str,
+    (s, collection, field, key, id): (&'q RecordScope, &'q str, &'q str, &'q str, &'q str),
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sql).bind(&s.tenant_id).bind(&s.plugin_id).bind(collection).bind(field).bind(key).bind(id)
 }
 
 /// Claims unique values for a record; `Conflict` naming the field when another record holds one.
@@ -504,16 +508,11 @@ async fn insert_unique_keys(
     keys: &[(&str, String)],
 ) -> Result<()> {
     for (field, key) in keys {
-        let done = sqlx::query(
+        let done = unique_key_statement(
             "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            (s, collection, field, key, id),
         )
-        .bind(&s.tenant_id)
-        .bind(&s.plugin_id)
-        .bind(collection)
-        .bind(*field)
-        .bind(key)
-        .bind(id)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 0 {
@@ -531,16 +530,11 @@ async fn delete_unique_keys(
     keys: &[(&str, String)],
 ) -> Result<()> {
     for (field, key) in keys {
-        sqlx::query(
+        unique_key_statement(
             "DELETE FROM plugin_unique WHERE tenant_id = $1 AND plugin_id = $2 AND collection = $3 AND field = $4 \
              AND value = $5 AND record_id = $6",
+            (s, collection, field, key, id),
         )
-        .bind(&s.tenant_id)
-        .bind(&s.plugin_id)
-        .bind(collection)
-        .bind(*field)
-        .bind(key)
-        .bind(id)
         .execute(&mut *conn)
         .await?;
     }

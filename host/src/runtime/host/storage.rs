@@ -87,8 +87,8 @@ fn in_scope(r: &PluginRecord, scope: &RecordScope) -> bool {
 
 fn scalar(v: &str) -> Result<Value, PluginError> {
     match serde_json::from_str::<Value>(v) {
-        Ok(Value::String(s)) if s.contains('\0') => Err(invalid("filters", "a filter value may not contain NUL")),
-        Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => Ok(v),
+        Ok(Value::String(s)) => no_nul("filters", &s).map(|()| Value::String(s)),
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) => Ok(v),
         _ => Err(invalid("filters", format!("{v} is not a JSON string, number or boolean"))),
     }
 }
