@@ -103,7 +103,8 @@ struct Input {
     limit: u8,
 }
 
-/// A value as the index holds it: (text, number).
+/// A value as the index holds it: (text, number). Written again here on purpose, from the documented rules and
+/// not by calling the host's own, so the two can disagree.
 fn index_values(v: &Value) -> Vec<(Option<String>, Option<f64>)> {
     match v {
         Value::String(s) => vec![(Some(s.clone()), None)],

@@ -58,6 +58,15 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// One number from the database, through a connection of its own (as another process would see it).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.url).await.expect("connect");
+        let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.expect(sql);
+        pool.close().await;
+        n
+    }
+
     /// A database that exists already (left as it is at the end).
     pub async fn existing(url: &str) -> TestDb {
         let db = Db::connect(url).await.expect("connect");

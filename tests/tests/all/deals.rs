@@ -75,12 +75,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.unwrap()
-}
-
 async fn topics(app: &TestApp) -> Vec<String> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
@@ -214,7 +208,7 @@ async fn bad_input_gets_field_errors_and_stores_nothing() {
     assert!(page.body.contains("enter a number like 25000"));
     assert!(page.body.contains("value=\"Soylent Corp\""));
     assert!(page.body.contains("aria-invalid=\"true\""));
-    let n = scalar(&app, "SELECT COUNT(*) FROM plugin_records WHERE collection = 'deals'").await;
+    let n = app.test_db.scalar("SELECT COUNT(*) FROM plugin_records WHERE collection = 'deals'").await;
     assert_eq!(n, 0);
 }
 
@@ -377,8 +371,7 @@ async fn one_protection_per_customer_under_concurrency(kind: DbKind) {
     assert_eq!(codes, [StatusCode::OK, StatusCode::CONFLICT], "{} / {}", x.body, y.body);
     let loser = if x.status == StatusCode::CONFLICT { &x } else { &y };
     assert!(loser.json()["error"]["message"].as_str().unwrap().contains("is protected until"), "{}", loser.body);
-    let approved = scalar(
-        &app,
+    let approved = app.test_db.scalar(
         "SELECT COUNT(*) FROM plugin_records WHERE collection = 'deals' AND data LIKE '%piedpiper.com%' AND data LIKE '%\"status\":\"approved\"%'",
     )
     .await;
@@ -488,7 +481,7 @@ async fn approval_routes_by_size_and_tier_and_every_transition_is_recorded() {
     for t in ["deal.submitted", "deal.approved", "deal.rejected", "deal.returned", "deal.won", "deal.lost"] {
         assert!(topics.iter().any(|x| x == t), "{t} not in {topics:?}");
     }
-    let payload = scalar(&app, "SELECT COUNT(*) FROM events WHERE topic = 'deal.won' AND payload LIKE '%\"customer_name\":\"Vandelay Industries\"%'").await;
+    let payload = app.test_db.scalar("SELECT COUNT(*) FROM events WHERE topic = 'deal.won' AND payload LIKE '%\"customer_name\":\"Vandelay Industries\"%'").await;
     assert_eq!(payload, 1, "events carry the deal's data");
 }
 

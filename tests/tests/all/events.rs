@@ -11,12 +11,6 @@ async fn subscriber(app: &TestApp) {
     app.install(&hostile().package(Some(&manifest)), &["reseller"]).await;
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.unwrap()
-}
-
 async fn write(app: &TestApp, query: &str) {
     let token = app.client().token("bob@northwind.example", "portico-demo").await;
     let page =
@@ -34,13 +28,13 @@ async fn events_delivered_once_and_failures_dead_letter_then_replay(kind: DbKind
         portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();
     }
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await,
+        app.test_db.scalar("SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await,
         1,
         "the good event was handled once"
     );
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await, 1);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await, 1);
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'pending' AND attempts = 1").await,
+        app.test_db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'pending' AND attempts = 1").await,
         1,
         "the bad one waits to retry"
     );
@@ -53,7 +47,7 @@ async fn events_delivered_once_and_failures_dead_letter_then_replay(kind: DbKind
             .unwrap();
         portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();
     }
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'dead'").await, 1);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'dead'").await, 1);
     // The admin sees it and replays it once the cause is gone.
     let mut admin = app.client();
     admin.login_ok("admin@acme.example").await;
@@ -69,8 +63,8 @@ async fn events_delivered_once_and_failures_dead_letter_then_replay(kind: DbKind
     let page = admin.post(&format!("/admin/plugins/dead-letters/{event_id}/hostile/replay"), &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await, 2);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await, 2);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await, 2);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await, 2);
 }
 
 #[tokio::test]
@@ -96,7 +90,7 @@ async fn a_redelivered_event_is_handled_idempotently() {
         .await
         .unwrap();
     portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await, 1);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"topic\"%'").await, 1);
 }
 
 #[tokio::test]
@@ -106,7 +100,7 @@ async fn concurrent_workers_run_each_schedule_tick_once() {
     let now = portico::domain::now_millis();
     let runs = futures_run(&app, now).await;
     assert_eq!(runs, 1, "four racing workers, one run of the tick");
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"schedule\"%'").await, 1);
+    assert_eq!(app.test_db.scalar("SELECT COUNT(*) FROM plugin_records WHERE data LIKE '%\"schedule\"%'").await, 1);
     // The next minute is a new tick.
     assert_eq!(portico::plugins::jobs::run_schedules(&app.state, now + 60_000).await.unwrap(), 1);
     let _ = api_get("/noop");

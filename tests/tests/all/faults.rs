@@ -10,7 +10,7 @@ use portico_tests::process::{PrivatePostgres, Replica};
 use portico_tests::{Client, DbKind, TestDb, spawn_app};
 use reqwest::StatusCode;
 
-use super::replicas::{demo_db, eventually, install_hostile, notes, scalar};
+use super::replicas::{demo_db, eventually, install_hostile, notes};
 
 /// What a burst of writers saw: the `n` of each acknowledged write, and every other status.
 #[derive(Default)]
@@ -79,7 +79,7 @@ async fn nothing_lost(db: &TestDb, acked: &[i64]) {
     assert_eq!(emitted, stored.iter().copied().collect::<Vec<_>>(), "each stored write has its one event");
     let total = emitted.len() as i64;
     eventually(Duration::from_secs(60), "every event delivered", || async {
-        scalar(db, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await == total
+        db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await == total
     })
     .await;
 }

@@ -8,15 +8,6 @@ use portico_tests::process::{Replica, S3Server};
 use portico_tests::{Client, DbKind, TestDb, hostile};
 use reqwest::StatusCode;
 
-/// One number from the database the replicas share.
-pub async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    n
-}
-
 /// The JSON data of every hostile note.
 pub async fn notes(db: &TestDb) -> Vec<serde_json::Value> {
     sqlx::any::install_default_drivers();
@@ -139,12 +130,12 @@ async fn three_replicas_share_sessions_and_plugins_and_run_ticks_and_deliveries_
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     }
     eventually(Duration::from_secs(30), "every delivery done", || async {
-        scalar(&db, "SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await == 30
+        db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE status = 'done'").await == 30
     })
     .await;
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM event_deliveries").await, 30);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM event_deliveries").await, 30);
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) FROM event_deliveries WHERE attempts <> 1").await,
+        db.scalar("SELECT COUNT(*) FROM event_deliveries WHERE attempts <> 1").await,
         0,
         "no delivery was claimed twice"
     );

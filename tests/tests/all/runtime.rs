@@ -25,10 +25,7 @@ fn json_of(r: Result<Result<HttpResponse, PluginError>, RuntimeError>) -> serde_
 }
 
 async fn rows(app: &TestApp, table: &str) -> i64 {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    let q = format!("SELECT COUNT(*) FROM {table}");
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(q)).fetch_one(&pool).await.unwrap()
+    app.test_db.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
 }
 
 #[tokio::test]
