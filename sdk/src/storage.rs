@@ -143,7 +143,10 @@ impl Query {
         self.filter(field, wit::Condition::Prefix(prefix.to_string()))
     }
 
-    /// Sort by an indexed field.
+    /// Sort by an indexed field: numbers before text, an array by its smallest element ascending and its largest
+    /// descending, records without the field last, ties by id. Unfiltered, the page is read straight from the
+    /// index (so "the newest receipt" is cheap beside a million records); filtered, the first filter's matches
+    /// are sorted.
     pub fn order_by(mut self, field: &str, direction: Direction) -> Self {
         self.q.order_by = Some((field.to_string(), direction));
         self

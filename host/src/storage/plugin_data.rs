@@ -62,6 +62,9 @@ pub const MAX_PAGE: u32 = 1000;
 
 const COLUMNS: &str = "r.id, r.org_id, r.revision, r.data, r.created_at, r.updated_at";
 
+/// A sort key's number where it does not count (PostgreSQL reads a bare `0.0` as NUMERIC, not a double).
+const ZERO: &str = "CAST(0.0 AS DOUBLE PRECISION)";
+
 fn record_from_row(r: &sqlx::any::AnyRow) -> Result<PluginRecord> {
     Ok(PluginRecord {
         id: r.try_get("id")?,
@@ -73,14 +76,24 @@ fn record_from_row(r: &sqlx::any::AnyRow) -> Result<PluginRecord> {
     })
 }
 
-/// The index rows a value produces: scalars give one, arrays one per scalar element.
+/// The index rows a value produces: scalars give one, arrays one per distinct scalar element (an ordered query
+/// read from the index lists a record at its first row, so a repeated element must not give a second row).
 fn index_values(v: &Value) -> Vec<(Option<String>, Option<f64>)> {
+    fn scalar(v: &Value) -> Option<(Option<String>, Option<f64>)> {
+        match v {
+            Value::String(s) => Some((Some(s.clone()), None)),
+            // -0.0 and 0.0 are one value to both databases.
+            Value::Number(n) => n.as_f64().map(|f| (None, Some(if f == 0.0 { 0.0 } else { f }))),
+            Value::Bool(b) => Some((Some(b.to_string()), None)),
+            _ => None,
+        }
+    }
     match v {
-        Value::String(s) => vec![(Some(s.clone()), None)],
-        Value::Number(n) => vec![(None, n.as_f64())],
-        Value::Bool(b) => vec![(Some(b.to_string()), None)],
-        Value::Array(items) => items.iter().filter(|i| !i.is_array()).flat_map(index_values).collect(),
-        _ => Vec::new(),
+        Value::Array(items) => {
+            let mut seen = std::collections::BTreeSet::new();
+            items.iter().filter_map(scalar).filter(|(t, n)| seen.insert((t.clone(), n.map(f64::to_bits)))).collect()
+        }
+        v => scalar(v).into_iter().collect(),
     }
 }
 
@@ -306,7 +319,8 @@ async fn update_rows(conn: &mut AnyConnection, s: &RecordScope, collection: &str
 pub type NewRecord = (String, Option<String>, serde_json::Map<String, Value>);
 
 /// Loads many records at once (benchmark fixtures, imports): multi-row inserts, indexes included, in the
-/// caller's transaction. Unique indexes are refused here; a record with an id that exists fails the batch.
+/// caller's transaction. A record whose id, or a unique value, is taken fails the batch (and so the caller's
+/// transaction) rather than being skipped.
 pub async fn bulk_insert(
     conn: &mut AnyConnection,
     s: &RecordScope,
@@ -315,9 +329,6 @@ pub async fn bulk_insert(
     indexes: &[IndexSpec],
     now: Millis,
 ) -> Result<()> {
-    if indexes.iter().any(|i| i.unique) {
-        return Err(StorageError::Conflict("bulk loading does not maintain unique indexes".into()));
-    }
     for chunk in records.chunks(MAX_ARGS / 8) {
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
         let mut rows = Vec::with_capacity(chunk.len());
@@ -340,6 +351,32 @@ pub async fn bulk_insert(
         sql.text = format!(
             "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) VALUES {}",
             rows.join(", ")
+        );
+        sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
+    }
+    let keys: Vec<(&str, &str, String)> = records
+        .iter()
+        .flat_map(|(id, _, data)| unique_keys(data, indexes).into_iter().map(move |(f, k)| (id.as_str(), f, k)))
+        .collect();
+    for chunk in keys.chunks(MAX_ARGS / 6) {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(id, field, key)| {
+                let vals = [
+                    sql.bind(s.tenant_id.clone()),
+                    sql.bind(s.plugin_id.clone()),
+                    sql.bind(collection.to_string()),
+                    sql.bind(field.to_string()),
+                    sql.bind(key.clone()),
+                    sql.bind(id.to_string()),
+                ];
+                format!("({})", vals.join(", "))
+            })
+            .collect();
+        sql.text = format!(
+            "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) VALUES {}",
+            values.join(", ")
         );
         sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
     }
@@ -680,69 +717,228 @@ fn add_filters(sql: &mut Sql, s: &RecordScope, collection: &str, filters: &[(Str
     Ok(())
 }
 
+/// Where a record stands in a query's order, and so where the next page starts: the order's group (see
+/// [`query`]), the number and text compared within the group, and the id that breaks ties.
+#[derive(Debug, Clone, PartialEq)]
+struct SortKey {
+    group: i64,
+    num: f64,
+    text: String,
+    id: String,
+}
+
+/// The SQL condition "after `key`" on the columns `g`, `n`, `t`, `id` (any of which may be a constant), in
+/// direction `cmp` (`>` or `<`); groups always ascend.
+fn after(sql: &mut Sql, key: &SortKey, cols: [&str; 4], cmp: &str) -> String {
+    let [g, n, t, id] = cols;
+    let (kg, kn, kt, kid) =
+        (sql.bind(key.group), sql.bind(key.num), sql.bind(key.text.clone()), sql.bind(key.id.clone()));
+    format!(
+        "({g} > {kg} OR ({g} = {kg} AND ({n} {cmp} {kn} OR ({n} = {kn} AND ({t} {cmp} {kt} OR ({t} = {kt} AND {id} {cmp} {kid}))))))"
+    )
+}
+
 /// A page of records matching a query, and the cursor of the next page.
+///
+/// Without `order_by`, records come in creation order. With it, a record sorts by the field's value: numbers
+/// before text (booleans are indexed as the text `true`/`false`); a record whose field holds an array sorts by its
+/// smallest element ascending and by its largest descending, and is listed once; records without a value for the
+/// field come last in either direction. Ties are broken by id. Each direction therefore has three groups, in this
+/// order: ascending — records with a number, with text only, without a value; descending — records with text,
+/// with numbers only, without a value.
+///
+/// A query with neither filters nor an organisation scope is read in order straight from the field's index
+/// ([`query_by_index`]), so its cost is the page's size, not the collection's: a plugin's "newest receipt of the
+/// chain" is one index probe beside a million records. Other queries are driven by their first filter (or the
+/// organisation) and sorted by keys looked up per candidate ([`query_by_keys`]); both give the same order.
 pub async fn query(
     conn: &mut AnyConnection,
     s: &RecordScope,
     q: &RecordQuery,
 ) -> Result<(Vec<PluginRecord>, Option<String>)> {
-    let limit = q.limit.clamp(1, MAX_PAGE) as i64;
-    let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-    // The sort keys: the ordering field's smallest number and smallest text (so a record whose field holds an
-    // array sorts by its smallest element, and is listed once), each looked up per record by
-    // `plugin_index_record`; or the creation time. The lookups are correlated subqueries rather than a join, so
-    // the planner cannot turn them into a scan of the collection's whole index for every record when its
-    // statistics are stale (a join took 60 ms for 300 receipts beside a million deals).
-    let order = match &q.order_by {
-        Some((field, desc)) => {
-            let f = sql.bind(field.clone());
-            let key = |col: &str| {
-                format!(
-                    "(SELECT MIN(o.{col}) FROM plugin_index o WHERE o.tenant_id = r.tenant_id AND o.plugin_id = r.plugin_id \
-                     AND o.collection = r.collection AND o.record_id = r.id AND o.field = {f})"
-                )
-            };
-            sql.text.push_str(&format!(
-                "SELECT * FROM (SELECT {COLUMNS}, COALESCE({}, 0.0) AS k_num, COALESCE({}, '') AS k_text FROM plugin_records r",
-                key("value_num"),
-                key("value_text")
-            ));
-            if *desc { "DESC" } else { "ASC" }
+    let limit = q.limit.clamp(1, MAX_PAGE) as usize;
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut rows = match &q.order_by {
+        None => query_by_creation(conn, s, q, cursor.as_ref(), limit + 1).await?,
+        Some((field, desc)) if q.filters.is_empty() && s.org.is_none() => {
+            query_by_index(conn, s, &q.collection, field, *desc, cursor, limit + 1).await?
         }
-        None => {
-            sql.text.push_str(&format!(
-                "SELECT * FROM (SELECT {COLUMNS}, CAST(r.created_at AS DOUBLE PRECISION) AS k_num, '' AS k_text \
-                 FROM plugin_records r"
-            ));
-            "ASC"
-        }
+        Some((field, desc)) => query_by_keys(conn, s, q, field, *desc, cursor.as_ref(), limit + 1).await?,
     };
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(_, key)| encode_cursor(key))
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|(r, _)| r).collect(), next))
+}
+
+/// Creation order, by `plugin_records_created` (or `_org`).
+async fn query_by_creation(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    q: &RecordQuery,
+    cursor: Option<&SortKey>,
+    limit: usize,
+) -> Result<Vec<(PluginRecord, SortKey)>> {
+    let mut sql = Sql { text: format!("SELECT {COLUMNS} FROM plugin_records r"), args: Default::default(), n: 0 };
     base_where(&mut sql, s, &q.collection);
     add_filters(&mut sql, s, &q.collection, &q.filters)?;
-    sql.text.push_str(") x");
-    if let Some(cursor) = &q.cursor {
-        let (cn, ct, cid) = decode_cursor(cursor)?;
-        let (a, b, c) = (sql.bind(cn), sql.bind(ct), sql.bind(cid));
-        let cmp = if order == "DESC" { "<" } else { ">" };
-        sql.text.push_str(&format!(
-            " WHERE (x.k_num {cmp} {a} OR (x.k_num = {a} AND (x.k_text {cmp} {b} OR (x.k_text = {b} AND x.id {cmp} {c}))))"
-        ));
+    if let Some(key) = cursor {
+        let (n, id) = (sql.bind(key.num as i64), sql.bind(key.id.clone()));
+        sql.text.push_str(&format!(" AND (r.created_at > {n} OR (r.created_at = {n} AND r.id > {id}))"));
     }
-    let l = sql.bind(limit + 1);
-    sql.text.push_str(&format!(" ORDER BY x.k_num {order}, x.k_text {order}, x.id {order} LIMIT {l}"));
+    let l = sql.bind(limit as i64);
+    sql.text.push_str(&format!(" ORDER BY r.created_at, r.id LIMIT {l}"));
     let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
-    let mut records = Vec::with_capacity(rows.len());
-    let mut last_key = None;
-    for (i, row) in rows.iter().enumerate() {
-        if i as i64 == limit {
+    rows.iter()
+        .map(|row| {
+            let r = record_from_row(row)?;
+            let key = SortKey { group: 0, num: r.created_at as f64, text: String::new(), id: r.id.clone() };
+            Ok((r, key))
+        })
+        .collect()
+}
+
+/// Any query ordered by a field: the candidates its filters (or organisation) select, each with its sort key
+/// looked up by `plugin_index_record`. The lookups are correlated subqueries rather than a join, so the planner
+/// cannot turn them into a scan of the collection's whole index for every record when its statistics are stale (a
+/// join took 60 ms for 300 receipts beside a million deals).
+async fn query_by_keys(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    q: &RecordQuery,
+    field: &str,
+    desc: bool,
+    cursor: Option<&SortKey>,
+    limit: usize,
+) -> Result<Vec<(PluginRecord, SortKey)>> {
+    let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+    let f = sql.bind(field.to_string());
+    let (agg, dir, cmp) = if desc { ("MAX", "DESC", "<") } else { ("MIN", "ASC", ">") };
+    let key = |col: &str| {
+        format!(
+            "(SELECT {agg}(o.{col}) FROM plugin_index o WHERE o.tenant_id = r.tenant_id AND o.plugin_id = r.plugin_id \
+             AND o.collection = r.collection AND o.record_id = r.id AND o.field = {f})"
+        )
+    };
+    // The group, and within it the value that sorts: ascending, a record with any number sorts by its smallest
+    // number; descending, a record with any text by its largest text.
+    let (first, second) = if desc { ("x0.k_t", "x0.k_n") } else { ("x0.k_n", "x0.k_t") };
+    let (num, text) = if desc {
+        ("CASE WHEN x0.k_t IS NULL THEN COALESCE(x0.k_n, 0.0) ELSE 0.0 END", "COALESCE(x0.k_t, '')")
+    } else {
+        ("COALESCE(x0.k_n, 0.0)", "CASE WHEN x0.k_n IS NULL THEN COALESCE(x0.k_t, '') ELSE '' END")
+    };
+    sql.text = format!(
+        "SELECT * FROM (SELECT x0.*, CAST(CASE WHEN {first} IS NOT NULL THEN 0 WHEN {second} IS NOT NULL THEN 1 ELSE 2 END \
+         AS BIGINT) AS k_group, {num} AS k_num, {text} AS k_text FROM (SELECT {COLUMNS}, {} AS k_n, {} AS k_t \
+         FROM plugin_records r",
+        key("value_num"),
+        key("value_text")
+    );
+    base_where(&mut sql, s, &q.collection);
+    add_filters(&mut sql, s, &q.collection, &q.filters)?;
+    sql.text.push_str(") x0) x");
+    if let Some(key) = cursor {
+        let cond = after(&mut sql, key, ["x.k_group", "x.k_num", "x.k_text", "x.id"], cmp);
+        sql.text.push_str(&format!(" WHERE {cond}"));
+    }
+    let l = sql.bind(limit as i64);
+    sql.text.push_str(&format!(" ORDER BY x.k_group ASC, x.k_num {dir}, x.k_text {dir}, x.id {dir} LIMIT {l}"));
+    let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            let r = record_from_row(row)?;
+            let key = SortKey {
+                group: row.try_get("k_group")?,
+                num: row.try_get("k_num")?,
+                text: row.try_get("k_text")?,
+                id: r.id.clone(),
+            };
+            Ok((r, key))
+        })
+        .collect()
+}
+
+/// A query without filters or organisation scope, read in order from the field's index, one group at a time
+/// from the cursor's: each record is listed at its first index row in the order (the `NOT EXISTS` skips its
+/// other elements), and the records without a value come last, in id order.
+async fn query_by_index(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    field: &str,
+    desc: bool,
+    mut cursor: Option<SortKey>,
+    limit: usize,
+) -> Result<Vec<(PluginRecord, SortKey)>> {
+    let (dir, cmp, beyond) = if desc { ("DESC", "<", ">") } else { ("ASC", ">", "<") };
+    let mut out = Vec::new();
+    for group in cursor.as_ref().map_or(0, |k| k.group).max(0)..=2 {
+        if out.len() == limit {
             break;
         }
-        let rec = record_from_row(row)?;
-        last_key = Some((row.try_get::<f64, _>("k_num")?, row.try_get::<String, _>("k_text")?, rec.id.clone()));
-        records.push(rec);
+        let from = cursor.take().filter(|k| k.group == group);
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let (t, p, c, f) = (
+            sql.bind(s.tenant_id.clone()),
+            sql.bind(s.plugin_id.clone()),
+            sql.bind(collection.to_string()),
+            sql.bind(field.to_string()),
+        );
+        let same_record = "p.tenant_id = o.tenant_id AND p.plugin_id = o.plugin_id AND p.collection = o.collection \
+                           AND p.record_id = o.record_id AND p.field = o.field";
+        // The group's column, and what makes another row of the same record sort first (or put it in an
+        // earlier group).
+        let numbers = (group == 0) != desc;
+        let (col, earlier) = match (group, numbers) {
+            (2, _) => ("", String::new()),
+            (0, true) => ("value_num", format!("p.value_num {beyond} o.value_num")),
+            (0, false) => ("value_text", format!("p.value_text {beyond} o.value_text")),
+            (_, true) => ("value_num", format!("p.value_text IS NOT NULL OR p.value_num {beyond} o.value_num")),
+            (_, false) => ("value_text", format!("p.value_num IS NOT NULL OR p.value_text {beyond} o.value_text")),
+        };
+        let rest = sql.bind((limit - out.len()) as i64);
+        sql.text = if group == 2 {
+            let mut text = format!(
+                "SELECT {COLUMNS}, {ZERO} AS k_num, '' AS k_text FROM plugin_records r WHERE r.tenant_id = {t} \
+                 AND r.plugin_id = {p} AND r.collection = {c} AND NOT EXISTS (SELECT 1 FROM plugin_index o \
+                 WHERE o.tenant_id = r.tenant_id AND o.plugin_id = r.plugin_id AND o.collection = r.collection \
+                 AND o.record_id = r.id AND o.field = {f})"
+            );
+            if let Some(key) = &from {
+                let id = sql.bind(key.id.clone());
+                text.push_str(&format!(" AND r.id {cmp} {id}"));
+            }
+            text + &format!(" ORDER BY r.id {dir} LIMIT {rest}")
+        } else {
+            let (k_num, k_text) = if numbers { ("o.value_num", "''") } else { (ZERO, "o.value_text") };
+            let mut text = format!(
+                "SELECT {COLUMNS}, {k_num} AS k_num, {k_text} AS k_text FROM plugin_index o JOIN plugin_records r \
+                 ON r.tenant_id = o.tenant_id AND r.plugin_id = o.plugin_id AND r.collection = o.collection \
+                 AND r.id = o.record_id WHERE o.tenant_id = {t} AND o.plugin_id = {p} AND o.collection = {c} \
+                 AND o.field = {f} AND o.{col} IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM plugin_index p WHERE {same_record} AND ({earlier}))"
+            );
+            if let Some(key) = &from {
+                let (v, id) = match numbers {
+                    true => (sql.bind(key.num), sql.bind(key.id.clone())),
+                    false => (sql.bind(key.text.clone()), sql.bind(key.id.clone())),
+                };
+                text.push_str(&format!(" AND (o.{col} {cmp} {v} OR (o.{col} = {v} AND o.record_id {cmp} {id}))"));
+            }
+            text + &format!(" ORDER BY o.{col} {dir}, o.record_id {dir} LIMIT {rest}")
+        };
+        let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            let r = record_from_row(row)?;
+            let key = SortKey { group, num: row.try_get("k_num")?, text: row.try_get("k_text")?, id: r.id.clone() };
+            out.push((r, key));
+        }
     }
-    let next = if rows.len() as i64 > limit { last_key.map(|(n, t, id)| encode_cursor(n, &t, &id)) } else { None };
-    Ok((records, next))
+    Ok(out)
 }
 
 /// How many records match.
@@ -759,18 +955,19 @@ pub async fn count(
     Ok(row.try_get::<i64, _>("n")?)
 }
 
-fn encode_cursor(n: f64, t: &str, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!([n, t, id]).to_string())
+fn encode_cursor(k: &SortKey) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::json!([k.group, k.num, k.text, k.id]).to_string())
 }
 
-fn decode_cursor(c: &str) -> Result<(f64, String, String)> {
+fn decode_cursor(c: &str) -> Result<SortKey> {
     let bad = || StorageError::Conflict("the cursor is not one this query returned".into());
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-    let v: (f64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if !v.0.is_finite() || v.1.contains('\0') || v.2.contains('\0') {
+    let (group, num, text, id): (i64, f64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if !(0..=2).contains(&group) || !num.is_finite() || text.contains('\0') || id.contains('\0') {
         return Err(bad());
     }
-    Ok(v)
+    Ok(SortKey { group, num, text, id })
 }
 
 #[cfg(test)]
@@ -785,9 +982,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = encode_cursor(1.5, "x", "id1");
-        assert_eq!(decode_cursor(&c).unwrap(), (1.5, "x".to_string(), "id1".to_string()));
+        let key = SortKey { group: 1, num: 1.5, text: "x".into(), id: "id1".into() };
+        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
         assert!(decode_cursor("garbage!").is_err());
+        let wrong_group = SortKey { group: 3, ..key };
+        assert!(decode_cursor(&encode_cursor(&wrong_group)).is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - the dashboard with every bundled widget under 50 signed-in users (p50/p99 per request);
 //! - the host's resident memory with 100 tenants, each with deal registration enabled and used once;
 //! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
-//!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals in the tenant, on SQLite and PostgreSQL.
+//!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals, each with its receipt in the chain, in the
+//!   tenant, on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,8 +115,14 @@ fn company(i: u64) -> (String, String) {
     (format!("{name} {word}"), format!("{first}-{}-{i}.com", word.to_lowercase()))
 }
 
-/// A stored deal as the plugin writes it, for the fixture.
-fn deal_record(i: u64, org: &(String, String), now: i64) -> serde_json::Map<String, Value> {
+/// When fixture deal `i` was submitted: a second apart, the last one a little before `now`.
+fn submitted_at(i: u64, n: u64, now: i64) -> i64 {
+    now - (n - i) as i64 * 1000
+}
+
+/// A stored deal as the plugin writes it, for the fixture; deal `i` of `n` was submitted `i`-th, with receipt `i + 1`.
+fn deal_record(i: u64, n: u64, org: &(String, String), now: i64) -> serde_json::Map<String, Value> {
+    let at = |i| submitted_at(i, n, now);
     let (name, domain) = company(i);
     let norm = matching::normalize_company(&name);
     let [ka, kb] = matching::name_keys(&norm);
@@ -127,12 +134,12 @@ fn deal_record(i: u64, org: &(String, String), now: i64) -> serde_json::Map<Stri
         "amount": 1000 + (i % 500) * 100, "currency": "USD", "products": [PRODUCTS[(i % 5) as usize]],
         "expected_close_date": "2027-06-30", "contact_name": "", "contact_email": "", "notes": "",
         "domain": domain, "name_norm": norm, "name_key_a": ka, "name_key_b": kb, "status": status,
-        "created_at": now - (i as i64) * 1000, "registered_at": now - (i as i64) * 1000, "submitted_at": now - (i as i64) * 1000,
+        "created_at": at(i), "registered_at": at(i), "submitted_at": at(i),
         "sla_reminded": false, "approved_at": null, "exclusivity_expires_at": null,
         "policy": { "protection_days": 60, "sla_hours": 48, "reminder_days": 7, "extension_policy": "once",
                     "extension_days": 30, "rejection_reasons": [] },
         "approval": null, "conflicts": [], "extension": null, "extension_pending": false, "extensions_granted": 0,
-        "receipts": [], "timeline": [],
+        "receipts": [i + 1], "timeline": [],
     });
     match status {
         "submitted" => d["due_at"] = json!(now + 48 * 3_600_000),
@@ -149,6 +156,28 @@ fn deal_record(i: u64, org: &(String, String), now: i64) -> serde_json::Map<Stri
     }
 }
 
+/// Receipt `i + 1` of the fixture's chain, for deal `i`, linked to the previous receipt's hash (the plugin's
+/// hashing rule: SHA-256 of the fields in order as a JSON array; the content hash stands in for the deal's).
+fn receipt_record(i: u64, n: u64, org: &(String, String), now: i64, prev_hash: &str) -> serde_json::Map<String, Value> {
+    use sha2::{Digest, Sha256};
+    let sha = |v: Value| hex::encode(Sha256::digest(v.to_string().as_bytes()));
+    let (name, domain) = company(i);
+    let at = submitted_at(i, n, now);
+    let submitted = chrono::DateTime::from_timestamp_millis(at).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let deal_id = format!("bench{i:08}");
+    let content_hash = sha(json!([deal_id, name, domain]));
+    let body = json!([1, "acme", i + 1, deal_id, org.0, name, domain, submitted, at, content_hash, prev_hash]);
+    let hash = sha(body);
+    match json!({
+        "version": 1, "portal": "acme", "seq": i + 1, "deal_id": deal_id, "org_id": org.0, "customer_name": name,
+        "customer_domain": domain, "submitted_at": submitted, "submitted_at_ms": at, "content_hash": content_hash,
+        "prev_hash": prev_hash, "hash": hash,
+    }) {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
 /// Submit and conflict-check latencies (ms, sorted) with `n` existing deals, and the seconds seeding took.
 async fn deals_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
     use portico::storage::plugin_data::{IndexSpec, RecordScope, bulk_insert};
@@ -159,31 +188,38 @@ async fn deals_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
     let partners = scope.list_partner_orgs(&portico::domain::ListQuery { q: String::new(), page: None }).await.unwrap();
     let orgs: Vec<(String, String)> = partners.items.into_iter().map(|o| (o.id, o.name)).collect();
     let manifest = deals().manifest();
-    let indexes: Vec<IndexSpec> = manifest
-        .collection("deals")
-        .unwrap()
-        .indexes
-        .iter()
-        .map(|i| IndexSpec { field: i.field.clone(), unique: i.unique })
-        .collect();
+    let indexes = |c: &str| -> Vec<IndexSpec> {
+        manifest
+            .collection(c)
+            .unwrap()
+            .indexes
+            .iter()
+            .map(|i| IndexSpec { field: i.field.clone(), unique: i.unique })
+            .collect()
+    };
+    let (deal_indexes, receipt_indexes) = (indexes("deals"), indexes("receipts"));
+    let mut prev_hash = "0".repeat(64);
     let rs = RecordScope { tenant_id: tenant.id.clone(), plugin_id: "deal-registration".into(), org: None };
     let now = portico::domain::now_millis();
     let t = Instant::now();
     let batch = 5_000u64;
     let mut i = 0;
     while i < n {
-        let records: Vec<_> = (i..(i + batch).min(n))
-            .map(|k| {
-                let org = &orgs[(k % orgs.len() as u64) as usize];
-                (format!("bench{k:08}"), Some(org.0.clone()), deal_record(k, org, now))
-            })
-            .collect();
+        let (mut records, mut receipts) = (Vec::new(), Vec::new());
+        for k in i..(i + batch).min(n) {
+            let org = &orgs[(k % orgs.len() as u64) as usize];
+            records.push((format!("bench{k:08}"), Some(org.0.clone()), deal_record(k, n, org, now)));
+            let receipt = receipt_record(k, n, org, now, &prev_hash);
+            prev_hash = receipt["hash"].as_str().unwrap().to_string();
+            receipts.push((format!("{:012}", k + 1), Some(org.0.clone()), receipt));
+        }
         let mut tx = app.state.db.begin().await.unwrap();
-        bulk_insert(&mut tx, &rs, "deals", &records, &indexes, now).await.unwrap();
+        bulk_insert(&mut tx, &rs, "deals", &records, &deal_indexes, now).await.unwrap();
+        bulk_insert(&mut tx, &rs, "receipts", &receipts, &receipt_indexes, now).await.unwrap();
         tx.commit().await.unwrap();
         i += batch;
         if i % 100_000 == 0 {
-            eprintln!("  seeded {i} deals ({:.0} s)", t.elapsed().as_secs_f64());
+            eprintln!("  seeded {i} deals and their receipts ({:.0} s)", t.elapsed().as_secs_f64());
         }
     }
     app.state.db.analyze().await.unwrap();

@@ -498,43 +498,62 @@ mod plugin_records {
         assert!(plugin_data::get(&mut conn, &s, "deals", "x").await.unwrap().is_some());
     });
 
-    // Found by the storage_filters fuzz target: ordering by a field some records lack (their key is 0) failed to
-    // decode on SQLite, and an array field listed a record once per element.
-    both!(ordering_by_a_missing_or_array_field_lists_each_record_once, |t: TestDb| async move {
-        let (tenant, _) = tenant_with_org(&t, "ooo").await;
+    // Ordering: numbers before text, an array by its smallest element ascending and its largest descending (listed
+    // once, even with a repeated element), records without the field last. An unfiltered query is read from the
+    // index and a filtered one sorted per candidate; both must give this order, in pages of any size.
+    both!(ordering_is_the_same_read_from_the_index_or_sorted, |t: TestDb| async move {
+        let (tenant, org) = tenant_with_org(&t, "ooo").await;
         let mut conn = t.db.acquire().await.unwrap();
         let s = scope(&tenant, None);
         let ix = indexes();
         for (id, data) in [
-            ("a", json!({"amount": 3, "products": ["p2", "p1"]})),
+            ("a", json!({"amount": 3, "products": ["p2", "p4", "p1", "p2"]})),
             ("b", json!({"products": ["p3"]})),
             ("c", json!({"amount": 1.5})),
+            ("d", json!({"amount": [5, "x", 5]})),
+            ("e", json!({"amount": -1, "products": []})),
+            ("f", json!({"amount": "y"})),
+            ("g", json!({})),
         ] {
-            plugin_data::insert(&mut conn, &s, "deals", Some(id), None, &obj(data), &ix, 1).await.unwrap();
+            let mut data = obj(data);
+            data.insert("status".into(), json!("open"));
+            plugin_data::insert(&mut conn, &s, "deals", Some(id), Some(&org), &data, &ix, 1).await.unwrap();
         }
+        let open = vec![("status".to_string(), Condition::Eq(json!("open")))];
+        // Ascending: numbers (by the smallest), then text only, then no value by id; descending: text (by the
+        // largest), then numbers only, then no value by id descending. An empty array is no value.
         for (field, desc, expect) in [
-            ("amount", false, vec!["b", "c", "a"]),
-            ("amount", true, vec!["a", "c", "b"]),
-            ("products", false, vec!["c", "a", "b"]),
+            ("amount", false, "ecadfbg"),
+            ("amount", true, "fdacegb"),
+            ("products", false, "abcdefg"),
+            ("products", true, "abgfedc"),
         ] {
-            let mut seen = Vec::new();
-            let mut cursor = None;
-            loop {
-                let q = RecordQuery {
-                    collection: "deals".into(),
-                    filters: vec![],
-                    order_by: Some((field.into(), desc)),
-                    limit: 1,
-                    cursor: cursor.clone(),
-                };
-                let (page, next) = plugin_data::query(&mut conn, &s, &q).await.unwrap();
-                seen.extend(page.into_iter().map(|r| r.id));
-                if next.is_none() {
-                    break;
+            for limit in [1, 3, 10] {
+                for (path, filters, sc) in [
+                    ("index", vec![], scope(&tenant, None)),
+                    ("sorted", open.clone(), scope(&tenant, None)),
+                    ("org", vec![], scope(&tenant, Some(&org))),
+                ] {
+                    let mut seen = String::new();
+                    let mut cursor = None;
+                    loop {
+                        let q = RecordQuery {
+                            collection: "deals".into(),
+                            filters: filters.clone(),
+                            order_by: Some((field.into(), desc)),
+                            limit,
+                            cursor: cursor.clone(),
+                        };
+                        let (page, next) = plugin_data::query(&mut conn, &sc, &q).await.unwrap();
+                        seen.extend(page.into_iter().map(|r| r.id));
+                        if next.is_none() {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                    assert_eq!(seen, expect, "order by {field}, desc {desc}, {path}, pages of {limit}");
                 }
-                cursor = next;
             }
-            assert_eq!(seen, expect, "order by {field}, desc {desc}");
         }
     });
 }
