@@ -1,8 +1,22 @@
 //! The host side of the WIT package `portico:plugin` (`plugin-api/wit`): the one `bindgen!` of the host.
+//!
+//! Exports are called with `call_async` and the imports that wait on the database, the blob store or the network
+//! are `async`: a plugin runs in a fiber on the request's own task, and a host call awaits its I/O there, instead
+//! of the whole call being handed to a blocking thread and back. Imports that answer from memory stay plain.
 
 wasmtime::component::bindgen!({
     path: "../plugin-api/wit",
     world: "plugin",
+    imports: {
+        "portico:plugin/storage": async,
+        "portico:plugin/events": async,
+        "portico:plugin/directory": async,
+        "portico:plugin/notifications": async,
+        "portico:plugin/outbound-http": async,
+        "portico:plugin/secrets": async,
+        "portico:plugin/blobs": async,
+    },
+    exports: { default: async },
 });
 
 pub use self::exports::portico::plugin::http_handler::{Request as HttpRequest, Response as HttpResponse, View};

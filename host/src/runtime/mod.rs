@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    UpdateDeadline,
 };
 
 pub use bindings::portico::plugin::events::Event;
@@ -257,7 +258,10 @@ impl Runtime {
             // Keep a little of each slot resident between instances: reusing it then costs no page faults.
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(64 << 10)
-            .pagemap_scan(if tuning.pagemap_scan { Enabled::Auto } else { Enabled::No });
+            .pagemap_scan(if tuning.pagemap_scan { Enabled::Auto } else { Enabled::No })
+            // One fiber stack per running instance; a reused stack keeps its top resident.
+            .total_stacks(n)
+            .async_stack_keep_resident(64 << 10);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -268,7 +272,7 @@ impl Runtime {
             .concurrency_support(false);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Invalid(format!("engine: {e}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         let weak = engine.weak();
@@ -338,7 +342,9 @@ impl Runtime {
         self.invoke(
             plugin,
             inv,
-            move |p, store| p.portico_plugin_http_handler().call_handle(store, &ctx, &req),
+            move |p, store| {
+                Box::pin(async move { p.portico_plugin_http_handler().call_handle(store, &ctx, &req).await })
+            },
             response_size,
         )
         .await
@@ -355,7 +361,9 @@ impl Runtime {
         self.invoke(
             plugin,
             inv,
-            move |p, store| p.portico_plugin_event_handler().call_on_event(store, &ctx, &event),
+            move |p, store| {
+                Box::pin(async move { p.portico_plugin_event_handler().call_on_event(store, &ctx, &event).await })
+            },
             |_| 0,
         )
         .await
@@ -369,8 +377,15 @@ impl Runtime {
         schedule: String,
     ) -> Result<Result<(), PluginError>, RuntimeError> {
         let ctx = call_context(&inv);
-        self.invoke(plugin, inv, move |p, store| p.portico_plugin_scheduler().call_run(store, &ctx, &schedule), |_| 0)
-            .await
+        self.invoke(
+            plugin,
+            inv,
+            move |p, store| {
+                Box::pin(async move { p.portico_plugin_scheduler().call_run(store, &ctx, &schedule).await })
+            },
+            |_| 0,
+        )
+        .await
     }
 
     /// Renders a dashboard widget.
@@ -384,7 +399,7 @@ impl Runtime {
         self.invoke(
             plugin,
             inv,
-            move |p, store| p.portico_plugin_widgets().call_render(store, &ctx, &widget),
+            move |p, store| Box::pin(async move { p.portico_plugin_widgets().call_render(store, &ctx, &widget).await }),
             |v: &View| v.context.len(),
         )
         .await
@@ -398,13 +413,25 @@ impl Runtime {
         from: String,
     ) -> Result<Result<(), PluginError>, RuntimeError> {
         let ctx = call_context(&inv);
-        self.invoke(plugin, inv, move |p, store| p.portico_plugin_lifecycle().call_migrate(store, &ctx, &from), |_| 0)
-            .await
+        self.invoke(
+            plugin,
+            inv,
+            move |p, store| {
+                Box::pin(async move { p.portico_plugin_lifecycle().call_migrate(store, &ctx, &from).await })
+            },
+            |_| 0,
+        )
+        .await
     }
 
-    /// For benchmarks: `n` times, a fresh instance and a no-op HTTP call (`/noop`), timed on this thread.
-    pub fn bench_instantiate_and_call(&self, plugin: Arc<LoadedPlugin>, inv: Invocation, n: usize) -> Vec<Duration> {
-        let rt = tokio::runtime::Handle::current();
+    /// For benchmarks: `n` times, a fresh instance and a no-op HTTP call (`/noop`), each timed alone, on the
+    /// calling task.
+    pub async fn bench_instantiate_and_call(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        n: usize,
+    ) -> Vec<Duration> {
         let req = HttpRequest {
             method: "GET".into(),
             path: "/noop".into(),
@@ -415,33 +442,21 @@ impl Runtime {
             api: true,
         };
         let ctx = call_context(&inv);
-        let ticks = (inv.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
-        let engine = self.engine.clone();
-        let shared = self.shared.clone();
-        tokio::task::block_in_place(move || {
-            (0..n)
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    let state = HostState::new(
-                        shared.clone(),
-                        plugin.clone(),
-                        inv.clone(),
-                        inv.limits.memory_bytes,
-                        rt.clone(),
-                    );
-                    let mut store = Store::new(&engine, state);
-                    store.limiter(|s| &mut s.limiter);
-                    store.set_epoch_deadline(ticks);
-                    let instance = plugin.compiled.pre.instantiate(&mut store).expect("instantiate");
-                    let r = instance.portico_plugin_http_handler().call_handle(&mut store, &ctx, &req).expect("call");
-                    assert!(r.is_ok());
-                    t.elapsed()
-                })
-                .collect()
-        })
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            let mut store = self.store(plugin.clone(), inv.clone(), t);
+            let instance = plugin.compiled.pre.instantiate_async(&mut store).await.expect("instantiate");
+            let r = instance.portico_plugin_http_handler().call_handle(&mut store, &ctx, &req).await.expect("call");
+            assert!(r.is_ok());
+            times.push(t.elapsed());
+        }
+        times
     }
 
-    /// Runs `call` in a fresh instance on a blocking thread, then commits or rolls back its transaction.
+    /// Runs `call` in a fresh instance, then commits or rolls back its transaction. The plugin runs in a fiber on
+    /// the calling task (no hand-over to a blocking thread); its deadline is counted in epoch ticks, at each of
+    /// which it yields to the executor, so a busy plugin shares its worker thread, until the deadline traps it.
     async fn invoke<R, F, S>(
         &self,
         plugin: Arc<LoadedPlugin>,
@@ -451,70 +466,53 @@ impl Runtime {
     ) -> Result<Result<R, PluginError>, RuntimeError>
     where
         R: Send + 'static,
-        F: FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>> + Send + 'static,
-        S: FnOnce(&R) -> usize + Send + 'static,
+        F: for<'a> FnOnce(&'a Plugin, &'a mut Store<HostState>) -> CallFuture<'a, R>,
+        S: FnOnce(&R) -> usize,
     {
-        let rt = tokio::runtime::Handle::current();
-        let engine = self.engine.clone();
-        let shared = self.shared.clone();
         let started = std::time::Instant::now();
         let plugin_id = plugin.manifest.id.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let limits = inv.limits;
-            let pre = plugin.compiled.pre.clone();
-            let state = HostState::new(shared, plugin, inv, limits.memory_bytes, rt.clone());
-            let mut store = Store::new(&engine, state);
-            store.limiter(|s| &mut s.limiter);
-            let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
-            store.set_epoch_deadline(ticks);
-            let result = pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
-            let refused_memory = store.data().limiter.refused;
-            let mut state = store.into_data();
-            let write_failed = state.write_failed;
-            let db_unavailable = state.db_unavailable;
-            let tx = state.tx.take();
-            let finish = |commit: bool| -> Result<(), RuntimeError> {
-                if let Some(tx) = tx {
-                    if commit {
-                        rt.block_on(tx.commit()).map_err(StorageError::from)?
-                    } else {
-                        rt.block_on(tx.rollback()).map_err(StorageError::from)?
-                    }
-                }
-                Ok(())
-            };
+        let limits = inv.limits;
+        let pre = plugin.compiled.pre.clone();
+        let mut store = self.store(plugin, inv, started);
+        let result = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => call(&instance, &mut store).await,
+            Err(e) => Err(e),
+        };
+        let refused_memory = store.data().limiter.refused;
+        let mut state = store.into_data();
+        let outcome = async {
+            let (write_failed, db_unavailable) = (state.write_failed, state.db_unavailable);
             match result {
                 Ok(Ok(_)) if write_failed => {
-                    finish(false)?;
+                    state.finish(false).await?;
                     Err(if db_unavailable { RuntimeError::DatabaseUnavailable } else { RuntimeError::WriteFailed })
                 }
                 Ok(Ok(value)) => {
                     let out = size(&value) + state.output_bytes;
                     if out > limits.output_bytes {
-                        finish(false)?;
+                        state.finish(false).await?;
                         return Err(RuntimeError::OutputCap(limits.output_bytes >> 10));
                     }
-                    finish(true)?;
+                    state.finish(true).await?;
                     Ok(Ok(value))
                 }
                 Ok(Err(e)) => {
-                    finish(false)?;
+                    state.finish(false).await?;
                     Ok(Err(e))
                 }
                 // The plugin trapped or ran out its deadline after the database failed it (waiting for a connection
                 // can outlast a short deadline): that is the database's outage, not the plugin's fault.
                 Err(_) if db_unavailable => {
-                    let _ = finish(false);
+                    let _ = state.finish(false).await;
                     Err(RuntimeError::DatabaseUnavailable)
                 }
                 Err(e) => {
-                    finish(false)?;
+                    state.finish(false).await?;
                     Err(classify(&e, refused_memory, &limits))
                 }
             }
-        })
-        .await
-        .map_err(|e| RuntimeError::Trap(format!("invocation thread failed: {e}")))?;
+        }
+        .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match &outcome {
             Ok(Ok(_)) => tracing::debug!(plugin = %plugin_id, ms, "plugin call succeeded"),
@@ -527,7 +525,25 @@ impl Runtime {
         }
         outcome
     }
+
+    /// A store for one invocation: its host state, memory limiter and deadline. Every epoch tick the plugin
+    /// yields to the executor; once the deadline (from `started`) has passed, the next tick traps it.
+    fn store(&self, plugin: Arc<LoadedPlugin>, inv: Invocation, started: std::time::Instant) -> Store<HostState> {
+        let deadline = started + inv.limits.timeout;
+        let memory = inv.limits.memory_bytes;
+        let mut store = Store::new(&self.engine, HostState::new(self.shared.clone(), plugin, inv, memory));
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+        store
+    }
 }
+
+/// What an export call returns: the future of the plugin's answer, borrowing its instance and store.
+type CallFuture<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<R, PluginError>>> + Send + 'a>>;
 
 /// Turns a wasmtime error into what went wrong, in the plugin's terms.
 fn classify(e: &wasmtime::Error, refused_memory: bool, limits: &EffectiveLimits) -> RuntimeError {

@@ -9,7 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::PluginError;
-use super::{Invocation, Limiter, LoadedPlugin, RuntimeShared};
+use super::{Invocation, Limiter, LoadedPlugin, RuntimeError, RuntimeShared};
 use crate::storage::StorageError;
 use crate::storage::plugin_data::PluginRecord;
 
@@ -21,7 +21,6 @@ pub struct HostState {
     pub(super) shared: Arc<RuntimeShared>,
     pub(super) plugin: Arc<LoadedPlugin>,
     pub(super) inv: Invocation,
-    pub(super) rt: tokio::runtime::Handle,
     /// The invocation's transaction, begun at the first write and committed only if the call succeeds.
     pub(super) tx: Option<sqlx::Transaction<'static, Any>>,
     /// Events emitted, for the log line of the call.
@@ -44,7 +43,6 @@ impl HostState {
         plugin: Arc<LoadedPlugin>,
         inv: Invocation,
         max_memory: usize,
-        rt: tokio::runtime::Handle,
     ) -> Self {
         // Nothing is granted: no preopened directories, no environment, no arguments, stdio discarded, every
         // socket address denied. Only the clocks and random sources work.
@@ -56,7 +54,6 @@ impl HostState {
             shared,
             plugin,
             inv,
-            rt,
             tx: None,
             emitted: Vec::new(),
             output_bytes: 0,
@@ -67,13 +64,20 @@ impl HostState {
     }
 
     /// The invocation's transaction, begun on first use.
-    pub(super) fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
+    pub(super) async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
         if self.tx.is_none() {
-            let db = self.shared.db.clone();
-            let tx = self.rt.block_on(db.begin()).map_err(|e| self.storage_error(e))?;
+            let tx = self.shared.db.begin().await.map_err(|e| self.storage_error(e))?;
             self.tx = Some(tx);
         }
         Ok(self.tx.as_mut().expect("just begun"))
+    }
+
+    /// Ends the invocation's transaction, if it began one: committed, or rolled back.
+    pub(super) async fn finish(&mut self, commit: bool) -> Result<(), RuntimeError> {
+        if let Some(tx) = self.tx.take() {
+            if commit { tx.commit().await } else { tx.rollback().await }.map_err(StorageError::from)?;
+        }
+        Ok(())
     }
 
     /// Counts bytes against the output cap.

@@ -915,8 +915,16 @@ async fn query_by_index(
             text + &format!(" ORDER BY r.id {dir} LIMIT {rest}")
         } else {
             let (k_num, k_text) = if numbers { ("o.value_num", "''") } else { (ZERO, "o.value_text") };
+            // SQLite's planner, on a connection that has not loaded fresh statistics, may take another index of
+            // the four equal columns and sort the whole field (2.5 s beside a million receipts): name the one
+            // whose order this is.
+            let hint = if conn.backend_name() == "SQLite" {
+                format!(" INDEXED BY plugin_index_{}", &col[6..])
+            } else {
+                String::new()
+            };
             let mut text = format!(
-                "SELECT {COLUMNS}, {k_num} AS k_num, {k_text} AS k_text FROM plugin_index o JOIN plugin_records r \
+                "SELECT {COLUMNS}, {k_num} AS k_num, {k_text} AS k_text FROM plugin_index o{hint} JOIN plugin_records r \
                  ON r.tenant_id = o.tenant_id AND r.plugin_id = o.plugin_id AND r.collection = o.collection \
                  AND r.id = o.record_id WHERE o.tenant_id = {t} AND o.plugin_id = {p} AND o.collection = {c} \
                  AND o.field = {f} AND o.{col} IS NOT NULL \

@@ -1,7 +1,7 @@
 //! `scripts/bench`: prints Portico's performance figures as a table and writes them as JSON.
 //!
 //! - plugin invocation overhead: instantiate + a no-op call, p50/p99 (µs), in a fresh instance each time, and
-//!   the same through the full invoke path (thread hop and bookkeeping included);
+//!   the same through the full invoke path (transaction bookkeeping, metrics and logging included);
 //! - a plugin JSON route versus a host-native JSON route, requests/s measured side by side in one run by an
 //!   HTTP load generator on loopback (both authenticated by token, both answering a small JSON body);
 //! - host start-up with every installed plugin loaded from the compiled-artifact cache;
@@ -332,7 +332,7 @@ async fn instantiate_and_noop(
 ) -> Vec<f64> {
     let inv = invocation(app, plugin, None).await;
     let mut us: Vec<f64> =
-        runtime.bench_instantiate_and_call(plugin.clone(), inv, n).iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        runtime.bench_instantiate_and_call(plugin.clone(), inv, n).await.iter().map(|d| d.as_secs_f64() * 1e6).collect();
     us.sort_by(f64::total_cmp);
     us
 }
@@ -397,7 +397,7 @@ async fn main() {
         }
         full.sort_by(f64::total_cmp);
         table.push(row(
-            "plugin invoke, full path incl. thread hop (µs)",
+            "plugin invoke, full path (µs)",
             percentile(&full, 0.5),
             Some(percentile(&full, 0.99)),
         ));

@@ -18,7 +18,7 @@ impl HostState {
 }
 
 impl Host for HostState {
-    fn put(&mut self, name: String, content_type: String, body: Vec<u8>) -> Result<String, PluginError> {
+    async fn put(&mut self, name: String, content_type: String, body: Vec<u8>) -> Result<String, PluginError> {
         let prefix = self.blob_prefix()?;
         if name.is_empty() || name.len() > 200 || name.contains("..") || name.starts_with('/') {
             return Err(invalid("name", "use a relative file name without .."));
@@ -30,31 +30,29 @@ impl Host for HostState {
         let blobs = self.shared.blobs.clone();
         let stored = key.clone();
         let _ = content_type;
-        self.rt
-            .block_on(async move { blobs.put(&stored, body).await })
+        blobs
+            .put(&stored, body)
+            .await
             .map_err(|e| PluginError::Unavailable(format!("the file could not be stored: {e}")))?;
         Ok(key)
     }
 
-    fn get(&mut self, key: String) -> Result<Option<(String, Vec<u8>)>, PluginError> {
+    async fn get(&mut self, key: String) -> Result<Option<(String, Vec<u8>)>, PluginError> {
         let prefix = self.blob_prefix()?;
         if !key.starts_with(&prefix) {
             return Err(denied("that file belongs to someone else"));
         }
         let blobs = self.shared.blobs.clone();
-        let bytes = self
-            .rt
-            .block_on(async move { blobs.get(&key).await })
-            .map_err(|e| PluginError::Unavailable(e.to_string()))?;
+        let bytes = blobs.get(&key).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
         Ok(bytes.map(|b| ("application/octet-stream".to_string(), b)))
     }
 
-    fn delete(&mut self, key: String) -> Result<(), PluginError> {
+    async fn delete(&mut self, key: String) -> Result<(), PluginError> {
         let prefix = self.blob_prefix()?;
         if !key.starts_with(&prefix) {
             return Err(denied("that file belongs to someone else"));
         }
         let blobs = self.shared.blobs.clone();
-        self.rt.block_on(async move { blobs.delete(&key).await }).map_err(|e| PluginError::Unavailable(e.to_string()))
+        blobs.delete(&key).await.map_err(|e| PluginError::Unavailable(e.to_string()))
     }
 }

@@ -19,19 +19,13 @@ impl HostState {
         }
     }
 
-    fn org_info(&mut self, org: Org) -> Result<OrgInfo, PluginError> {
+    async fn org_info(&mut self, org: Org) -> Result<OrgInfo, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let enrolments = self
-            .rt
-            .block_on(async { db.tenant(&tenant).enrolments_of_org(&org.id).await })
-            .map_err(|e| self.storage_error(e))?;
+        let enrolments = db.tenant(&tenant).enrolments_of_org(&org.id).await.map_err(|e| self.storage_error(e))?;
         let mut infos = Vec::new();
         for e in enrolments {
-            let tiers = self
-                .rt
-                .block_on(async { db.tenant(&tenant).tiers(&e.program_id).await })
-                .map_err(|e| self.storage_error(e))?;
+            let tiers = db.tenant(&tenant).tiers(&e.program_id).await.map_err(|e| self.storage_error(e))?;
             let rank = tiers.iter().find(|t| t.id == e.tier_id).map(|t| t.rank).unwrap_or(0);
             infos.push(EnrolmentInfo {
                 program: e.program_key,
@@ -59,14 +53,14 @@ fn user_info(u: User) -> UserInfo {
 }
 
 impl Host for HostState {
-    fn get_user(&mut self, id: String) -> Result<Option<UserInfo>, PluginError> {
+    async fn get_user(&mut self, id: String) -> Result<Option<UserInfo>, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let user = self.rt.block_on(async { db.tenant(&tenant).user(&id).await }).map_err(|e| self.storage_error(e))?;
+        let user = db.tenant(&tenant).user(&id).await.map_err(|e| self.storage_error(e))?;
         Ok(user.filter(|u| self.may_see_org(&u.org_id)).map(user_info))
     }
 
-    fn list_users(&mut self, org_id: String, roles: Vec<WitRole>) -> Result<Vec<UserInfo>, PluginError> {
+    async fn list_users(&mut self, org_id: String, roles: Vec<WitRole>) -> Result<Vec<UserInfo>, PluginError> {
         if !self.may_see_org(&org_id) {
             return Ok(Vec::new());
         }
@@ -76,10 +70,7 @@ impl Host for HostState {
         let mut out = Vec::new();
         let mut lq = ListQuery::default();
         loop {
-            let page = self
-                .rt
-                .block_on(async { db.tenant(&tenant).list_users(Some(&org_id), &lq).await })
-                .map_err(|e| self.storage_error(e))?;
+            let page = db.tenant(&tenant).list_users(Some(&org_id), &lq).await.map_err(|e| self.storage_error(e))?;
             let last = page.page >= page.pages();
             out.extend(
                 page.items
@@ -95,26 +86,26 @@ impl Host for HostState {
         Ok(out)
     }
 
-    fn get_org(&mut self, id: String) -> Result<Option<OrgInfo>, PluginError> {
+    async fn get_org(&mut self, id: String) -> Result<Option<OrgInfo>, PluginError> {
         if !self.may_see_org(&id) {
             return Ok(None);
         }
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let org = self.rt.block_on(async { db.tenant(&tenant).org(&id).await }).map_err(|e| self.storage_error(e))?;
-        org.map(|o| self.org_info(o)).transpose()
+        let org = db.tenant(&tenant).org(&id).await.map_err(|e| self.storage_error(e))?;
+        match org {
+            Some(o) => Ok(Some(self.org_info(o).await?)),
+            None => Ok(None),
+        }
     }
 
-    fn list_orgs(&mut self, program: Option<String>) -> Result<Vec<OrgInfo>, PluginError> {
+    async fn list_orgs(&mut self, program: Option<String>) -> Result<Vec<OrgInfo>, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
         let mut orgs = Vec::new();
         let mut lq = ListQuery::default();
         loop {
-            let page = self
-                .rt
-                .block_on(async { db.tenant(&tenant).list_partner_orgs(&lq).await })
-                .map_err(|e| self.storage_error(e))?;
+            let page = db.tenant(&tenant).list_partner_orgs(&lq).await.map_err(|e| self.storage_error(e))?;
             let last = page.page >= page.pages();
             orgs.extend(page.items.into_iter().filter(|o| self.may_see_org(&o.id)));
             if last {
@@ -124,7 +115,7 @@ impl Host for HostState {
         }
         let mut out = Vec::new();
         for o in orgs {
-            let info = self.org_info(o)?;
+            let info = self.org_info(o).await?;
             if program.as_ref().is_none_or(|p| info.enrolments.iter().any(|e| &e.program == p)) {
                 out.push(info);
             }
@@ -132,10 +123,10 @@ impl Host for HostState {
         Ok(out)
     }
 
-    fn get_program(&mut self, key: String) -> Result<Option<ProgramInfo>, PluginError> {
+    async fn get_program(&mut self, key: String) -> Result<Option<ProgramInfo>, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        match self.rt.block_on(async { db.tenant(&tenant).program_by_key(&key).await }) {
+        match db.tenant(&tenant).program_by_key(&key).await {
             Ok(p) => Ok(Some(ProgramInfo {
                 key: p.key,
                 name: p.name,
@@ -150,26 +141,22 @@ impl Host for HostState {
         }
     }
 
-    fn set_tier(&mut self, org_id: String, program: String, tier: String) -> Result<(), PluginError> {
+    async fn set_tier(&mut self, org_id: String, program: String, tier: String) -> Result<(), PluginError> {
         if !self.plugin.manifest.grants.directory_write {
             return Err(denied("setting a tier needs the directory_write grant"));
         }
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let p = self
-            .rt
-            .block_on(async { db.tenant(&tenant).program_by_key(&program).await })
-            .map_err(|e| self.storage_error(e))?;
+        let p = db.tenant(&tenant).program_by_key(&program).await.map_err(|e| self.storage_error(e))?;
         let t = p
             .tiers
             .iter()
             .find(|t| t.key == tier)
             .ok_or_else(|| PluginError::NotFound(format!("program {program} has no tier {tier}")))?;
         // Directory writes join the invocation's transaction, so they roll back with it.
-        let rt = self.rt.clone();
         let plugin = self.plugin.manifest.id.clone();
-        let tx = self.tx()?;
-        let written = rt.block_on(async {
+        let tx = self.tx().await?;
+        let written = async {
             crate::storage::enrol_in(&mut *tx, &tenant, &org_id, &p.id, &t.id).await?;
             crate::storage::audit_in(
                 &mut *tx,
@@ -180,7 +167,8 @@ impl Host for HostState {
                 &format!("{program} at {tier}"),
             )
             .await
-        });
+        }
+        .await;
         written.map_err(|e| self.write_error(e))?;
         Ok(())
     }

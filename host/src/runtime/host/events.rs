@@ -10,7 +10,7 @@ use crate::storage::plugin_events;
 const MAX_PAYLOAD: usize = 64 * 1024;
 
 impl Host for HostState {
-    fn emit(&mut self, topic: String, payload: String) -> Result<String, PluginError> {
+    async fn emit(&mut self, topic: String, payload: String) -> Result<String, PluginError> {
         let valid_topic = topic.len() <= 100
             && topic.contains('.')
             && topic.split('.').all(|p| {
@@ -28,10 +28,9 @@ impl Host for HostState {
         self.charge_output(payload.len())?;
         let (tenant, source, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
         let program = self.inv.program.as_ref().map(|(key, _)| key.clone());
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
-        let id = rt
-            .block_on(plugin_events::emit(tx, &tenant, &source, &topic, program.as_deref(), &payload, now))
+        let tx = self.tx().await?;
+        let id = plugin_events::emit(tx, &tenant, &source, &topic, program.as_deref(), &payload, now)
+            .await
             .map_err(|e| self.write_error(e))?;
         self.emitted.push(topic);
         Ok(id)

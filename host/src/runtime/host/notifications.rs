@@ -7,7 +7,7 @@ use super::super::state::HostState;
 use super::{denied, invalid};
 
 impl Host for HostState {
-    fn send(&mut self, n: Notification) -> Result<(), PluginError> {
+    async fn send(&mut self, n: Notification) -> Result<(), PluginError> {
         if !self.plugin.manifest.grants.notifications {
             return Err(denied("sending notifications needs the notifications grant"));
         }
@@ -29,21 +29,11 @@ impl Host for HostState {
         };
         let roles: Vec<_> = roles.into_iter().map(domain_role).collect();
         let (tenant, plugin, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
+        let tx = self.tx().await?;
         let audience = crate::storage::Audience { user: user.as_deref(), org: org.as_deref(), vendor, roles: &roles };
-        rt.block_on(crate::storage::notify_in(
-            tx,
-            &tenant,
-            &plugin,
-            &audience,
-            &n.title,
-            &n.body,
-            n.link.as_deref(),
-            n.email,
-            now,
-        ))
-        .map_err(|e| self.write_error(e))?;
+        crate::storage::notify_in(tx, &tenant, &plugin, &audience, &n.title, &n.body, n.link.as_deref(), n.email, now)
+            .await
+            .map_err(|e| self.write_error(e))?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use super::{denied, invalid};
 const MAX_RESPONSE: usize = 8 * 1024 * 1024;
 
 impl Host for HostState {
-    fn send(&mut self, req: Request) -> Result<Response, PluginError> {
+    async fn send(&mut self, req: Request) -> Result<Response, PluginError> {
         let url = url::Url::parse(&req.url).map_err(|e| invalid("url", format!("not a URL: {e}")))?;
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         if !self.plugin.manifest.grants.outbound_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
@@ -27,8 +27,7 @@ impl Host for HostState {
         for (k, v) in req.headers {
             builder = builder.header(k, v);
         }
-        let rt = self.rt.clone();
-        let result = rt.block_on(async move {
+        let result = async move {
             let res = builder.send().await?;
             let status = res.status().as_u16();
             let headers = res
@@ -38,7 +37,8 @@ impl Host for HostState {
                 .collect();
             let body = res.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body))
-        });
+        }
+        .await;
         match result {
             Ok((_, _, body)) if body.len() > MAX_RESPONSE => {
                 Err(PluginError::Unavailable("the response was too large".into()))

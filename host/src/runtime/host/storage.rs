@@ -129,13 +129,12 @@ fn data(text: &str) -> Result<serde_json::Map<String, Value>, PluginError> {
 }
 
 impl Host for HostState {
-    fn get(&mut self, collection: String, id: String) -> Result<Option<StoredRecord>, PluginError> {
+    async fn get(&mut self, collection: String, id: String) -> Result<Option<StoredRecord>, PluginError> {
         self.collection(&collection)?;
         no_nul("id", &id)?;
         let scope = self.get_scope();
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
-        let rec = rt.block_on(plugin_data::get(tx, &scope, &collection, &id)).map_err(|e| self.storage_error(e))?;
+        let tx = self.tx().await?;
+        let rec = plugin_data::get(tx, &scope, &collection, &id).await.map_err(|e| self.storage_error(e))?;
         let key = (collection, id);
         match &rec {
             Some(r) => self.seen.insert(key, r.clone()),
@@ -144,7 +143,7 @@ impl Host for HostState {
         Ok(rec.map(to_wit))
     }
 
-    fn insert(
+    async fn insert(
         &mut self,
         collection: String,
         id: Option<String>,
@@ -171,16 +170,15 @@ impl Host for HostState {
             None => org_id,
         };
         let now = self.inv.now_ms;
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
-        let rec = rt
-            .block_on(plugin_data::insert(tx, &scope, &collection, id.as_deref(), org.as_deref(), &map, &indexes, now))
+        let tx = self.tx().await?;
+        let rec = plugin_data::insert(tx, &scope, &collection, id.as_deref(), org.as_deref(), &map, &indexes, now)
+            .await
             .map_err(|e| self.write_error(e))?;
         self.seen.insert((collection, rec.id.clone()), rec.clone());
         Ok(to_wit(rec))
     }
 
-    fn update(
+    async fn update(
         &mut self,
         collection: String,
         id: String,
@@ -194,40 +192,43 @@ impl Host for HostState {
         self.charge_output(data_text.len())?;
         let scope = self.write_scope();
         let now = self.inv.now_ms;
-        let rt = self.rt.clone();
         let key = (collection, id);
         let current = self.seen.remove(&key).filter(|r| in_scope(r, &scope));
-        let tx = self.tx()?;
+        let tx = self.tx().await?;
         let (collection, id) = (&key.0, &key.1);
         let expected = expected_revision.map(|r| r as i64);
         let result = match current {
             Some(current) => {
-                rt.block_on(plugin_data::update_from(tx, &scope, collection, current, expected, &map, &indexes, now))
+                plugin_data::update_from(tx, &scope, collection, current, expected, &map, &indexes, now).await
             }
-            None => rt.block_on(plugin_data::update(tx, &scope, collection, id, expected, &map, &indexes, now)),
+            None => plugin_data::update(tx, &scope, collection, id, expected, &map, &indexes, now).await,
         };
         let rec = result.map_err(|e| self.write_error(e))?;
         self.seen.insert(key, rec.clone());
         Ok(to_wit(rec))
     }
 
-    fn delete(&mut self, collection: String, id: String, expected_revision: Option<u64>) -> Result<bool, PluginError> {
+    async fn delete(
+        &mut self,
+        collection: String,
+        id: String,
+        expected_revision: Option<u64>,
+    ) -> Result<bool, PluginError> {
         self.collection(&collection)?;
         no_nul("id", &id)?;
         let scope = self.write_scope();
-        let rt = self.rt.clone();
         let key = (collection, id);
         let current = self.seen.remove(&key).filter(|r| in_scope(r, &scope));
-        let tx = self.tx()?;
+        let tx = self.tx().await?;
         let expected = expected_revision.map(|r| r as i64);
         let result = match &current {
-            Some(current) => rt.block_on(plugin_data::delete_from(tx, &scope, &key.0, current, expected)),
-            None => rt.block_on(plugin_data::delete(tx, &scope, &key.0, &key.1, expected)),
+            Some(current) => plugin_data::delete_from(tx, &scope, &key.0, current, expected).await,
+            None => plugin_data::delete(tx, &scope, &key.0, &key.1, expected).await,
         };
         result.map_err(|e| self.write_error(e))
     }
 
-    fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {
+    async fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {
         let indexes = self.collection(&q.collection)?;
         let scope = self.read_scope(q.visibility)?;
         let filters = self.filters(&indexes, q.filters)?;
@@ -245,21 +246,22 @@ impl Host for HostState {
             limit: q.limit,
             cursor: q.cursor,
         };
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
-        let (records, next_cursor) =
-            rt.block_on(plugin_data::query(tx, &scope, &rq)).map_err(|e| self.storage_error(e))?;
+        let tx = self.tx().await?;
+        let (records, next_cursor) = plugin_data::query(tx, &scope, &rq).await.map_err(|e| self.storage_error(e))?;
         Ok(RecordPage { records: records.into_iter().map(to_wit).collect(), next_cursor })
     }
 
-    fn count(&mut self, collection: String, filters: Vec<Filter>, visibility: Visibility) -> Result<u64, PluginError> {
+    async fn count(
+        &mut self,
+        collection: String,
+        filters: Vec<Filter>,
+        visibility: Visibility,
+    ) -> Result<u64, PluginError> {
         let indexes = self.collection(&collection)?;
         let scope = self.read_scope(visibility)?;
         let filters = self.filters(&indexes, filters)?;
-        let rt = self.rt.clone();
-        let tx = self.tx()?;
-        let n =
-            rt.block_on(plugin_data::count(tx, &scope, &collection, &filters)).map_err(|e| self.storage_error(e))?;
+        let tx = self.tx().await?;
+        let n = plugin_data::count(tx, &scope, &collection, &filters).await.map_err(|e| self.storage_error(e))?;
         Ok(n as u64)
     }
 }
