@@ -331,8 +331,12 @@ async fn instantiate_and_noop(
     n: usize,
 ) -> Vec<f64> {
     let inv = invocation(app, plugin, None).await;
-    let mut us: Vec<f64> =
-        runtime.bench_instantiate_and_call(plugin.clone(), inv, n).await.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    let mut us: Vec<f64> = runtime
+        .bench_instantiate_and_call(plugin.clone(), inv, n)
+        .await
+        .iter()
+        .map(|d| d.as_secs_f64() * 1e6)
+        .collect();
     us.sort_by(f64::total_cmp);
     us
 }
@@ -396,11 +400,7 @@ async fn main() {
             assert!(matches!(r, Ok(Ok(_))));
         }
         full.sort_by(f64::total_cmp);
-        table.push(row(
-            "plugin invoke, full path (µs)",
-            percentile(&full, 0.5),
-            Some(percentile(&full, 0.99)),
-        ));
+        table.push(row("plugin invoke, full path (µs)", percentile(&full, 0.5), Some(percentile(&full, 0.99))));
         report.insert(
             "invocation_full_path_us".into(),
             json!({ "p50": percentile(&full, 0.5), "p99": percentile(&full, 0.99), "n": full.len() }),
