@@ -111,8 +111,9 @@ pub async fn seed(db: &Db) -> Result<bool, StorageError> {
 }
 
 /// Installs (or upgrades) every bundled plugin found under `root` — `plugins/*/` and the SDK example, with their
-/// components from `target/wasm32-wasip2/plugin/` — for the demo tenant, and enables each in every program.
-/// A plugin whose component was not built is skipped with a note.
+/// components from `target/wasm32-wasip2/plugin/` (under `$CARGO_TARGET_DIR` when set, as cargo builds them) —
+/// for the demo tenant, and enables each in every program. A plugin whose component was not built is skipped with
+/// a note.
 pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) -> anyhow::Result<()> {
     let Some(tenant) = state.db.tenant_by_slug("acme").await? else { return Ok(()) };
     let mut dirs: Vec<std::path::PathBuf> =
@@ -125,7 +126,8 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
         else {
             continue;
         };
-        let wasm = root.join("target/wasm32-wasip2/plugin").join(format!("{}.wasm", name.replace('-', "_")));
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
+        let wasm = target.join("wasm32-wasip2/plugin").join(format!("{}.wasm", name.replace('-', "_")));
         if !wasm.exists() {
             println!("  (skipping {}: run ./scripts/build-plugins to build it)", dir.display());
             continue;

@@ -534,8 +534,14 @@ impl Runtime {
         let mut store = Store::new(&self.engine, HostState::new(self.shared.clone(), plugin, inv, memory));
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
+        // tokio's `yield_now` lets the scheduler poll its I/O driver and every other ready task before the plugin
+        // resumes; a plain wake-up would put it straight back in line ahead of tasks woken from other threads.
         store.epoch_deadline_callback(move |_| {
-            Ok(if std::time::Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if std::time::Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
         });
         store
     }
@@ -553,7 +559,8 @@ fn classify(e: &wasmtime::Error, refused_memory: bool, limits: &EffectiveLimits)
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RuntimeError::Timeout(limits.timeout),
         Some(t) => RuntimeError::Trap(t.to_string()),
-        None if format!("{e:#}").contains("concurrency limit") => RuntimeError::Busy,
+        // Every instance slot (or fiber stack) of the pool is taken.
+        None if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => RuntimeError::Busy,
         None => RuntimeError::Trap(format!("{e:#}")),
     }
 }

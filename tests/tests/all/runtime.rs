@@ -38,12 +38,18 @@ async fn an_infinite_loop_stops_at_its_deadline_while_other_calls_succeed() {
         let inv = invocation(&app, &plugin, Some("bob@northwind.example")).await;
         tokio::spawn(async move { state.runtime.handle_http(plugin, inv, api_get("/loop")).await })
     };
-    let mut ok = 0;
+    // This test runs on a single-threaded runtime: an ordinary call can only finish while the loop still runs if
+    // the loop yields the thread at its epoch ticks.
+    let (mut ok, mut while_looping) = (0, 0);
     for _ in 0..20 {
         if let Ok(Ok(_)) = call(&app, &plugin, Some("bob@northwind.example"), "/noop").await {
             ok += 1;
+            if !looping.is_finished() {
+                while_looping += 1;
+            }
         }
     }
+    assert!(while_looping > 0, "no ordinary call finished while the loop ran: it held the thread");
     let r = looping.await.unwrap();
     assert!(matches!(r, Err(RuntimeError::Timeout(_))), "{r:?}");
     assert!(
@@ -52,6 +58,28 @@ async fn an_infinite_loop_stops_at_its_deadline_while_other_calls_succeed() {
         started.elapsed()
     );
     assert_eq!(ok, 20, "ordinary calls all succeed meanwhile");
+}
+
+// With every instance slot taken, another call is refused at once as "busy" (a 503 to the user), not queued and
+// not reported as the plugin's fault; the slots come back when the calls end.
+#[tokio::test]
+async fn a_full_instance_pool_answers_busy_and_recovers() {
+    let app = portico_tests::spawn_app_with(DbKind::Sqlite, |c| c.runtime.max_concurrent_instances = 2).await;
+    let plugin = load_plugin(&app, &hostile());
+    let mut loops = Vec::new();
+    for _ in 0..2 {
+        let (state, plugin) = (app.state.clone(), plugin.clone());
+        let inv = invocation(&app, &plugin, Some("bob@northwind.example")).await;
+        loops.push(tokio::spawn(async move { state.runtime.handle_http(plugin, inv, api_get("/loop")).await }));
+    }
+    // Let both loops take their slots.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = call(&app, &plugin, Some("bob@northwind.example"), "/noop").await;
+    assert!(matches!(r, Err(RuntimeError::Busy)), "{r:?}");
+    for l in loops {
+        assert!(matches!(l.await.unwrap(), Err(RuntimeError::Timeout(_))));
+    }
+    assert!(matches!(call(&app, &plugin, Some("bob@northwind.example"), "/noop").await, Ok(Ok(_))));
 }
 
 #[tokio::test]
