@@ -329,57 +329,20 @@ pub async fn bulk_insert(
     indexes: &[IndexSpec],
     now: Millis,
 ) -> Result<()> {
-    for chunk in records.chunks(MAX_ARGS / 8) {
-        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let mut rows = Vec::with_capacity(chunk.len());
-        for (id, org, data) in chunk {
-            let text = Value::Object(data.clone()).to_string();
-            let vals = [
-                sql.bind(s.tenant_id.clone()),
-                sql.bind(s.plugin_id.clone()),
-                sql.bind(collection.to_string()),
-                sql.bind(id.clone()),
-                sql.bind(org.clone()),
-                sql.bind(text),
-                sql.bind(now),
-            ];
-            rows.push(format!(
-                "({}, {}, {}, {}, {}, 1, {}, {}, {})",
-                vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[6]
-            ));
-        }
-        sql.text = format!(
-            "INSERT INTO plugin_records (tenant_id, plugin_id, collection, id, org_id, revision, data, created_at, updated_at) VALUES {}",
-            rows.join(", ")
-        );
-        sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
-    }
+    let columns = "id, org_id, revision, data, created_at, updated_at";
+    insert_many(conn, s, collection, "plugin_records", columns, 5, records, |sql, (id, org, data)| {
+        let text = Value::Object(data.clone()).to_string();
+        vec![sql.bind(id.clone()), sql.bind(org.clone()), "1".into(), sql.bind(text), sql.bind(now), sql.bind(now)]
+    })
+    .await?;
     let keys: Vec<(&str, &str, String)> = records
         .iter()
         .flat_map(|(id, _, data)| unique_keys(data, indexes).into_iter().map(move |(f, k)| (id.as_str(), f, k)))
         .collect();
-    for chunk in keys.chunks(MAX_ARGS / 6) {
-        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|(id, field, key)| {
-                let vals = [
-                    sql.bind(s.tenant_id.clone()),
-                    sql.bind(s.plugin_id.clone()),
-                    sql.bind(collection.to_string()),
-                    sql.bind(field.to_string()),
-                    sql.bind(key.clone()),
-                    sql.bind(id.to_string()),
-                ];
-                format!("({})", vals.join(", "))
-            })
-            .collect();
-        sql.text = format!(
-            "INSERT INTO plugin_unique (tenant_id, plugin_id, collection, field, value, record_id) VALUES {}",
-            values.join(", ")
-        );
-        sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
-    }
+    insert_many(conn, s, collection, "plugin_unique", "field, value, record_id", 3, &keys, |sql, (id, field, key)| {
+        vec![sql.bind(field.to_string()), sql.bind(key.clone()), sql.bind(id.to_string())]
+    })
+    .await?;
     let rows: Vec<IndexRow> =
         records.iter().flat_map(|(id, org, data)| index_rows(id, org.as_deref(), data, indexes)).collect();
     insert_index_rows(conn, s, collection, &rows).await
@@ -429,32 +392,50 @@ async fn insert_index_rows(
     let texts: Vec<&IndexRow> = rows.iter().filter(|r| r.text.is_some()).collect();
     let nums: Vec<&IndexRow> = rows.iter().filter(|r| r.text.is_none()).collect();
     for (column, group) in [("value_text", texts), ("value_num", nums)] {
-        for chunk in group.chunks(MAX_ARGS / 7) {
-            let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-            let values: Vec<String> = chunk
-                .iter()
-                .map(|r| {
-                    let vals = [
-                        sql.bind(s.tenant_id.clone()),
-                        sql.bind(s.plugin_id.clone()),
-                        sql.bind(collection.to_string()),
-                        sql.bind(r.field.to_string()),
-                        match &r.text {
-                            Some(t) => sql.bind(t.clone()),
-                            None => sql.bind(r.num.unwrap_or_default()),
-                        },
-                        sql.bind(r.id.to_string()),
-                        sql.bind(r.org.map(str::to_string)),
-                    ];
-                    format!("({})", vals.join(", "))
-                })
-                .collect();
-            sql.text = format!(
-                "INSERT INTO plugin_index (tenant_id, plugin_id, collection, field, {column}, record_id, org_id) VALUES {}",
-                values.join(", ")
-            );
-            sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
-        }
+        let columns = format!("field, {column}, record_id, org_id");
+        insert_many(conn, s, collection, "plugin_index", &columns, 4, &group, |sql, r| {
+            let value = match &r.text {
+                Some(t) => sql.bind(t.clone()),
+                None => sql.bind(r.num.unwrap_or_default()),
+            };
+            vec![sql.bind(r.field.to_string()), value, sql.bind(r.id.to_string()), sql.bind(r.org.map(str::to_string))]
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts one row per item into `table` (whose first columns are the scope's tenant, plugin and collection, then
+/// `columns`) with as few statements as the parameter limit allows; `row` binds an item's values, at most
+/// `binds_per_row` of them, and gives their placeholders (or literals) in `columns` order.
+#[allow(clippy::too_many_arguments)]
+async fn insert_many<T>(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    table: &str,
+    columns: &str,
+    binds_per_row: usize,
+    items: &[T],
+    mut row: impl FnMut(&mut Sql, &T) -> Vec<String>,
+) -> Result<()> {
+    for chunk in items.chunks(MAX_ARGS / (binds_per_row + 3)) {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|item| {
+                let mut vals = vec![
+                    sql.bind(s.tenant_id.clone()),
+                    sql.bind(s.plugin_id.clone()),
+                    sql.bind(collection.to_string()),
+                ];
+                vals.extend(row(&mut sql, item));
+                format!("({})", vals.join(", "))
+            })
+            .collect();
+        sql.text =
+            format!("INSERT INTO {table} (tenant_id, plugin_id, collection, {columns}) VALUES {}", values.join(", "));
+        sqlx::query_with(AssertSqlSafe(sql.text), sql.args).execute(&mut *conn).await?;
     }
     Ok(())
 }
