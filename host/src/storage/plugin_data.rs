@@ -829,18 +829,14 @@ async fn query_by_keys(
     let l = sql.bind(limit as i64);
     sql.text.push_str(&format!(" ORDER BY x.k_group ASC, x.k_num {dir}, x.k_text {dir}, x.id {dir} LIMIT {l}"));
     let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            let r = record_from_row(row)?;
-            let key = SortKey {
-                group: row.try_get("k_group")?,
-                num: row.try_get("k_num")?,
-                text: row.try_get("k_text")?,
-                id: r.id.clone(),
-            };
-            Ok((r, key))
-        })
-        .collect()
+    rows.iter().map(|row| keyed_record(row, row.try_get("k_group")?)).collect()
+}
+
+/// A row of an ordered query, with its sort key: `group`, and the row's `k_num` and `k_text`.
+fn keyed_record(row: &sqlx::any::AnyRow, group: i64) -> Result<(PluginRecord, SortKey)> {
+    let r = record_from_row(row)?;
+    let key = SortKey { group, num: row.try_get("k_num")?, text: row.try_get("k_text")?, id: r.id.clone() };
+    Ok((r, key))
 }
 
 /// A query without filters or organisation scope, read in order from the field's index, one group at a time
@@ -863,38 +859,34 @@ async fn query_by_index(
         }
         let from = cursor.take().filter(|k| k.group == group);
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let (t, p, c, f) = (
-            sql.bind(s.tenant_id.clone()),
-            sql.bind(s.plugin_id.clone()),
-            sql.bind(collection.to_string()),
-            sql.bind(field.to_string()),
-        );
-        let same_record = "p.tenant_id = o.tenant_id AND p.plugin_id = o.plugin_id AND p.collection = o.collection \
-                           AND p.record_id = o.record_id AND p.field = o.field";
-        // The group's column, and what makes another row of the same record sort first (or put it in an
-        // earlier group).
-        let numbers = (group == 0) != desc;
-        let (col, earlier) = match (group, numbers) {
-            (2, _) => ("", String::new()),
-            (0, true) => ("value_num", format!("p.value_num {beyond} o.value_num")),
-            (0, false) => ("value_text", format!("p.value_text {beyond} o.value_text")),
-            (_, true) => ("value_num", format!("p.value_text IS NOT NULL OR p.value_num {beyond} o.value_num")),
-            (_, false) => ("value_text", format!("p.value_num IS NOT NULL OR p.value_text {beyond} o.value_text")),
-        };
+        let f = sql.bind(field.to_string());
         let rest = sql.bind((limit - out.len()) as i64);
-        sql.text = if group == 2 {
-            let mut text = format!(
-                "SELECT {COLUMNS}, {ZERO} AS k_num, '' AS k_text FROM plugin_records r WHERE r.tenant_id = {t} \
-                 AND r.plugin_id = {p} AND r.collection = {c} AND NOT EXISTS (SELECT 1 FROM plugin_index o \
-                 WHERE o.tenant_id = r.tenant_id AND o.plugin_id = r.plugin_id AND o.collection = r.collection \
-                 AND o.record_id = r.id AND o.field = {f})"
-            );
+        if group == 2 {
+            sql.text = format!("SELECT {COLUMNS}, {ZERO} AS k_num, '' AS k_text FROM plugin_records r");
+            base_where(&mut sql, s, collection);
+            sql.text.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM plugin_index o WHERE o.tenant_id = r.tenant_id \
+                 AND o.plugin_id = r.plugin_id AND o.collection = r.collection AND o.record_id = r.id AND o.field = {f})"
+            ));
             if let Some(key) = &from {
                 let id = sql.bind(key.id.clone());
-                text.push_str(&format!(" AND r.id {cmp} {id}"));
+                sql.text.push_str(&format!(" AND r.id {cmp} {id}"));
             }
-            text + &format!(" ORDER BY r.id {dir} LIMIT {rest}")
+            sql.text.push_str(&format!(" ORDER BY r.id {dir} LIMIT {rest}"));
         } else {
+            let (t, p, c) =
+                (sql.bind(s.tenant_id.clone()), sql.bind(s.plugin_id.clone()), sql.bind(collection.to_string()));
+            let same_record = "p.tenant_id = o.tenant_id AND p.plugin_id = o.plugin_id AND p.collection = o.collection \
+                               AND p.record_id = o.record_id AND p.field = o.field";
+            // The group's column, and what makes another row of the same record sort first (or put it in an
+            // earlier group).
+            let numbers = (group == 0) != desc;
+            let (col, earlier) = match (group, numbers) {
+                (0, true) => ("value_num", format!("p.value_num {beyond} o.value_num")),
+                (0, false) => ("value_text", format!("p.value_text {beyond} o.value_text")),
+                (_, true) => ("value_num", format!("p.value_text IS NOT NULL OR p.value_num {beyond} o.value_num")),
+                (_, false) => ("value_text", format!("p.value_num IS NOT NULL OR p.value_text {beyond} o.value_text")),
+            };
             let (k_num, k_text) = if numbers { ("o.value_num", "''") } else { (ZERO, "o.value_text") };
             // SQLite's planner, on a connection that has not loaded fresh statistics, may take another index of
             // the four equal columns and sort the whole field (2.5 s beside a million receipts): name the one
@@ -912,19 +904,15 @@ async fn query_by_index(
                  AND NOT EXISTS (SELECT 1 FROM plugin_index p WHERE {same_record} AND ({earlier}))"
             );
             if let Some(key) = &from {
-                let (v, id) = match numbers {
-                    true => (sql.bind(key.num), sql.bind(key.id.clone())),
-                    false => (sql.bind(key.text.clone()), sql.bind(key.id.clone())),
-                };
+                let v = if numbers { sql.bind(key.num) } else { sql.bind(key.text.clone()) };
+                let id = sql.bind(key.id.clone());
                 text.push_str(&format!(" AND (o.{col} {cmp} {v} OR (o.{col} = {v} AND o.record_id {cmp} {id}))"));
             }
-            text + &format!(" ORDER BY o.{col} {dir}, o.record_id {dir} LIMIT {rest}")
-        };
+            sql.text = text + &format!(" ORDER BY o.{col} {dir}, o.record_id {dir} LIMIT {rest}");
+        }
         let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
         for row in &rows {
-            let r = record_from_row(row)?;
-            let key = SortKey { group, num: row.try_get("k_num")?, text: row.try_get("k_text")?, id: r.id.clone() };
-            out.push((r, key));
+            out.push(keyed_record(row, group)?);
         }
     }
     Ok(out)
