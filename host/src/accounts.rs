@@ -90,8 +90,26 @@ pub async fn send_invitation(
         name = user.name,
         org = user.org_name,
     );
-    mailer.send(scope, &user.email, &format!("You are invited to {portal_name}"), &body).await?;
+    mailer.send(scope, &user.email, &format!("You are invited to {portal_name}"), &body, Some(&token)).await?;
     Ok(())
+}
+
+/// Sends a new invitation to a user `actor` manages who has not accepted theirs yet; the old link stops working.
+pub async fn resend_invitation(
+    scope: TenantScope<'_>,
+    mailer: &Mailer,
+    portal_name: &str,
+    base_url: &str,
+    actor: &Principal,
+    user_id: &str,
+) -> Result<User, AccountError> {
+    let user = managed_user(scope, actor, user_id).await?;
+    if user.status != UserStatus::Invited {
+        return Err(invalid("status", "only invited users get invitations"));
+    }
+    send_invitation(scope, mailer, portal_name, base_url, &actor.user.name, &user).await?;
+    scope.audit(Some(&actor.user.id), "user.invitation_resent", &user.email, "").await?;
+    Ok(user)
 }
 
 /// Mails a reset link to an active account. Unknown or inactive addresses get nothing, and the caller
@@ -115,7 +133,7 @@ pub async fn request_password_reset(
          (the link works once, for one hour):\n{base_url}/reset/{token}\n\nIf it was not you, ignore this mail.\n",
         name = user.name,
     );
-    mailer.send(scope, &user.email, &format!("Reset your {portal_name} password"), &body).await?;
+    mailer.send(scope, &user.email, &format!("Reset your {portal_name} password"), &body, Some(&token)).await?;
     Ok(())
 }
 
@@ -179,6 +197,15 @@ pub async fn change_role(
     if target.role == Role::VendorAdmin && role != Role::VendorAdmin && scope.count_active_vendor_admins().await? <= 1 {
         return Err(invalid("role", "the portal needs at least one active vendor admin"));
     }
+    // A partner's team keeps someone who can manage it; the vendor's admins may still take it away (a partner
+    // that leaves the programme, say).
+    if !actor.is_vendor_staff()
+        && target.role == Role::PartnerAdmin
+        && role != Role::PartnerAdmin
+        && scope.count_active_partner_admins(&target.org_id).await? <= 1
+    {
+        return Err(invalid("role", "your organisation needs at least one active partner admin"));
+    }
     scope.set_user_role(&target.id, role).await?;
     scope
         .audit(
@@ -229,9 +256,15 @@ pub async fn change_status(
 async fn managed_user(scope: TenantScope<'_>, actor: &Principal, user_id: &str) -> Result<User, AccountError> {
     let target = scope.user(user_id).await?.ok_or(AccountError::NotFound)?;
     if !actor.may_manage_org(&target.org_id) {
-        return Err(if actor.is_vendor_staff() { AccountError::Denied } else { AccountError::NotFound });
+        return Err(if may_see_user(actor, &target) { AccountError::Denied } else { AccountError::NotFound });
     }
     Ok(target)
+}
+
+/// Whether `actor` may know that `target` exists: vendor staff see every user, anyone sees themselves. A user
+/// the actor may not manage is "forbidden" if so, and "not found" otherwise (a partner cannot probe for others).
+pub fn may_see_user(actor: &Principal, target: &User) -> bool {
+    actor.is_vendor_staff() || actor.user.id == target.id || actor.may_manage_org(&target.org_id)
 }
 
 /// A plausible email address: one `@`, something on each side, a dot in the domain, no spaces.

@@ -371,7 +371,7 @@ pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow:
                 let path = file.expect("clap requires --file without --remove");
                 let body = std::fs::read_to_string(&path)?;
                 let renderer = crate::render::Renderer::load(&config.themes_dir)?;
-                renderer.check_override(&t.theme, &name, &body)?;
+                renderer.check_override(&t.theme, &name, &body).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 scope.set_template_override(&name, Some(&body)).await?;
                 println!("{tenant} now uses {} for {name}", path.display());
             }

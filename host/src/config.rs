@@ -30,6 +30,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Mark cookies `Secure`; turn on when the portal is served over HTTPS.
     pub secure_cookies: bool,
+    /// Load balancers and reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    /// Requests from anywhere else are taken at their connection's address, so a client cannot claim another's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`.
+    #[serde(default, skip_serializing)]
+    pub metrics_token: Option<SecretString>,
     /// Session lifetime in hours.
     pub session_hours: i64,
     /// Failed logins within [`Config::throttle_window_secs`] that lock further attempts.
@@ -105,6 +111,8 @@ impl Default for Config {
             default_tenant: Some("acme".into()),
             public_url: None,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             session_hours: 12,
             throttle_max_failures: 5,
             throttle_window_secs: 300,
@@ -154,6 +162,18 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
         assert!(c.effective_database_url().starts_with("sqlite://./data/portico.db"));
+    }
+
+    #[test]
+    fn trusted_proxies_read_addresses_and_ranges() {
+        let dir = std::env::temp_dir().join(format!("portico-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("portico.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7/32\", \"::1/128\"]\n").unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -120,6 +120,12 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
         std::fs::read_dir(root.join("plugins")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     dirs.push(root.join("sdk/example"));
     dirs.sort();
+    if !dirs.iter().any(|d| d.join("plugin.toml").exists()) {
+        println!(
+            "  (no bundled plugins under {}: run `portico demo` from the repository to install them)",
+            root.display()
+        );
+    }
     for dir in dirs.into_iter().filter(|d| d.join("plugin.toml").exists() && d.join("Cargo.toml").exists()) {
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml"))?;
         let Some(name) = cargo.lines().find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))

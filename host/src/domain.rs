@@ -241,8 +241,12 @@ pub struct ListQuery {
 impl ListQuery {
     pub const PER_PAGE: i64 = 25;
 
+    /// Pages past the millionth are read as the millionth: the offset stays far from overflowing, and a list
+    /// that long is searched, not paged.
+    pub const MAX_PAGE: i64 = 1_000_000;
+
     pub fn page(&self) -> i64 {
-        self.page.unwrap_or(1).max(1)
+        self.page.unwrap_or(1).clamp(1, Self::MAX_PAGE)
     }
 
     pub fn offset(&self) -> i64 {

@@ -1,7 +1,7 @@
 //! The signed-in user's own account: name, time zone, password and API tokens.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::ctx::Auth;
 use super::error::{HttpError, HttpResult};
+use super::extract::Form;
 use super::view::{FieldErrors, render_status, with};
 use crate::app::AppState;
 use crate::auth::{check_new_password, hash_password, hash_secret, new_secret, verify_password};

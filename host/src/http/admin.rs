@@ -2,7 +2,7 @@
 //! and the audit log. Channel managers may look at partner orgs; everything else is for vendor admins.
 
 use axum::Router;
-use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,17 +11,19 @@ use serde_json::json;
 
 use super::ctx::Auth;
 use super::error::{HttpError, HttpResult};
+use super::extract::{Form, Query};
 use super::upload::UploadForm;
 use super::view::{FieldErrors, render, render_status, with};
 use crate::app::AppState;
 use crate::domain::{
-    ListQuery, OrgKind, OrgProfile, check_new_program, check_program_details, key_from_name, valid_color, valid_key,
+    ListQuery, OrgKind, OrgProfile, Tier, check_new_program, check_program_details, key_from_name, valid_color,
+    valid_key,
 };
 use crate::storage::{StorageError, TierMove};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/orgs") }))
+        .route("/admin", get(admin_home))
         .route("/admin/orgs", get(orgs))
         .route("/admin/orgs/new", get(new_org_page).post(create_org))
         .route("/admin/orgs/{id}", get(org_page).post(save_org))
@@ -35,6 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/admin/mail", get(mail))
         .route("/admin/audit", get(audit))
         .merge(super::people::admin_router())
+}
+
+/// `/admin` leads to the partner list, the one admin page every vendor staff member may see.
+async fn admin_home(auth: Auth) -> HttpResult<Redirect> {
+    auth.principal.require_vendor_staff()?;
+    Ok(Redirect::to("/admin/orgs"))
 }
 
 async fn orgs(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
@@ -89,10 +97,11 @@ async fn org_view(
     let org = scope.org(id).await?.filter(|o| o.kind == OrgKind::Partner).ok_or(HttpError::NotFound)?;
     let enrolments = scope.enrolments_of_org(&org.id).await?;
     let programs = scope.list_programs().await?;
+    // The first page of its users; the full list is the users page narrowed to this org.
     let users = scope.list_users(Some(&org.id), &ListQuery::default()).await?;
     let page = with(
         json!({ "org": org, "form": org, "enrolments": enrolments, "programs": programs, "users": users.items,
-                           "can_edit": auth.principal.is_vendor_admin() }),
+                "users_total": users.total, "can_edit": auth.principal.is_vendor_admin() }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/org.html", page).await?.into_response())
@@ -142,20 +151,14 @@ async fn enrol(
     Form(f): Form<EnrolForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let scope = auth.ctx.scope(&state);
-    match scope.enrol(&id, &f.program_id, &f.tier_id).await {
-        Ok(()) => {}
-        Err(StorageError::NotFound) => {
-            let errors: FieldErrors =
-                [("tier_id".to_string(), "choose a tier of the chosen program".to_string())].into();
-            return org_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await;
+    match enrol_org(&auth, &state, &id, &f.program_id, &f.tier_id).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response()),
+        Err(HttpError::Invalid { field: Some(field), message }) => {
+            let errors: FieldErrors = [(field, message)].into();
+            org_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e),
     }
-    let program = scope.program(&f.program_id).await?;
-    let tier = program.tiers.iter().find(|t| t.id == f.tier_id).map(|t| t.name.clone()).unwrap_or_default();
-    scope.audit(Some(&auth.principal.user.id), "org.enrolled", &id, &format!("{} at {}", program.name, tier)).await?;
-    Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response())
 }
 
 async fn unenrol(
@@ -165,10 +168,92 @@ async fn unenrol(
     Form(f): Form<EnrolForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let scope = auth.ctx.scope(&state);
-    scope.unenrol(&id, &f.program_id).await?;
-    scope.audit(Some(&auth.principal.user.id), "org.unenrolled", &id, &f.program_id).await?;
+    unenrol_org(&auth, &state, &id, &f.program_id).await?;
     Ok(Redirect::to(&format!("/admin/orgs/{id}?flash=saved")).into_response())
+}
+
+// What the admin pages and the JSON API both do to programs, tiers and enrolments: checked, stored and
+// audited the same way. A field error comes back as `HttpError::Invalid` naming the field.
+
+/// Enrols a partner org in a program at a tier (or moves it to that tier).
+pub(super) async fn enrol_org(
+    auth: &Auth,
+    state: &AppState,
+    org_id: &str,
+    program_id: &str,
+    tier_id: &str,
+) -> HttpResult<()> {
+    let scope = auth.ctx.scope(state);
+    scope.org(org_id).await?.filter(|o| o.kind == OrgKind::Partner).ok_or(HttpError::NotFound)?;
+    let program = match scope.program(program_id).await {
+        Ok(p) => p,
+        Err(StorageError::NotFound) => return Err(HttpError::invalid("program_id", "choose a program")),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(tier) = program.tiers.iter().find(|t| t.id == tier_id) else {
+        return Err(HttpError::invalid("tier_id", "choose a tier of the chosen program"));
+    };
+    scope.enrol(org_id, program_id, tier_id).await?;
+    let detail = format!("{} at {}", program.name, tier.name);
+    scope.audit(Some(&auth.principal.user.id), "org.enrolled", org_id, &detail).await?;
+    Ok(())
+}
+
+pub(super) async fn unenrol_org(auth: &Auth, state: &AppState, org_id: &str, program_id: &str) -> HttpResult<()> {
+    let scope = auth.ctx.scope(state);
+    scope.org(org_id).await?.filter(|o| o.kind == OrgKind::Partner).ok_or(HttpError::NotFound)?;
+    scope.unenrol(org_id, program_id).await?;
+    scope.audit(Some(&auth.principal.user.id), "org.unenrolled", org_id, program_id).await?;
+    Ok(())
+}
+
+/// Renames a program or changes its description, once [`check_program_details`] found nothing wrong.
+pub(super) async fn update_program(
+    auth: &Auth,
+    state: &AppState,
+    id: &str,
+    name: &str,
+    description: &str,
+) -> HttpResult<()> {
+    let scope = auth.ctx.scope(state);
+    scope.update_program(id, name.trim(), description.trim()).await?;
+    scope.audit(Some(&auth.principal.user.id), "program.updated", name.trim(), "").await?;
+    Ok(())
+}
+
+/// Adds a tier above a program's highest.
+pub(super) async fn add_tier_to(auth: &Auth, state: &AppState, program_id: &str, name: &str) -> HttpResult<Tier> {
+    let scope = auth.ctx.scope(state);
+    let key = key_from_name(name);
+    if name.trim().is_empty() || name.chars().count() > 60 || !valid_key(&key) {
+        return Err(HttpError::invalid("name", "enter a tier name of at most 60 characters, starting with a letter"));
+    }
+    let tier = scope.add_tier(program_id, &key, name.trim()).await.map_err(|e| match e {
+        StorageError::Conflict(_) => HttpError::invalid("name", "this program already has a tier with that name"),
+        e => e.into(),
+    })?;
+    scope.audit(Some(&auth.principal.user.id), "tier.added", &tier.name, program_id).await?;
+    Ok(tier)
+}
+
+/// Moves a tier one place `up` or `down` its program's ladder.
+pub(super) async fn move_tier_in(
+    auth: &Auth,
+    state: &AppState,
+    program_id: &str,
+    tier_id: &str,
+    direction: &str,
+) -> HttpResult<()> {
+    let direction = match direction {
+        "up" => TierMove::Up,
+        "down" => TierMove::Down,
+        _ => return Err(HttpError::invalid("direction", "move a tier up or down")),
+    };
+    let scope = auth.ctx.scope(state);
+    scope.move_tier(program_id, tier_id, direction).await?;
+    let label = if direction == TierMove::Up { "up" } else { "down" };
+    scope.audit(Some(&auth.principal.user.id), "tier.moved", tier_id, label).await?;
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -184,22 +269,29 @@ struct ProgramForm {
 async fn programs_view(
     state: &AppState,
     auth: &Auth,
+    lq: &ListQuery,
     status: StatusCode,
     extra: serde_json::Value,
 ) -> HttpResult<Response> {
     let scope = auth.ctx.scope(state);
-    let mut rows = Vec::new();
-    for p in scope.list_programs().await? {
-        let partners = scope.enrolments_of_program(&p.id).await?.len();
-        rows.push(json!({ "program": p, "partners": partners }));
-    }
-    let page = with(json!({ "programs": rows, "form": {} }), extra);
+    let found = scope.search_programs(lq).await?;
+    let counts = scope.partner_counts().await?;
+    let pages = found.pages();
+    let rows: Vec<_> = found
+        .items
+        .iter()
+        .map(|p| json!({ "program": p, "partners": counts.get(&p.id).copied().unwrap_or(0) }))
+        .collect();
+    let page = with(
+        json!({ "programs": rows, "total": found.total, "page": found.page, "pages": pages, "q": lq.q, "form": {} }),
+        extra,
+    );
     Ok(render_status(state, &auth.ctx, status, "admin/programs.html", page).await?.into_response())
 }
 
-async fn programs(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+async fn programs(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    programs_view(&state, &auth, StatusCode::OK, json!({})).await
+    programs_view(&state, &auth, &lq, StatusCode::OK, json!({})).await
 }
 
 async fn create_program(State(state): State<AppState>, auth: Auth, Form(f): Form<ProgramForm>) -> HttpResult<Response> {
@@ -219,26 +311,37 @@ async fn create_program(State(state): State<AppState>, auth: Auth, Form(f): Form
         Err(errors) => errors,
     };
     let form = json!({ "key": f.key, "name": f.name, "description": f.description, "tiers": f.tiers });
-    programs_view(&state, &auth, StatusCode::UNPROCESSABLE_ENTITY, json!({ "form": form, "errors": errors })).await
+    let lq = ListQuery::default();
+    programs_view(&state, &auth, &lq, StatusCode::UNPROCESSABLE_ENTITY, json!({ "form": form, "errors": errors })).await
 }
 
 async fn program_view(
     state: &AppState,
     auth: &Auth,
     id: &str,
+    lq: &ListQuery,
     status: StatusCode,
     extra: serde_json::Value,
 ) -> HttpResult<Response> {
     let scope = auth.ctx.scope(state);
     let program = scope.program(id).await?;
-    let enrolments = scope.enrolments_of_program(id).await?;
-    let page = with(json!({ "program": program, "form": program, "enrolments": enrolments }), extra);
+    let enrolments = scope.enrolments_of_program(id, lq).await?;
+    let pages = enrolments.pages();
+    let page = with(
+        json!({ "program": program, "form": program, "enrolments": enrolments, "pages": pages, "q": lq.q }),
+        extra,
+    );
     Ok(render_status(state, &auth.ctx, status, "admin/program.html", page).await?.into_response())
 }
 
-async fn program_page(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {
+async fn program_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(lq): Query<ListQuery>,
+) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    program_view(&state, &auth, &id, StatusCode::OK, json!({})).await
+    program_view(&state, &auth, &id, &lq, StatusCode::OK, json!({})).await
 }
 
 async fn save_program(
@@ -251,18 +354,11 @@ async fn save_program(
     let errors = check_program_details(&f.name, &f.description);
     if !errors.is_empty() {
         let form = json!({ "name": f.name, "description": f.description });
-        return program_view(
-            &state,
-            &auth,
-            &id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "form": form, "errors": errors }),
-        )
-        .await;
+        let lq = ListQuery::default();
+        let extra = json!({ "form": form, "errors": errors });
+        return program_view(&state, &auth, &id, &lq, StatusCode::UNPROCESSABLE_ENTITY, extra).await;
     }
-    let scope = auth.ctx.scope(&state);
-    scope.update_program(&id, f.name.trim(), f.description.trim()).await?;
-    scope.audit(Some(&auth.principal.user.id), "program.updated", f.name.trim(), "").await?;
+    update_program(&auth, &state, &id, &f.name, &f.description).await?;
     Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response())
 }
 
@@ -279,25 +375,16 @@ async fn add_tier(
     Form(f): Form<TierForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let scope = auth.ctx.scope(&state);
-    let key = key_from_name(&f.name);
-    let mut errors = FieldErrors::new();
-    if f.name.trim().is_empty() || f.name.chars().count() > 60 || !valid_key(&key) {
-        errors.insert("tier_name".into(), "enter a tier name of at most 60 characters, starting with a letter".into());
-    } else {
-        match scope.add_tier(&id, &key, f.name.trim()).await {
-            Ok(t) => {
-                scope.audit(Some(&auth.principal.user.id), "tier.added", &t.name, &id).await?;
-                return Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response());
-            }
-            Err(StorageError::Conflict(_)) => {
-                errors.insert("tier_name".into(), "this program already has a tier with that name".into());
-            }
-            Err(e) => return Err(e.into()),
+    match add_tier_to(&auth, &state, &id, &f.name).await {
+        Ok(_) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
+        Err(HttpError::Invalid { message, .. }) => {
+            let errors: FieldErrors = [("tier_name".to_string(), message)].into();
+            let lq = ListQuery::default();
+            let extra = json!({ "errors": errors, "tier_name": f.name });
+            program_view(&state, &auth, &id, &lq, StatusCode::UNPROCESSABLE_ENTITY, extra).await
         }
+        Err(e) => Err(e),
     }
-    program_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors, "tier_name": f.name }))
-        .await
 }
 
 #[derive(Deserialize, Default)]
@@ -313,14 +400,7 @@ async fn move_tier(
     Form(f): Form<MoveForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let direction = match f.direction.as_str() {
-        "up" => TierMove::Up,
-        "down" => TierMove::Down,
-        _ => return Err(HttpError::invalid("direction", "move a tier up or down")),
-    };
-    let scope = auth.ctx.scope(&state);
-    scope.move_tier(&id, &tier, direction).await?;
-    scope.audit(Some(&auth.principal.user.id), "tier.moved", &tier, &f.direction).await?;
+    move_tier_in(&auth, &state, &id, &tier, &f.direction).await?;
     Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response())
 }
 

@@ -2,19 +2,21 @@
 //! enable it and configure it per program (a form generated from its settings schema), replay dead letters.
 //! Also `GET /api/v1/plugins`.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json};
 use portico_plugin_api::{SettingType, validate_settings};
 use serde_json::{Value, json};
 
 use super::ctx::Auth;
 use super::error::{HttpError, HttpResult};
+use super::extract::{Form, Query};
 use super::view::{FieldErrors, render_status, with};
 use crate::app::AppState;
+use crate::domain::ListQuery;
 use crate::plugins::{self, LifecycleError};
 
 pub fn router() -> Router<AppState> {
@@ -193,12 +195,11 @@ async fn save_program(
     Ok(Redirect::to(&format!("/admin/plugins/{id}?flash=saved")).into_response())
 }
 
-async fn dead_letters(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+async fn dead_letters(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    let rows = auth.ctx.scope(&state).dead_deliveries().await?;
-    Ok(render_status(&state, &auth.ctx, StatusCode::OK, "admin/dead_letters.html", json!({ "deliveries": rows }))
-        .await?
-        .into_response())
+    let rows = auth.ctx.scope(&state).dead_deliveries(&lq).await?;
+    let page = json!({ "deliveries": rows, "pages": rows.pages(), "q": lq.q });
+    Ok(render_status(&state, &auth.ctx, StatusCode::OK, "admin/dead_letters.html", page).await?.into_response())
 }
 
 async fn replay(

@@ -2,16 +2,17 @@
 //! errors are `{"error":{"code","message","field"?}}`.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ctx::{Auth, Ctx};
 use super::error::{HttpError, HttpResult};
+use super::extract::Query;
 use crate::accounts::{self, Invitation};
 use crate::app::AppState;
 use crate::auth::login::{LoginError, authenticate};
@@ -26,10 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/orgs", get(list_orgs).post(create_org))
         .route("/orgs/{id}", get(get_org).patch(update_org))
+        .route("/orgs/{id}/enrolments/{program_id}", put(enrol).delete(unenrol))
         .route("/users", get(list_users).post(invite_user))
         .route("/users/{id}", get(get_user).patch(update_user))
+        .route("/users/{id}/invitation", post(resend_invitation))
         .route("/programs", get(list_programs).post(create_program))
-        .route("/programs/{id}", get(get_program))
+        .route("/programs/{id}", get(get_program).patch(update_program))
+        .route("/programs/{id}/tiers", post(add_tier))
+        .route("/programs/{id}/tiers/{tier_id}/move", post(move_tier))
 }
 
 /// `Json<T>` whose rejections are API errors.
@@ -258,8 +263,11 @@ async fn get_user(
     Path(id): Path<String>,
 ) -> HttpResult<Json<serde_json::Value>> {
     let user = auth.ctx.scope(&state).user(&id).await?.ok_or(HttpError::NotFound)?;
-    if user.id != auth.principal.user.id && !auth.principal.may_manage_org(&user.org_id) {
+    if !accounts::may_see_user(&auth.principal, &user) {
         return Err(HttpError::NotFound);
+    }
+    if user.id != auth.principal.user.id && !auth.principal.may_manage_org(&user.org_id) {
+        return Err(HttpError::Forbidden);
     }
     Ok(Json(json!(user)))
 }
@@ -358,4 +366,109 @@ async fn get_program(
         }
     }
     Ok(Json(json!(scope.program(&id).await?)))
+}
+
+#[derive(Deserialize)]
+struct EnrolRequest {
+    tier_id: String,
+}
+
+/// Enrols an org in a program at a tier, or moves it to that tier; answers the org's enrolments.
+async fn enrol(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, program_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> HttpResult<Json<serde_json::Value>> {
+    auth.principal.require_vendor_admin()?;
+    super::admin::enrol_org(&auth, &state, &id, &program_id, &req.tier_id).await?;
+    Ok(Json(json!({ "enrolments": auth.ctx.scope(&state).enrolments_of_org(&id).await? })))
+}
+
+async fn unenrol(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, program_id)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
+    auth.principal.require_vendor_admin()?;
+    super::admin::unenrol_org(&auth, &state, &id, &program_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A partial program update: absent fields keep their value.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProgramPatch {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn update_program(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ProgramPatch>,
+) -> HttpResult<Json<serde_json::Value>> {
+    auth.principal.require_vendor_admin()?;
+    let program = auth.ctx.scope(&state).program(&id).await?;
+    let name = patch.name.unwrap_or(program.name);
+    let description = patch.description.unwrap_or(program.description);
+    first_error(crate::domain::check_program_details(&name, &description))?;
+    super::admin::update_program(&auth, &state, &id, &name, &description).await?;
+    Ok(Json(json!(auth.ctx.scope(&state).program(&id).await?)))
+}
+
+#[derive(Deserialize)]
+struct TierRequest {
+    name: String,
+}
+
+/// Adds a tier above the program's highest; answers the tier.
+async fn add_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TierRequest>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let tier = super::admin::add_tier_to(&auth, &state, &id, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(json!(tier))).into_response())
+}
+
+#[derive(Deserialize)]
+struct MoveRequest {
+    direction: String,
+}
+
+/// Moves a tier one place `up` or `down`; answers the program with its tiers in their new order.
+async fn move_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MoveRequest>,
+) -> HttpResult<Json<serde_json::Value>> {
+    auth.principal.require_vendor_admin()?;
+    super::admin::move_tier_in(&auth, &state, &id, &tier_id, &req.direction).await?;
+    Ok(Json(json!(auth.ctx.scope(&state).program(&id).await?)))
+}
+
+/// Sends a new invitation (the old link stops working) to an invited user the caller manages.
+async fn resend_invitation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> HttpResult<StatusCode> {
+    if !matches!(auth.principal.role(), Role::VendorAdmin | Role::PartnerAdmin) {
+        return Err(HttpError::Forbidden);
+    }
+    accounts::resend_invitation(
+        auth.ctx.scope(&state),
+        &state.mailer,
+        &auth.ctx.tenant.branding.portal_name,
+        &auth.ctx.base_url,
+        &auth.principal,
+        &id,
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
 }

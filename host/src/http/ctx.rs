@@ -97,7 +97,8 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     let csrf = CsrfToken::from_request_parts(&mut parts, &state.csrf).await.expect("csrf extraction is infallible");
     let csrf_token = csrf.authenticity_token().unwrap_or_default();
     parts.extensions.insert(csrf.clone());
-    let ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ip = client_ip(peer, &parts.headers, &state.config.trusted_proxies);
     let scheme = if state.config.secure_cookies { "https" } else { "http" };
     let base_url = format!("{scheme}://{host}");
     parts.extensions.insert(Ctx { tenant, principal, request_id, api, csrf_token, path, base_url, ip });
@@ -171,4 +172,63 @@ fn bare_error(api: bool, status: StatusCode, code: &str, title: &str, message: &
          <body style=\"font-family:system-ui;max-width:40rem;margin:4rem auto\"><h1>{title}</h1><p>{message}</p></body></html>"
     );
     (status, axum::response::Html(html)).into_response()
+}
+
+/// The client's address: the connection's peer, unless the peer is a trusted proxy. Then it is the right-most
+/// address in `X-Forwarded-For` that is not itself a trusted proxy: each proxy appends the address it saw, so the
+/// entries left of that one are whatever the client chose to send.
+fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    for entry in entries.into_iter().rev() {
+        match entry.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            // Only trusted proxies wrote this far right; an entry none of them would write ends the walk.
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(forwarded: &[&str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for f in forwarded {
+            h.append("x-forwarded-for", f.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // No proxies trusted: the header is ignored, whoever sent it.
+        assert_eq!(client_ip(Some(ip("10.0.0.2")), &headers(&["203.0.113.9"]), &[]), Some(ip("10.0.0.2")));
+        // An untrusted peer cannot claim another address.
+        assert_eq!(client_ip(Some(ip("198.51.100.1")), &headers(&["203.0.113.9"]), &trusted), Some(ip("198.51.100.1")));
+        // Through the load balancer: the address it saw.
+        assert_eq!(client_ip(Some(ip("10.0.0.2")), &headers(&["203.0.113.9"]), &trusted), Some(ip("203.0.113.9")));
+        // A spoofed entry on the left is passed over; proxies on the right are skipped.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.2")), &headers(&["1.2.3.4, 203.0.113.9", "10.0.0.3"]), &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Without the header, or with garbage in it, the peer.
+        assert_eq!(client_ip(Some(ip("10.0.0.2")), &headers(&[]), &trusted), Some(ip("10.0.0.2")));
+        assert_eq!(client_ip(Some(ip("10.0.0.2")), &headers(&["not-an-ip"]), &trusted), Some(ip("10.0.0.2")));
+    }
 }

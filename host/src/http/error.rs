@@ -16,6 +16,8 @@ pub enum HttpError {
     Unauthorized,
     #[error("you do not have permission to do that")]
     Forbidden,
+    #[error("this address does not accept that method")]
+    MethodNotAllowed,
     #[error("{message}")]
     Invalid { field: Option<String>, message: String },
     #[error("{message}")]
@@ -58,6 +60,7 @@ impl HttpError {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::Forbidden | HttpError::Csrf => StatusCode::FORBIDDEN,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             HttpError::Conflict { .. } => StatusCode::CONFLICT,
             HttpError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -72,6 +75,7 @@ impl HttpError {
             HttpError::NotFound => "not_found",
             HttpError::Unauthorized => "unauthorized",
             HttpError::Forbidden => "forbidden",
+            HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::Invalid { .. } => "invalid",
             HttpError::Conflict { .. } => "conflict",
             HttpError::TooManyRequests { .. } => "too_many_requests",

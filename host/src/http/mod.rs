@@ -4,11 +4,13 @@
 mod account;
 mod admin;
 mod admin_plugins;
+mod admin_templates;
 mod api;
 mod assets;
 mod csrf;
 mod ctx;
 mod error;
+mod extract;
 mod ops;
 mod org;
 mod pages;
@@ -44,11 +46,16 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(admin::router())
         .merge(admin_plugins::router())
+        .merge(admin_templates::router())
         .merge(org::router())
         .merge(assets::media_router())
         .merge(plugin_routes::page_router())
         .nest("/api/v1", api::router().merge(plugin_routes::api_router()).merge(admin_plugins::api_router()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Inside the error middleware, so a panic is answered like any other 500: themed or JSON, with the
+        // request id, and logged with its cause.
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(from_fn_with_state(state.clone(), view::render_errors))
         .layer(from_fn_with_state(state.clone(), ctx::load));
@@ -59,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenant_routes)
         .layer(from_fn(record_metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Outside it too, for the routes that have no tenant (operations, static files).
         .layer(CatchPanicLayer::custom(|_| HttpError::internal("handler panicked").into_response_plain()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -71,6 +79,21 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> HttpError {
     HttpError::NotFound
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::MethodNotAllowed
+}
+
+/// A handler's panic as an internal error carrying the panic's message for the log.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    HttpError::internal(format!("handler panicked: {message}")).into_response()
 }
 
 /// Counts requests and records latencies by route template (not raw path, to bound label cardinality).

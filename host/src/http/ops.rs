@@ -1,5 +1,6 @@
 //! Operations endpoints, outside any tenant: `/healthz` (the process runs), `/readyz` (it can reach its
-//! database) and `/metrics` (Prometheus text).
+//! database) and `/metrics` (Prometheus text; behind a bearer token when `metrics_token` is set, since it shows
+//! every tenant's traffic by route).
 
 use axum::Router;
 use axum::extract::State;
@@ -27,6 +28,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if let Some(expected) = &state.config.metrics_token {
+        use secrecy::ExposeSecret;
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| {
+            // Compared by hash, so the time taken says nothing about how much of the token matched.
+            crate::auth::hash_secret(g.trim()) == crate::auth::hash_secret(expected.expose_secret())
+        });
+        if !ok {
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a metrics token is required\n")
+                .into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

@@ -1,6 +1,6 @@
 //! Signing in and out, invitations, password resets, and the dashboard.
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::ctx::{Auth, Ctx, SESSION_COOKIE};
 use super::error::{HttpError, HttpResult};
+use super::extract::{Form, Query};
 use super::view::{FieldErrors, render, render_status};
 use crate::accounts;
 use crate::app::AppState;
@@ -241,11 +242,14 @@ async fn dashboard(State(state): State<AppState>, auth: Auth) -> HttpResult<Resp
         } else {
             Vec::new()
         };
-        let mut program_rows = Vec::new();
-        for p in &programs {
-            let enrolled = scope.enrolments_of_program(&p.id).await?;
-            program_rows.push(json!({ "id": p.id, "name": p.name, "tiers": p.tiers, "partners": enrolled.len() }));
-        }
+        let counts = scope.partner_counts().await?;
+        let program_rows: Vec<_> = programs
+            .iter()
+            .map(|p| {
+                let partners = counts.get(&p.id).copied().unwrap_or(0);
+                json!({ "id": p.id, "name": p.name, "tiers": p.tiers, "partners": partners })
+            })
+            .collect();
         json!({ "vendor": true, "stats": { "partners": partners, "users": users, "programs": programs.len() },
                 "programs": program_rows, "audit": audit })
     } else {

@@ -2,7 +2,7 @@
 //! (`/org/users`, their own org). The rules live in [`crate::accounts`]; the area only picks the scope.
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::ctx::Auth;
 use super::error::{HttpError, HttpResult};
+use super::extract::{Form, Query};
 use super::view::{FieldErrors, render, render_status, with};
 use crate::accounts::{self, AccountError, Invitation};
 use crate::app::AppState;
@@ -86,7 +87,11 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(uq): Query<UserLi
     };
     let page = auth.ctx.scope(&state).list_users(org_filter.as_deref(), &lq).await?;
     let pages = page.pages();
-    let ctx = json!({ "users": page, "pages": pages, "q": uq.q, "org": uq.org, "base": area.base(), "area_admin": area == Area::Admin });
+    let org_name = match org_filter.as_deref() {
+        Some(id) if area == Area::Admin => auth.ctx.scope(&state).org(id).await?.map(|o| o.name),
+        _ => None,
+    };
+    let ctx = json!({ "users": page, "pages": pages, "q": uq.q, "org": uq.org, "org_name": org_name, "base": area.base(), "area_admin": area == Area::Admin });
     Ok(render(&state, &auth.ctx, "users.html", ctx).await?.into_response())
 }
 
@@ -129,12 +134,36 @@ async fn invite_view(
         json!({ "orgs": orgs, "roles": area.roles(), "base": area.base(), "form": { "role": "partner_user" } }),
         extra,
     );
+
     Ok(render_status(state, &auth.ctx, status, "user_invite.html", page).await?.into_response())
 }
 
-async fn invite_page(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InvitePageQuery {
+    /// The org to invite into, preselected (an org page's "Invite a user" names its org).
+    org: String,
+}
+
+async fn invite_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<InvitePageQuery>,
+) -> HttpResult<Response> {
     let area = Area::of(&auth)?;
-    invite_view(&state, &auth, area, StatusCode::OK, json!({})).await
+    // The role preselected fits the org: a vendor role for the vendor's own staff, else a partner role.
+    let scope = auth.ctx.scope(&state);
+    let org = match (area, q.org.is_empty()) {
+        (Area::Admin, false) => scope.org(&q.org).await?,
+        (Area::Admin, true) => scope.vendor_org().await?,
+        (Area::Org, _) => None,
+    };
+    let form = match org {
+        Some(o) if o.kind == crate::domain::OrgKind::Vendor => json!({ "org_id": o.id, "role": "channel_manager" }),
+        Some(o) => json!({ "org_id": o.id, "role": "partner_user" }),
+        None => json!({ "role": "partner_user" }),
+    };
+    invite_view(&state, &auth, area, StatusCode::OK, json!({ "form": form })).await
 }
 
 async fn invite(State(state): State<AppState>, auth: Auth, Form(f): Form<InviteForm>) -> HttpResult<Response> {
@@ -274,22 +303,15 @@ async fn change_status(
 
 async fn resend(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {
     let area = Area::of(&auth)?;
-    let scope = auth.ctx.scope(&state);
-    let user =
-        scope.user(&id).await?.filter(|u| auth.principal.may_manage_org(&u.org_id)).ok_or(HttpError::NotFound)?;
-    if user.status != UserStatus::Invited {
-        let r = Err(AccountError::Invalid { field: "status", message: "only invited users get invitations".into() });
-        return outcome(&state, &auth, area, &id, r, "").await;
-    }
-    accounts::send_invitation(
-        scope,
+    let r = accounts::resend_invitation(
+        auth.ctx.scope(&state),
         &state.mailer,
         &auth.ctx.tenant.branding.portal_name,
         &auth.ctx.base_url,
-        &auth.principal.user.name,
-        &user,
+        &auth.principal,
+        &id,
     )
-    .await?;
-    scope.audit(Some(&auth.principal.user.id), "user.invitation_resent", &user.email, "").await?;
-    outcome(&state, &auth, area, &id, Ok(()), "invited").await
+    .await
+    .map(|_| ());
+    outcome(&state, &auth, area, &id, r, "invited").await
 }

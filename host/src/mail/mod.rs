@@ -1,5 +1,9 @@
 //! Outgoing mail: through SMTP when configured, otherwise kept as `.eml` files under the data dir. Either
 //! way every mail is recorded for the tenant's admins, so invitation and reset flows work without a server.
+//!
+//! A mail may carry a single-use secret (an invitation or reset link). Without SMTP the admins' copy must show
+//! it, since that copy is how the link reaches its owner; once SMTP has taken the mail, the recorded copy shows
+//! [`WITHHELD`] instead, so no admin can read another person's link and take over their account.
 
 use std::path::PathBuf;
 
@@ -34,6 +38,9 @@ pub enum MailError {
     Storage(#[from] StorageError),
 }
 
+/// What the recorded copy of a mail sent through SMTP shows in place of its secret.
+pub const WITHHELD: &str = "[link withheld: sent to the recipient only]";
+
 impl Mailer {
     pub fn new(smtp: Option<&SmtpConfig>, data_dir: &std::path::Path) -> Result<Self, MailError> {
         let from_addr = smtp.map(|s| s.from.as_str()).unwrap_or("Portico <portal@portico.localhost>");
@@ -57,12 +64,24 @@ impl Mailer {
     }
 
     /// Sends (or keeps) a plain-text mail and records it for the tenant. A delivery failure is logged and
-    /// recorded as `failed`; it does not fail the caller's operation.
-    pub async fn send(&self, scope: TenantScope<'_>, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+    /// recorded as `failed`; it does not fail the caller's operation. `secret`, when the body holds one, is
+    /// withheld from the recorded copy of a mail that goes through SMTP (see the module's docs).
+    pub async fn send(
+        &self,
+        scope: TenantScope<'_>,
+        to: &str,
+        subject: &str,
+        body: &str,
+        secret: Option<&str>,
+    ) -> Result<(), MailError> {
+        let withheld = match secret {
+            Some(secret) if self.smtp.is_some() => body.replace(secret, WITHHELD),
+            _ => body.to_string(),
+        };
         let to_box: Mailbox = match to.parse() {
             Ok(m) => m,
             Err(e) => {
-                scope.record_mail(to, subject, body, "failed", &format!("invalid address: {e}")).await?;
+                scope.record_mail(to, subject, &withheld, "failed", &format!("invalid address: {e}")).await?;
                 return Ok(());
             }
         };
@@ -76,11 +95,11 @@ impl Mailer {
         match &self.smtp {
             Some(smtp) => match smtp.send(message).await {
                 Ok(_) => {
-                    scope.record_mail(to, subject, body, "sent", "").await?;
+                    scope.record_mail(to, subject, &withheld, "sent", "").await?;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "mail delivery failed");
-                    scope.record_mail(to, subject, body, "failed", &e.to_string()).await?;
+                    scope.record_mail(to, subject, &withheld, "failed", &e.to_string()).await?;
                 }
             },
             None => {

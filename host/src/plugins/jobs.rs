@@ -135,7 +135,7 @@ pub async fn mail_notifications(state: &AppState, base_url: &str) -> anyhow::Res
         let link = m.link.as_ref().map(|l| format!("\n\n{base_url}{l}\n")).unwrap_or_default();
         let body = format!("{}{link}", m.body);
         let subject = format!("{} — {}", m.title, tenant.branding.portal_name);
-        state.mailer.send(state.db.tenant(&tenant.id), &m.to, &subject, &body).await?;
+        state.mailer.send(state.db.tenant(&tenant.id), &m.to, &subject, &body, None).await?;
     }
     Ok(n)
 }

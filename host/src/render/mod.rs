@@ -129,17 +129,54 @@ impl Renderer {
         name: &str,
         ctx: &tera::Context,
     ) -> Result<String, RenderError> {
-        let tera = match (scope, tenant) {
-            (Some(scope), Some(t)) => self.tenant_set(scope, t).await?,
-            _ => self.theme(DEFAULT_THEME).tera.clone(),
+        let (tera, theme) = match (scope, tenant) {
+            (Some(scope), Some(t)) => (self.tenant_set(scope, t).await?, self.theme(&t.theme)),
+            _ => (self.theme(DEFAULT_THEME).tera.clone(), self.theme(DEFAULT_THEME)),
         };
-        tera.render(name, ctx).map_err(|source| RenderError::Template { name: name.into(), source })
+        match tera.render(name, ctx) {
+            Ok(html) => Ok(html),
+            // The tenant's overrides parse (checked when saved) but one can still fail on a page's context, say
+            // by naming a variable that page lacks: the page then uses the theme's templates, and the error is
+            // logged for the operator, so a vendor's edit cannot take their portal down.
+            Err(e) if !Arc::ptr_eq(&tera, &theme.tera) => {
+                tracing::error!(
+                    tenant = tenant.map(|t| t.slug.as_str()).unwrap_or_default(),
+                    template = name,
+                    error = %error_chain(&e),
+                    "a tenant template override failed to render; the theme's templates were used"
+                );
+                theme.tera.render(name, ctx).map_err(|source| RenderError::Template { name: name.into(), source })
+            }
+            Err(source) => Err(RenderError::Template { name: name.into(), source }),
+        }
     }
 
-    /// Checks that a tenant override parses and renders against its theme before it is saved.
-    pub fn check_override(&self, theme: &str, name: &str, body: &str) -> Result<(), RenderError> {
+    /// The names of the templates a tenant on `theme` may override (the theme's and the default's), sorted.
+    pub fn template_names(&self, theme: &str) -> Vec<String> {
+        let mut names: Vec<String> = self.theme(theme).tera.get_template_names().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+
+    /// The source of one of a theme's templates (or the default theme's, which it falls back to).
+    pub fn theme_source(&self, theme: &str, name: &str) -> Option<String> {
+        if !self.template_names(theme).iter().any(|n| n == name) {
+            return None;
+        }
+        [self.theme(theme), self.theme(DEFAULT_THEME)]
+            .iter()
+            .find_map(|t| std::fs::read_to_string(t.templates_dir.join(name)).ok())
+    }
+
+    /// Checks a tenant override before it is saved: it must replace one of the theme's templates, and it must
+    /// parse and fit the theme's inheritance (blocks, macros, the templates it extends or includes). The error
+    /// is for the vendor admin who wrote it, with tera's line and column.
+    pub fn check_override(&self, theme: &str, name: &str, body: &str) -> Result<(), String> {
+        if !self.template_names(theme).iter().any(|n| n == name) {
+            return Err(format!("{name} is not one of the theme's templates"));
+        }
         let mut tera = (*self.theme(theme).tera).clone();
-        tera.add_raw_template(name, body).map_err(|source| RenderError::Template { name: name.into(), source })
+        tera.add_raw_template(name, body).map_err(|e| error_chain(&e))
     }
 
     /// Checks that a plugin's templates parse; the error names the template.

@@ -1,10 +1,10 @@
 //! The event outbox: events written in the emitting invocation's transaction, with one delivery row per
 //! subscribed plugin of the tenant.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::Result;
-use crate::domain::{Millis, new_id};
+use crate::domain::{ListQuery, Millis, Page, new_id};
 
 /// Records an event and its deliveries; returns the event id.
 pub async fn emit(
@@ -175,13 +175,25 @@ impl super::Db {
 
 impl super::TenantScope<'_> {
     /// Deliveries of this tenant that failed for good, newest first.
-    pub async fn dead_deliveries(&self) -> Result<Vec<DeliveryRow>> {
-        sqlx::query(
+    /// Deliveries that used up their retries, most recently failed first, one page at a time (searched by
+    /// topic or plugin).
+    pub async fn dead_deliveries(&self, lq: &ListQuery) -> Result<Page<DeliveryRow>> {
+        const WHERE: &str = "FROM event_deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE d.tenant_id = $1 AND d.status = 'dead' AND (LOWER(e.topic) LIKE $2 ESCAPE '\\' OR LOWER(d.plugin_id) LIKE $2 ESCAPE '\\')";
+        let pattern = lq.like_pattern();
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {WHERE}")))
+            .bind(self.tenant_id())
+            .bind(&pattern)
+            .fetch_one(self.pool())
+            .await?;
+        let items = sqlx::query(AssertSqlSafe(format!(
             "SELECT d.event_id, d.plugin_id, e.topic, d.status, d.attempts, d.last_error, e.emitted_at, d.next_attempt_at \
-             FROM event_deliveries d JOIN events e ON e.id = d.event_id WHERE d.tenant_id = $1 AND d.status = 'dead' \
-             ORDER BY d.updated_at DESC LIMIT 200",
-        )
+             {WHERE} ORDER BY d.updated_at DESC, d.event_id LIMIT $3 OFFSET $4"
+        )))
         .bind(self.tenant_id())
+        .bind(&pattern)
+        .bind(ListQuery::PER_PAGE)
+        .bind(lq.offset())
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -197,7 +209,8 @@ impl super::TenantScope<'_> {
                 next_attempt_at: r.try_get("next_attempt_at")?,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+        Ok(Page { items, total, page: lq.page(), per_page: ListQuery::PER_PAGE })
     }
 
     /// Puts a dead delivery back in the queue, due now, with a fresh attempt count.

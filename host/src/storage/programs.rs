@@ -1,10 +1,12 @@
 //! Programs, their ordered tiers, and partner enrolments.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Result, StorageError, TenantScope};
-use crate::domain::{Enrolment, Program, Tier, new_id, now_millis};
+use crate::domain::{Enrolment, ListQuery, Page, Program, Tier, new_id, now_millis};
 
 fn tier_from_row(r: &AnyRow) -> Result<Tier> {
     Ok(Tier { id: r.try_get("id")?, key: r.try_get("key")?, name: r.try_get("name")?, rank: r.try_get("rank")? })
@@ -238,16 +240,71 @@ impl TenantScope<'_> {
             .collect()
     }
 
-    pub async fn enrolments_of_program(&self, program_id: &str) -> Result<Vec<Enrolment>> {
-        let q = format!("{ENROLMENT_SELECT} AND e.program_id = $2 ORDER BY o.name");
-        sqlx::query(AssertSqlSafe(q))
+    /// A program's enrolled partners, searched by org name, one page at a time.
+    pub async fn enrolments_of_program(&self, program_id: &str, lq: &ListQuery) -> Result<Page<Enrolment>> {
+        let pattern = lq.like_pattern();
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM enrolments e JOIN orgs o ON o.id = e.org_id \
+             WHERE e.tenant_id = $1 AND e.program_id = $2 AND LOWER(o.name) LIKE $3 ESCAPE '\\'",
+        )
+        .bind(self.tenant_id)
+        .bind(program_id)
+        .bind(&pattern)
+        .fetch_one(self.pool())
+        .await?;
+        let q = format!(
+            "{ENROLMENT_SELECT} AND e.program_id = $2 AND LOWER(o.name) LIKE $3 ESCAPE '\\' ORDER BY o.name LIMIT $4 OFFSET $5"
+        );
+        let items = sqlx::query(AssertSqlSafe(q))
             .bind(self.tenant_id)
             .bind(program_id)
+            .bind(&pattern)
+            .bind(ListQuery::PER_PAGE)
+            .bind(lq.offset())
             .fetch_all(self.pool())
             .await?
             .iter()
             .map(enrolment_from_row)
+            .collect::<Result<_>>()?;
+        Ok(Page { items, total, page: lq.page(), per_page: ListQuery::PER_PAGE })
+    }
+
+    /// How many partners each program has, by program id (programs without partners are absent).
+    pub async fn partner_counts(&self) -> Result<HashMap<String, i64>> {
+        sqlx::query("SELECT program_id, COUNT(*) AS n FROM enrolments WHERE tenant_id = $1 GROUP BY program_id")
+            .bind(self.tenant_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("program_id")?, r.try_get("n")?)))
             .collect()
+    }
+
+    /// Programs, searched by name or key, one page at a time.
+    pub async fn search_programs(&self, lq: &ListQuery) -> Result<Page<Program>> {
+        let pattern = lq.like_pattern();
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM programs WHERE tenant_id = $1 AND (LOWER(name) LIKE $2 ESCAPE '\\' OR key LIKE $2 ESCAPE '\\')",
+        )
+        .bind(self.tenant_id)
+        .bind(&pattern)
+        .fetch_one(self.pool())
+        .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM programs WHERE tenant_id = $1 AND (LOWER(name) LIKE $2 ESCAPE '\\' OR key LIKE $2 ESCAPE '\\') \
+             ORDER BY name LIMIT $3 OFFSET $4",
+        )
+        .bind(self.tenant_id)
+        .bind(&pattern)
+        .bind(ListQuery::PER_PAGE)
+        .bind(lq.offset())
+        .fetch_all(self.pool())
+        .await?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            items.push(self.program(&id).await?);
+        }
+        Ok(Page { items, total, page: lq.page(), per_page: ListQuery::PER_PAGE })
     }
 }
 

@@ -167,6 +167,16 @@ impl TenantScope<'_> {
         .await?)
     }
 
+    pub async fn count_active_partner_admins(&self, org_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND org_id = $2 AND role = 'partner_admin' AND status = 'active'",
+        )
+        .bind(self.tenant_id)
+        .bind(org_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     async fn update_user_field(&self, id: &str, column: &'static str, value: &str) -> Result<()> {
         let q = format!("UPDATE users SET {column} = $3 WHERE tenant_id = $1 AND id = $2");
         let done = sqlx::query(AssertSqlSafe(q)).bind(self.tenant_id).bind(id).bind(value).execute(self.pool()).await?;

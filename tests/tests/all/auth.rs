@@ -312,3 +312,34 @@ async fn changing_the_password_needs_the_current_one() {
     assert_eq!(c.get("/account").await.status, StatusCode::OK, "the session that changed it goes on");
     assert_eq!(app.client().login("dave@contoso.example", "dave-new-password").await.status, StatusCode::SEE_OTHER);
 }
+
+/// Behind a trusted load balancer, throttling by address uses the client's address from `X-Forwarded-For`:
+/// one client's failures lock that client out, not everyone behind the balancer.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_by_its_own_address() {
+    let app = spawn_app_with(DbKind::Sqlite, |c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let c = app.client();
+    let token = |email: &'static str, password: &'static str, client: &'static str| {
+        let req = c
+            .http
+            .post(format!("{}/api/v1/tokens", c.base))
+            .header("x-forwarded-for", client)
+            .json(&serde_json::json!({"email": email, "password": password}));
+        async move { req.send().await.unwrap().status() }
+    };
+    // 20 failures from one client (the limit per address: four times the 5 per account), spread over five
+    // accounts so that none is locked by its email; the 20th locks the address.
+    let emails = ["a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example", "e@acme.example"];
+    for n in 0..20 {
+        let expected = if n < 19 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(token(emails[n % 5], "wrong-password", "203.0.113.7").await, expected, "attempt {n}");
+    }
+    // That client is locked out, even with a right password; a client it claims to be on the left is not it.
+    assert_eq!(token("alice@northwind.example", "portico-demo", "203.0.113.7").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        token("alice@northwind.example", "portico-demo", "198.51.100.1, 203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same balancer is not.
+    assert_eq!(token("alice@northwind.example", "portico-demo", "203.0.113.8").await, StatusCode::CREATED);
+}

@@ -16,7 +16,7 @@ async fn the_demo_tenant_matches_the_design() {
     assert_eq!(tiers(&msp), ["Member", "Premier"]);
     let mut enrolled: Vec<(String, String, String)> = Vec::new();
     for p in [&reseller, &msp] {
-        for e in scope.enrolments_of_program(&p.id).await.unwrap() {
+        for e in scope.enrolments_of_program(&p.id, &Default::default()).await.unwrap().items {
             enrolled.push((e.org_name, e.program_key, e.tier_name));
         }
     }
@@ -66,4 +66,44 @@ async fn partners_see_their_program_and_tier_on_the_dashboard() {
     let page = bob.get("/").await.body;
     assert!(page.contains("Reseller"));
     assert!(page.contains(r#"<li class="tier-chip current" aria-current="step">Gold</li>"#), "{page}");
+}
+
+/// `portico demo` installs every bundled plugin (each crate under `plugins/`, and the SDK's example) and enables
+/// it in both programs, with its sample data.
+#[tokio::test]
+async fn every_bundled_plugin_is_installed_and_enabled_in_both_programs() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // As `portico demo` does from the repository root (the plugins were built by scripts/build-plugins).
+    portico::demo::install_bundled(&app.state, &root).await.unwrap();
+    let t = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&t.id);
+    let programs: Vec<String> = scope.list_programs().await.unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let mut bundled: Vec<String> = std::fs::read_dir(root.join("plugins"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("plugin.toml").exists())
+        .map(|e| {
+            portico_plugin_api::Manifest::parse(&std::fs::read_to_string(e.path().join("plugin.toml")).unwrap())
+                .unwrap()
+                .id
+        })
+        .collect();
+    bundled.push("guestbook".into());
+    assert!(bundled.len() >= 2, "{bundled:?}");
+    for id in &bundled {
+        assert!(scope.installed_plugin(id).await.unwrap().is_some(), "{id} is installed");
+        let mut enabled: Vec<String> =
+            scope.plugin_programs(id).await.unwrap().into_iter().filter(|p| p.enabled).map(|p| p.program_id).collect();
+        enabled.sort();
+        let mut all = programs.clone();
+        all.sort();
+        assert_eq!(enabled, all, "{id} is enabled in every program");
+    }
+    // The deal plugin's sample data is there: Northwind's partner admin sees deals.
+    let mut alice = app.client();
+    alice.login_ok("alice@northwind.example").await;
+    let deals = alice.get("/p/deal-registration/").await;
+    assert_eq!(deals.status, reqwest::StatusCode::OK);
+    assert!(deals.body.contains("Globex"), "sample deals are listed");
 }

@@ -59,7 +59,9 @@ async fn events_delivered_once_and_failures_dead_letter_then_replay(kind: DbKind
         .await
         .unwrap();
     let event_id =
-        app.state.db.tenant(&app.tenant_id("acme").await).dead_deliveries().await.unwrap()[0].event_id.clone();
+        app.state.db.tenant(&app.tenant_id("acme").await).dead_deliveries(&Default::default()).await.unwrap().items[0]
+            .event_id
+            .clone();
     let page = admin.post(&format!("/admin/plugins/dead-letters/{event_id}/hostile/replay"), &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();

@@ -85,6 +85,21 @@ async fn invitations_are_delivered_over_smtp() {
     let log = app.state.db.tenant(&t).list_mail(&Default::default()).await.unwrap();
     assert_eq!(log.items[0].status, "sent");
     assert!(!app.data_dir.join("mail").exists());
+    // The admins' copy withholds the link, so an admin cannot use someone else's invitation or reset.
+    let token = link.trim_start_matches("/invite/");
+    assert!(!log.items[0].body.contains(token));
+    assert!(log.items[0].body.contains(portico::mail::WITHHELD));
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    admin.get("/forgot").await;
+    admin.post("/forgot", &[("email", "manager@acme.example")]).await;
+    let mails = inbox.0.lock().unwrap().clone();
+    let reset =
+        regex::Regex::new(r"/reset/([A-Za-z0-9_-]+)").unwrap().captures(&mails[1]).expect("reset link")[1].to_string();
+    let mail_page = admin.get("/admin/mail").await;
+    assert!(mail_page.body.contains("Reset your"), "the reset mail is listed");
+    assert!(!mail_page.body.contains(&reset), "but not its link");
+    assert!(!mail_page.body.contains(token));
 }
 
 #[tokio::test]

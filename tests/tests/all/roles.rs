@@ -13,9 +13,14 @@ type Row = (&'static str, [u16; 4]);
 /// A form post: path, fields, and expected status per role.
 type FormRow = (&'static str, &'static [(&'static str, &'static str)], [u16; 4]);
 
+/// A multipart form post: path, the form, and expected status per role.
+type MultipartRow = (&'static str, fn() -> reqwest::multipart::Form, [u16; 4]);
+
 const PAGES: &[Row] = &[
     ("/", [200, 200, 200, 200]),
     ("/account", [200, 200, 200, 200]),
+    ("/notifications", [200, 200, 200, 200]),
+    ("/admin", [303, 303, 403, 403]),
     ("/admin/orgs", [200, 200, 403, 403]),
     ("/admin/orgs/new", [200, 403, 403, 403]),
     ("/admin/orgs/{northwind}", [200, 200, 403, 403]),
@@ -25,9 +30,12 @@ const PAGES: &[Row] = &[
     ("/admin/programs", [200, 403, 403, 403]),
     ("/admin/programs/{reseller}", [200, 403, 403, 403]),
     ("/admin/branding", [200, 403, 403, 403]),
+    ("/admin/templates", [200, 403, 403, 403]),
+    ("/admin/templates/edit?name=login.html", [200, 403, 403, 403]),
     ("/admin/mail", [200, 403, 403, 403]),
     ("/admin/audit", [200, 403, 403, 403]),
     ("/admin/plugins", [200, 403, 403, 403]),
+    ("/admin/plugins/{guestbook}", [200, 403, 403, 403]),
     ("/admin/plugins/dead-letters", [200, 403, 403, 403]),
     ("/org", [403, 403, 200, 403]),
     ("/org/users", [403, 403, 200, 403]),
@@ -39,14 +47,35 @@ fn fill(path: &str, ids: &[(&str, String)]) -> String {
     ids.iter().fold(path.to_string(), |p, (k, v)| p.replace(&format!("{{{k}}}"), v))
 }
 
+/// The demo's ids the matrix's paths name, with the guestbook plugin installed and an invited Northwind user.
 async fn ids(app: &portico_tests::TestApp) -> Vec<(&'static str, String)> {
+    app.install(&portico_tests::guestbook().package(None), &["reseller"]).await;
     let t = app.tenant_id("acme").await;
     let scope = app.state.db.tenant(&t);
     let lq = portico::domain::ListQuery { q: "northwind".into(), page: None };
+    let northwind = scope.list_partner_orgs(&lq).await.unwrap().items[0].id.clone();
+    let reseller = scope.program_by_key("reseller").await.unwrap();
+    let msp = scope.program_by_key("msp").await.unwrap();
+    let invited = scope
+        .create_user(&portico::storage::NewUser {
+            org_id: northwind.clone(),
+            email: "invited@northwind.example".into(),
+            name: "Ina Invited".into(),
+            role: portico::domain::Role::PartnerUser,
+            status: portico::domain::UserStatus::Invited,
+            password_hash: None,
+        })
+        .await
+        .unwrap();
     vec![
-        ("northwind", scope.list_partner_orgs(&lq).await.unwrap().items[0].id.clone()),
+        ("northwind", northwind),
         ("bob", scope.user_by_email("bob@northwind.example").await.unwrap().unwrap().id),
-        ("reseller", scope.program_by_key("reseller").await.unwrap().id),
+        ("invited", invited.id),
+        ("reseller", reseller.id.clone()),
+        ("silver", reseller.tiers[1].id.clone()),
+        ("msp", msp.id.clone()),
+        ("msp_member", msp.tiers[0].id.clone()),
+        ("guestbook", "guestbook".into()),
     ]
 }
 
@@ -82,16 +111,56 @@ async fn anonymous_visitors_are_sent_to_sign_in() {
     }
 }
 
+/// Every state-changing form of the admin and org areas. Each row is harmless to repeat (or undone by the
+/// next), so the roles after the vendor admin meet the same portal. A vendor admin's 404 or 422 means the
+/// request passed authorization and was then refused for what it asked.
 #[tokio::test]
 async fn every_role_may_submit_exactly_the_admin_forms_it_should() {
     let app = spawn_app(DbKind::Sqlite).await;
     let ids = ids(&app).await;
     let forms: &[FormRow] = &[
         ("/admin/orgs/new", &[("name", "Matrix Partner {i}")], [303, 403, 403, 403]),
-        ("/admin/programs", &[("name", "Matrix Program {i}"), ("tiers", "One, Two")], [303, 403, 403, 403]),
         ("/admin/orgs/{northwind}", &[("name", "Northwind Solutions")], [303, 403, 403, 403]),
+        (
+            "/admin/orgs/{northwind}/enrol",
+            &[("program_id", "{msp}"), ("tier_id", "{msp_member}")],
+            [303, 403, 403, 403],
+        ),
+        ("/admin/orgs/{northwind}/unenrol", &[("program_id", "{msp}")], [303, 403, 403, 403]),
+        ("/admin/programs", &[("name", "Matrix Program {i}"), ("tiers", "One, Two")], [303, 403, 403, 403]),
+        ("/admin/programs/{reseller}", &[("name", "Reseller"), ("description", "")], [303, 403, 403, 403]),
+        ("/admin/programs/{reseller}/tiers", &[("name", "Matrix Tier {i}")], [303, 403, 403, 403]),
+        ("/admin/programs/{reseller}/tiers/{silver}/move", &[("direction", "up")], [303, 403, 403, 403]),
+        ("/admin/programs/{reseller}/tiers/{silver}/move", &[("direction", "down")], [303, 403, 403, 403]),
+        (
+            "/admin/users/invite",
+            &[
+                ("name", "Matrix Invitee"),
+                ("email", "matrix{i}@northwind.example"),
+                ("role", "partner_user"),
+                ("org_id", "{northwind}"),
+            ],
+            [303, 403, 403, 403],
+        ),
         ("/admin/users/{bob}/role", &[("role", "partner_user")], [303, 403, 403, 403]),
+        ("/admin/users/{bob}/status", &[("status", "active")], [303, 403, 403, 403]),
+        ("/admin/users/{invited}/resend", &[], [303, 403, 403, 403]),
+        ("/admin/plugins/{guestbook}/programs/{reseller}", &[("enabled", "on")], [303, 403, 403, 403]),
+        ("/admin/plugins/dead-letters/no-such-event/guestbook/replay", &[], [404, 403, 403, 403]),
+        (
+            "/admin/templates",
+            &[("name", "forgot.html"), ("source", "<p>Ask your channel manager.</p>")],
+            [303, 403, 403, 403],
+        ),
+        ("/admin/templates/remove", &[("name", "forgot.html")], [303, 403, 403, 403]),
+        (
+            "/org/users/invite",
+            &[("name", "Org Invitee"), ("email", "org{i}@northwind.example"), ("role", "partner_user")],
+            [403, 403, 303, 403],
+        ),
         ("/org/users/{bob}/role", &[("role", "partner_user")], [403, 403, 303, 403]),
+        ("/org/users/{bob}/status", &[("status", "active")], [403, 403, 303, 403]),
+        ("/org/users/{invited}/resend", &[], [403, 403, 303, 403]),
     ];
     let mut failures = Vec::new();
     for (i, email) in ROLES.iter().enumerate() {
@@ -100,11 +169,42 @@ async fn every_role_may_submit_exactly_the_admin_forms_it_should() {
         for (path, fields, expected) in forms {
             let path = fill(path, &ids);
             let n = i.to_string();
-            let fields: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.replace("{i}", &n))).collect();
+            let fields: Vec<(&str, String)> =
+                fields.iter().map(|(k, v)| (*k, fill(&v.replace("{i}", &n), &ids))).collect();
             let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let got = c.post(&path, &refs).await.status.as_u16();
+            let page = c.post(&path, &refs).await;
+            let got = page.status.as_u16();
             if got != expected[i] {
                 failures.push(format!("{email} POST {path}: expected {}, got {got}", expected[i]));
+            }
+        }
+        // The multipart forms (they carry files).
+        let multipart: [MultipartRow; 3] = [
+            (
+                "/admin/branding",
+                || {
+                    reqwest::multipart::Form::new()
+                        .text("portal_name", "Acme Partner Portal")
+                        .text("primary_color", "#1d4ed8")
+                        .text("accent_color", "#0f766e")
+                        .text("theme", "default")
+                },
+                [303, 403, 403, 403],
+            ),
+            (
+                "/admin/plugins",
+                || {
+                    let part = reqwest::multipart::Part::bytes(b"not a package".to_vec()).file_name("x.tar.gz");
+                    reqwest::multipart::Form::new().part("package", part)
+                },
+                [422, 403, 403, 403],
+            ),
+            ("/org", || reqwest::multipart::Form::new().text("name", "Northwind Solutions"), [403, 403, 303, 403]),
+        ];
+        for (path, form, expected) in multipart {
+            let got = c.post_multipart(path, form()).await.status.as_u16();
+            if got != expected[i] {
+                failures.push(format!("{email} POST {path} (multipart): expected {}, got {got}", expected[i]));
             }
         }
     }
@@ -117,10 +217,16 @@ async fn every_role_gets_exactly_the_api_it_should() {
     let ids = ids(&app).await;
     let c = app.client();
     let mut failures = Vec::new();
+    // A spare token of the admin's, which nobody else may revoke (and the admin revokes it as their own first).
+    let admin_spare = spare_token(&c, ROLES[0]).await;
     for (i, email) in ROLES.iter().enumerate() {
         let token = c.token(email, "portico-demo").await;
+        let own_spare = if i == 0 { admin_spare.clone() } else { spare_token(&c, email).await };
         let calls: Vec<(Method, String, Option<serde_json::Value>, [u16; 4])> = vec![
             (Method::GET, "/api/v1/me".into(), None, [200, 200, 200, 200]),
+            (Method::GET, "/api/v1/tokens".into(), None, [200, 200, 200, 200]),
+            (Method::DELETE, format!("/api/v1/tokens/{own_spare}"), None, [204, 204, 204, 204]),
+            (Method::DELETE, format!("/api/v1/tokens/{admin_spare}"), None, [404, 404, 404, 404]),
             (Method::GET, "/api/v1/orgs".into(), None, [200, 200, 200, 200]),
             (
                 Method::POST,
@@ -144,12 +250,12 @@ async fn every_role_gets_exactly_the_api_it_should() {
                 ),
                 [201, 403, 201, 403],
             ),
-            (Method::GET, fill("/api/v1/users/{bob}", &ids), None, [200, 404, 200, 200]),
+            (Method::GET, fill("/api/v1/users/{bob}", &ids), None, [200, 403, 200, 200]),
             (
                 Method::PATCH,
                 fill("/api/v1/users/{bob}", &ids),
                 Some(json!({"role": "partner_user"})),
-                [200, 403, 200, 404],
+                [200, 403, 200, 403],
             ),
             (Method::GET, "/api/v1/programs".into(), None, [200, 200, 200, 200]),
             (
@@ -159,6 +265,38 @@ async fn every_role_gets_exactly_the_api_it_should() {
                 [201, 403, 403, 403],
             ),
             (Method::GET, fill("/api/v1/programs/{reseller}", &ids), None, [200, 200, 200, 200]),
+            (
+                Method::PATCH,
+                fill("/api/v1/programs/{reseller}", &ids),
+                Some(json!({"description": "Resellers of Acme hardware"})),
+                [200, 403, 403, 403],
+            ),
+            (
+                Method::POST,
+                fill("/api/v1/programs/{reseller}/tiers", &ids),
+                Some(json!({"name": format!("Api Tier {i}")})),
+                [201, 403, 403, 403],
+            ),
+            (
+                Method::POST,
+                fill("/api/v1/programs/{reseller}/tiers/{silver}/move", &ids),
+                Some(json!({"direction": "up"})),
+                [200, 403, 403, 403],
+            ),
+            (
+                Method::POST,
+                fill("/api/v1/programs/{reseller}/tiers/{silver}/move", &ids),
+                Some(json!({"direction": "down"})),
+                [200, 403, 403, 403],
+            ),
+            (
+                Method::PUT,
+                fill("/api/v1/orgs/{northwind}/enrolments/{msp}", &ids),
+                Some(json!({"tier_id": ids[6].1})),
+                [200, 403, 403, 403],
+            ),
+            (Method::DELETE, fill("/api/v1/orgs/{northwind}/enrolments/{msp}", &ids), None, [204, 403, 403, 403]),
+            (Method::POST, fill("/api/v1/users/{invited}/invitation", &ids), None, [202, 403, 202, 403]),
             (Method::GET, "/api/v1/plugins".into(), None, [200, 403, 403, 403]),
         ];
         for (method, path, body, expected) in calls {
@@ -174,6 +312,20 @@ async fn every_role_gets_exactly_the_api_it_should() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A second API token of `email`'s; its id.
+async fn spare_token(c: &portico_tests::Client, email: &str) -> String {
+    let page = c
+        .api(
+            Method::POST,
+            "/api/v1/tokens",
+            None,
+            Some(json!({"email": email, "password": "portico-demo", "name": "spare"})),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    page.json()["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -293,4 +445,27 @@ async fn the_last_vendor_admin_cannot_be_demoted() {
     let page = admin.post(&format!("/admin/users/{}/role", me.id), &[("role", "channel_manager")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("at least one active vendor admin"));
+}
+
+#[tokio::test]
+async fn a_partner_admin_cannot_leave_their_org_without_one() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = app.tenant_id("acme").await;
+    let alice = app.state.db.tenant(&t).user_by_email("alice@northwind.example").await.unwrap().unwrap();
+    let mut c = app.client();
+    c.login_ok("alice@northwind.example").await;
+    c.get("/org/users").await;
+    let page = c.post(&format!("/org/users/{}/role", alice.id), &[("role", "partner_user")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("at least one active partner admin"));
+    // With a second admin, she may step down.
+    let bob = app.state.db.tenant(&t).user_by_email("bob@northwind.example").await.unwrap().unwrap();
+    assert_eq!(
+        c.post(&format!("/org/users/{}/role", bob.id), &[("role", "partner_admin")]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        c.post(&format!("/org/users/{}/role", alice.id), &[("role", "partner_user")]).await.status,
+        StatusCode::SEE_OTHER
+    );
 }

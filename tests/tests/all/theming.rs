@@ -106,3 +106,48 @@ async fn a_tenant_template_override_wins_over_the_theme() {
     app.state.db.tenant(&t).set_template_override("login.html", None).await.unwrap();
     assert!(!app.client().get("/login").await.body.contains("Acme's own sign-in"));
 }
+
+/// A vendor admin overrides a page template from the admin UI: it is checked before it is saved, a version that
+/// fails on a page's context falls back to the theme's, and removing it restores the theme's.
+#[tokio::test]
+async fn a_vendor_admin_manages_template_overrides_in_the_admin_ui() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    let list = portico_tests::html_unescape(&admin.get("/admin/templates").await.body);
+    assert!(list.contains("login.html") && list.contains("admin/orgs.html"), "lists the theme's templates");
+    let edit = admin.get("/admin/templates/edit?name=login.html").await;
+    assert!(portico_tests::html_unescape(&edit.body).contains("{% block content %}"), "starts from the theme's source");
+    assert_eq!(admin.get("/admin/templates/edit?name=nope.html").await.status, StatusCode::NOT_FOUND);
+
+    // A template that does not parse is refused with tera's message on the field, and the text is kept.
+    let page = admin.post("/admin/templates", &[("name", "login.html"), ("source", "{% block content %}oops")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("e-source"), "a field-level error");
+    assert!(portico_tests::html_unescape(&page.body).contains("{% block content %}oops"), "nothing typed is lost");
+    // So is one for a template the theme does not have.
+    let page = admin.post("/admin/templates", &[("name", "../secrets.html"), ("source", "x")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A good one is used at once.
+    let own =
+        r#"{% extends "layout.html" %}{% block content %}<p>Sign in to the Acme channel</p>{% endblock content %}"#;
+    let page = admin.post("/admin/templates", &[("name", "login.html"), ("source", own)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(app.client().get("/login").await.body.contains("Sign in to the Acme channel"));
+    assert!(admin.get("/admin/templates").await.body.contains("yours"));
+    assert!(admin.get("/admin/audit").await.body.contains("template.saved"));
+
+    // One that parses but fails on the page's context (a variable the page lacks): the theme's is used.
+    let broken = r#"{% extends "layout.html" %}{% block content %}{{ no_such_variable.field }}{% endblock content %}"#;
+    let page = admin.post("/admin/templates", &[("name", "dashboard.html"), ("source", broken)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let dash = admin.get("/").await;
+    assert_eq!(dash.status, StatusCode::OK, "the dashboard still renders");
+    assert!(dash.body.contains("Welcome back"), "with the theme's template");
+
+    // Removing the override restores the theme's.
+    let page = admin.post("/admin/templates/remove", &[("name", "login.html")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(!app.client().get("/login").await.body.contains("Sign in to the Acme channel"));
+}
