@@ -67,6 +67,12 @@ try {
   await shot(admin, '/admin/orgs', 'admin-orgs');
   await shot(admin, '/admin/users', 'admin-users');
   await shot(admin, '/admin/branding', 'admin-branding');
+  await shot(admin, '/admin/templates', 'admin-templates');
+  await shot(admin, '/admin/templates/edit?name=login.html', 'admin-template-edit');
+  await admin.goto('/');
+  await admin.locator('.navmenu summary').click();
+  await admin.screenshot({ path: path.join(OUT, 'nav-settings.png') });
+  console.log('    settings menu    -> nav-settings.png');
   await shot(alice, '/org', 'org-profile');
   await shot(admin, '/no-such-page', 'not-found');
   const manager = await session('manager@acme.example');

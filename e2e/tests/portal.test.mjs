@@ -91,9 +91,14 @@ browserTest('the main pages pass the accessibility check for every role', async 
   const guest = await open();
   await visit(guest, '/login');
   const admin = await open('admin@acme.example');
-  for (const url of ['/', '/admin/orgs', '/admin/users', '/admin/programs', '/admin/branding', '/admin/plugins']) {
+  for (const url of ['/', '/admin/orgs', '/admin/users', '/admin/programs', '/admin/branding', '/admin/plugins',
+    '/admin/templates', '/admin/templates/edit?name=login.html', '/admin/mail', '/admin/audit']) {
     await visit(admin, url);
   }
+  // The settings menu, opened, passes too.
+  await admin.goto('/');
+  await admin.locator('.navmenu summary').click();
+  await accessible(admin);
   const alice = await open('alice@northwind.example');
   for (const url of ['/', '/org', '/org/users', '/account']) await visit(alice, url);
 });

@@ -19,6 +19,15 @@ use crate::app::AppState;
 /// The largest override accepted: a whole page layout is a few KiB.
 const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
 
+/// The editor's own pages, which no override may replace: the way back from a bad edit must always work
+/// (`portico tenant template --remove` is the operator's way back from anything else).
+const EDITOR: [&str; 2] = ["admin/templates.html", "admin/template.html"];
+
+/// Whether a tenant may override `name` on `theme` from the admin UI.
+fn editable(state: &AppState, theme: &str, name: &str) -> bool {
+    !EDITOR.contains(&name) && state.renderer.theme_source(theme, name).is_some()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/templates", get(list).post(save))
@@ -40,6 +49,7 @@ async fn list(State(state): State<AppState>, auth: Auth) -> HttpResult<Response>
         .renderer
         .template_names(&auth.ctx.tenant.theme)
         .into_iter()
+        .filter(|name| !EDITOR.contains(&name.as_str()))
         .map(|name| {
             let overridden = overrides.iter().any(|(o, _)| *o == name);
             json!({ "name": name, "overridden": overridden })
@@ -70,7 +80,9 @@ async fn edit_view(
     source: Option<String>,
     errors: FieldErrors,
 ) -> HttpResult<Response> {
-    let theme_source = state.renderer.theme_source(&auth.ctx.tenant.theme, name).ok_or(HttpError::NotFound)?;
+    let theme = &auth.ctx.tenant.theme;
+    let theme_source =
+        state.renderer.theme_source(theme, name).filter(|_| editable(state, theme, name)).ok_or(HttpError::NotFound)?;
     let current = auth.ctx.scope(state).template_overrides().await?.into_iter().find(|(n, _)| n == name);
     let overridden = current.is_some();
     let source = source.or(current.map(|(_, body)| body)).unwrap_or_else(|| theme_source.clone());
@@ -87,8 +99,11 @@ async fn edit_view(
 async fn save(State(state): State<AppState>, auth: Auth, Form(f): Form<TemplateForm>) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
     let theme = &auth.ctx.tenant.theme;
-    if state.renderer.theme_source(theme, &f.name).is_none() {
-        return Err(HttpError::invalid("name", "choose one of the theme's templates"));
+    if !editable(&state, theme, &f.name) {
+        return Err(HttpError::invalid(
+            "name",
+            "choose one of the theme's templates (the template editor's own cannot be replaced)",
+        ));
     }
     let mut errors = FieldErrors::new();
     if f.source.trim().is_empty() {

@@ -23,7 +23,12 @@ struct NavItem {
     label: String,
     href: String,
     active: bool,
+    /// Set on the vendor admin's settings pages, which a theme may gather under one menu ("Settings").
+    group: Option<&'static str>,
 }
+
+/// The group of the vendor admin's less frequent pages.
+const SETTINGS: &str = "Settings";
 
 /// Navigation for a role: the host's entries, then the plugins' (`(label, href)` pairs).
 fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) -> Vec<NavItem> {
@@ -37,6 +42,7 @@ fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) ->
             ("Programs", "/admin/programs"),
             ("Plugins", "/admin/plugins"),
             ("Branding", "/admin/branding"),
+            ("Page templates", "/admin/templates"),
             ("Mail", "/admin/mail"),
             ("Audit log", "/admin/audit"),
         ],
@@ -57,7 +63,9 @@ fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) ->
         .into_iter()
         .map(|(label, href)| {
             let active = matches(&href) && Some(href.trim_end_matches('/').len()) == current;
-            NavItem { label, href, active }
+            let settings = ["/admin/plugins", "/admin/branding", "/admin/templates", "/admin/mail", "/admin/audit"];
+            let group = settings.contains(&href.as_str()).then_some(SETTINGS);
+            NavItem { label, href, active, group }
         })
         .collect()
 }
@@ -262,5 +270,10 @@ mod tests {
         assert_eq!(current(Role::PartnerAdmin, "/org/users/7"), ["Team"]);
         assert_eq!(current(Role::PartnerAdmin, "/org"), ["My organisation"]);
         assert!(current(Role::PartnerAdmin, "/organisations").is_empty());
+        // A vendor admin's settings pages are grouped; the daily ones are not.
+        let admin = nav(Some(Role::VendorAdmin), "/admin/templates", Vec::new());
+        let grouped: Vec<&str> = admin.iter().filter(|i| i.group.is_some()).map(|i| i.label.as_str()).collect();
+        assert_eq!(grouped, ["Plugins", "Branding", "Page templates", "Mail", "Audit log"]);
+        assert!(admin.iter().any(|i| i.active && i.label == "Page templates"));
     }
 }

@@ -128,6 +128,10 @@ async fn a_vendor_admin_manages_template_overrides_in_the_admin_ui() {
     // So is one for a template the theme does not have.
     let page = admin.post("/admin/templates", &[("name", "../secrets.html"), ("source", "x")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // And the editor's own pages cannot be replaced, so the way back from a bad edit always works.
+    let page = admin.post("/admin/templates", &[("name", "admin/template.html"), ("source", "gone")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(admin.get("/admin/templates/edit?name=admin/templates.html").await.status, StatusCode::NOT_FOUND);
 
     // A good one is used at once.
     let own =
