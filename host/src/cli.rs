@@ -270,6 +270,15 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Delete a tenant and everything it owns (orgs, users, plugin data, mail, audit log). Its blobs stay in the
+    /// blob store. Cannot be undone.
+    Delete {
+        #[arg(long)]
+        slug: String,
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Override one of the theme's templates for a tenant (checked before it is saved), or remove the override.
     Template {
         #[arg(long)]
@@ -360,6 +369,14 @@ pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow:
             for t in db.list_tenants().await? {
                 println!("{}\t{}\t{}", t.slug, t.name, t.domain.unwrap_or_default());
             }
+        }
+        Command::Tenant(TenantCommand::Delete { slug, yes }) => {
+            let t = db.tenant_by_slug(&slug).await?.ok_or_else(|| anyhow::anyhow!("no tenant {slug}"))?;
+            if !yes {
+                anyhow::bail!("deleting {slug} ({}) removes all of its data; run again with --yes to do it", t.name);
+            }
+            db.delete_tenant(&t.id).await?;
+            println!("deleted tenant {slug}");
         }
         Command::Tenant(TenantCommand::Template { tenant, name, file, remove }) => {
             let t = db.tenant_by_slug(&tenant).await?.ok_or_else(|| anyhow::anyhow!("no tenant {tenant}"))?;

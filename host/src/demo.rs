@@ -17,10 +17,16 @@ pub const DEMO_USERS: [(&str, &str, Role); 6] = [
     ("dave@contoso.example", "Dave Contoso", Role::PartnerAdmin),
 ];
 
-/// Seeds the demo tenant unless `acme` exists. Returns whether it seeded.
+/// Seeds the demo tenant unless `acme` exists. Returns whether it seeded. A seed ends by writing the
+/// `demo.seeded` audit entry; an `acme` without it is what a seed stopped part-way left (the process was killed),
+/// so it is deleted and seeded again rather than served half-made.
 pub async fn seed(db: &Db) -> Result<bool, StorageError> {
-    if db.tenant_by_slug("acme").await?.is_some() {
-        return Ok(false);
+    if let Some(existing) = db.tenant_by_slug("acme").await? {
+        if db.tenant(&existing.id).has_audit("demo.seeded").await? {
+            return Ok(false);
+        }
+        tracing::warn!("the demo tenant was left half-seeded; seeding it again");
+        db.delete_tenant(&existing.id).await?;
     }
     let tenant =
         db.create_tenant(&NewTenant { slug: "acme".into(), name: "Acme Networks".into(), domain: None }).await?;

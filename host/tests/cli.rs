@@ -101,6 +101,12 @@ fn tenants_users_and_template_overrides_are_managed_from_the_command_line() {
         ok(portico(d, &["tenant", "template", "--tenant", "globex", "--name", "login.html", "--remove"], None))
             .contains("removed")
     );
+    // Deleting asks for --yes, then removes the tenant.
+    let unconfirmed = portico(d, &["tenant", "delete", "--slug", "globex"], None);
+    assert!(!unconfirmed.status.success(), "nothing is deleted without --yes");
+    assert!(ok(portico(d, &["tenant", "list"], None)).contains("globex"));
+    assert!(ok(portico(d, &["tenant", "delete", "--slug", "globex", "--yes"], None)).contains("deleted tenant globex"));
+    assert!(!ok(portico(d, &["tenant", "list"], None)).contains("globex"));
 }
 
 #[test]

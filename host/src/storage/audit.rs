@@ -30,6 +30,16 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// Whether the log holds an entry with this action (a marker such as `demo.seeded`).
+    pub async fn has_audit(&self, action: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE tenant_id = $1 AND action = $2")
+            .bind(self.tenant_id)
+            .bind(action)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
     pub async fn list_audit(&self, lq: &ListQuery) -> Result<Page<AuditEntry>> {
         let pattern = lq.like_pattern();
         let filter =

@@ -56,6 +56,23 @@ impl Db {
         self.tenant_by_id(&id).await?.ok_or(super::StorageError::NotFound)
     }
 
+    /// Deletes a tenant and everything it owns, in one transaction: the tables that carry `tenant_id` without a
+    /// foreign key first, then the tenant, which cascades to the rest. Its blobs stay in the blob store.
+    pub async fn delete_tenant(&self, id: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for table in
+            ["plugin_index", "plugin_unique", "plugin_records", "event_deliveries", "schedule_ticks", "login_failures"]
+        {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE tenant_id = $1")))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn tenant_by_id(&self, id: &str) -> Result<Option<Tenant>> {
         let q = format!("SELECT {COLUMNS} FROM tenants WHERE id = $1");
         optional(sqlx::query(AssertSqlSafe(q)).bind(id).fetch_one(self.pool()).await)?

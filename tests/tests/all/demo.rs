@@ -107,3 +107,72 @@ async fn every_bundled_plugin_is_installed_and_enabled_in_both_programs() {
     assert_eq!(deals.status, reqwest::StatusCode::OK);
     assert!(deals.body.contains("Globex"), "sample deals are listed");
 }
+
+/// A seed stopped part-way (here: only the tenant was created) is completed on the next start, on both databases.
+#[tokio::test]
+async fn a_half_seeded_demo_tenant_is_seeded_again() {
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let t = portico_tests::TestDb::new(kind).await;
+        let partial = portico::storage::NewTenant { slug: "acme".into(), name: "Acme Networks".into(), domain: None };
+        let half = t.db.create_tenant(&partial).await.unwrap();
+        t.db.tenant(&half.id)
+            .create_org(
+                portico::domain::OrgKind::Vendor,
+                &portico::domain::OrgProfile { name: "Acme Networks".into(), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        assert!(portico::demo::seed(&t.db).await.unwrap(), "{kind:?}: seeded again");
+        let acme = t.db.tenant_by_slug("acme").await.unwrap().unwrap();
+        assert_ne!(acme.id, half.id);
+        assert!(t.db.tenant_by_id(&half.id).await.unwrap().is_none(), "the half-made tenant is gone");
+        let scope = t.db.tenant(&acme.id);
+        assert_eq!(scope.list_users(None, &ListQuery::default()).await.unwrap().total, 6, "{kind:?}");
+        assert_eq!(scope.list_partner_orgs(&ListQuery::default()).await.unwrap().total, 3, "{kind:?}");
+        // And a complete one is left alone.
+        assert!(!portico::demo::seed(&t.db).await.unwrap());
+    }
+}
+
+/// Deleting a tenant leaves no row of it in any table, plugin data and event deliveries included.
+#[tokio::test]
+async fn deleting_a_tenant_leaves_nothing_of_it() {
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let app = spawn_app(kind).await;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        portico::demo::install_bundled(&app.state, &root).await.unwrap();
+        let id = app.tenant_id("acme").await;
+        let tables = [
+            "tenant_templates",
+            "orgs",
+            "programs",
+            "tiers",
+            "enrolments",
+            "users",
+            "sessions",
+            "api_tokens",
+            "auth_tokens",
+            "login_failures",
+            "mail",
+            "audit_log",
+            "plugin_installs",
+            "plugin_programs",
+            "plugin_records",
+            "plugin_index",
+            "plugin_unique",
+            "plugin_subscriptions",
+            "events",
+            "event_deliveries",
+            "schedule_ticks",
+            "plugin_secrets",
+            "notifications",
+        ];
+        let count = |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = '{id}'");
+        assert!(app.test_db.scalar(&count("plugin_records")).await > 0, "{kind:?}: the sample deals are there");
+        app.state.db.delete_tenant(&id).await.unwrap();
+        for table in tables {
+            assert_eq!(app.test_db.scalar(&count(table)).await, 0, "{kind:?}: {table}");
+        }
+        assert!(app.state.db.tenant_by_slug("acme").await.unwrap().is_none());
+    }
+}
