@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/programs/{id}", get(program_page).post(save_program))
         .route("/admin/programs/{id}/tiers", post(add_tier))
         .route("/admin/programs/{id}/tiers/{tier}/move", post(move_tier))
+        .route("/admin/programs/{id}/tiers/{tier}", post(rename_tier))
+        .route("/admin/programs/{id}/tiers/{tier}/remove", post(remove_tier))
         .route("/admin/branding", get(branding_page).post(save_branding))
         .route("/admin/mail", get(mail))
         .route("/admin/audit", get(audit))
@@ -236,6 +238,48 @@ pub(super) async fn add_tier_to(auth: &Auth, state: &AppState, program_id: &str,
     Ok(tier)
 }
 
+/// Renames a tier (its key stays); no two tiers of a program share a name.
+pub(super) async fn rename_tier_in(
+    auth: &Auth,
+    state: &AppState,
+    program_id: &str,
+    tier_id: &str,
+    name: &str,
+) -> HttpResult<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(HttpError::invalid("name", "enter a tier name of at most 60 characters"));
+    }
+    let scope = auth.ctx.scope(state);
+    let program = scope.program(program_id).await?;
+    let tier = program.tiers.iter().find(|t| t.id == tier_id).ok_or(HttpError::NotFound)?;
+    if program.tiers.iter().any(|t| t.id != tier_id && t.name.to_lowercase() == name.to_lowercase()) {
+        return Err(HttpError::invalid("name", "this program already has a tier with that name"));
+    }
+    scope.rename_tier(program_id, tier_id, name).await?;
+    scope.audit(Some(&auth.principal.user.id), "tier.renamed", name, &tier.name).await?;
+    Ok(())
+}
+
+/// Removes a tier no partner is enrolled at.
+pub(super) async fn remove_tier_from(auth: &Auth, state: &AppState, program_id: &str, tier_id: &str) -> HttpResult<()> {
+    let scope = auth.ctx.scope(state);
+    let program = scope.program(program_id).await?;
+    let tier = program.tiers.iter().find(|t| t.id == tier_id).ok_or(HttpError::NotFound)?;
+    scope.remove_tier(program_id, tier_id).await.map_err(|e| match e {
+        StorageError::Conflict(what) if what.contains("only") => {
+            HttpError::Conflict { field: None, message: "a program needs at least one tier".into() }
+        }
+        StorageError::Conflict(_) => HttpError::Conflict {
+            field: None,
+            message: format!("partners are enrolled at {}; move them to another tier first", tier.name),
+        },
+        e => e.into(),
+    })?;
+    scope.audit(Some(&auth.principal.user.id), "tier.removed", &tier.name, &program.name).await?;
+    Ok(())
+}
+
 /// Moves a tier one place `up` or `down` its program's ladder.
 pub(super) async fn move_tier_in(
     auth: &Auth,
@@ -402,6 +446,41 @@ async fn move_tier(
     auth.principal.require_vendor_admin()?;
     move_tier_in(&auth, &state, &id, &tier, &f.direction).await?;
     Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response())
+}
+
+async fn rename_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier)): Path<(String, String)>,
+    Form(f): Form<TierForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    match rename_tier_in(&auth, &state, &id, &tier, &f.name).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
+        Err(HttpError::Invalid { message, .. }) => {
+            let errors: FieldErrors = [(format!("tier_{tier}"), message)].into();
+            let extra = json!({ "errors": errors, "edited_tier": tier, "edited_name": f.name });
+            program_view(&state, &auth, &id, &ListQuery::default(), StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn remove_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier)): Path<(String, String)>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    match remove_tier_from(&auth, &state, &id, &tier).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
+        Err(HttpError::Conflict { message, .. }) => {
+            let errors: FieldErrors = [(format!("tier_{tier}"), message)].into();
+            let extra = json!({ "errors": errors, "edited_tier": tier });
+            program_view(&state, &auth, &id, &ListQuery::default(), StatusCode::CONFLICT, extra).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn branding_view(

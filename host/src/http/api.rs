@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/programs/{id}", get(get_program).patch(update_program))
         .route("/programs/{id}/tiers", post(add_tier))
         .route("/programs/{id}/tiers/{tier_id}/move", post(move_tier))
+        .route("/programs/{id}/tiers/{tier_id}", axum::routing::patch(rename_tier).delete(remove_tier))
 }
 
 /// `Json<T>` whose rejections are API errors.
@@ -471,4 +472,27 @@ async fn resend_invitation(
     )
     .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Renames a tier (its key stays); answers the program.
+async fn rename_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<TierRequest>,
+) -> HttpResult<Json<serde_json::Value>> {
+    auth.principal.require_vendor_admin()?;
+    super::admin::rename_tier_in(&auth, &state, &id, &tier_id, &req.name).await?;
+    Ok(Json(json!(auth.ctx.scope(&state).program(&id).await?)))
+}
+
+/// Removes a tier no partner is enrolled at (`409` otherwise, or for a program's only tier).
+async fn remove_tier(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, tier_id)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
+    auth.principal.require_vendor_admin()?;
+    super::admin::remove_tier_from(&auth, &state, &id, &tier_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

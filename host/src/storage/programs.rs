@@ -177,6 +177,52 @@ impl TenantScope<'_> {
         Ok(tier)
     }
 
+    /// Renames a tier. Its key, which URLs, the API and plugin settings use, stays.
+    pub async fn rename_tier(&self, program_id: &str, tier_id: &str, name: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE tiers SET name = $4 WHERE tenant_id = $1 AND program_id = $2 AND id = $3")
+            .bind(self.tenant_id)
+            .bind(program_id)
+            .bind(tier_id)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound);
+        }
+        self.touch().await
+    }
+
+    /// Removes a tier, unless partners are enrolled at it or it is the program's last (both `Conflict`).
+    pub async fn remove_tier(&self, program_id: &str, tier_id: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let tiers: Vec<String> = sqlx::query_scalar("SELECT id FROM tiers WHERE tenant_id = $1 AND program_id = $2")
+            .bind(self.tenant_id)
+            .bind(program_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !tiers.iter().any(|t| t == tier_id) {
+            return Err(StorageError::NotFound);
+        }
+        if tiers.len() == 1 {
+            return Err(StorageError::Conflict("the program's only tier".into()));
+        }
+        let enrolled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM enrolments WHERE tenant_id = $1 AND tier_id = $2")
+            .bind(self.tenant_id)
+            .bind(tier_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if enrolled > 0 {
+            return Err(StorageError::Conflict("partners enrolled at the tier".into()));
+        }
+        sqlx::query("DELETE FROM tiers WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant_id)
+            .bind(tier_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.touch().await
+    }
+
     /// Swaps a tier with its neighbour (`up` = towards higher rank), keeping ranks dense.
     pub async fn move_tier(&self, program_id: &str, tier_id: &str, direction: TierMove) -> Result<()> {
         let mut tx = self.db.begin_write().await?;

@@ -170,3 +170,96 @@ async fn users_are_invited_and_managed_through_the_api() {
     let list = c.api(Method::GET, "/api/v1/users?q=zed", Some(&alice), None).await.json();
     assert_eq!(list["total"], 1);
 }
+
+/// Everything the program page does, the API does: details, tiers added, moved, renamed and removed, partners
+/// enrolled and unenrolled, each checked as the page checks it.
+#[tokio::test]
+async fn programs_tiers_and_enrolments_are_managed_through_the_api() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let c = app.client();
+    let token = c.token("admin@acme.example", "portico-demo").await;
+    let call = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let c = &c;
+        let token = token.clone();
+        async move { c.api(method, &path, Some(&token), body).await }
+    };
+    let t = app.tenant_id("acme").await;
+    let scope = app.state.db.tenant(&t);
+    let reseller = scope.program_by_key("reseller").await.unwrap();
+    let msp = scope.program_by_key("msp").await.unwrap();
+    let base = format!("/api/v1/programs/{}", reseller.id);
+
+    let page = call(Method::PATCH, base.clone(), Some(json!({"name": ""}))).await;
+    assert_eq!((page.status, page.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("name")));
+    let page = call(Method::PATCH, base.clone(), Some(json!({"description": "Resell Acme gear"}))).await;
+    assert_eq!(page.json()["description"], "Resell Acme gear");
+    assert_eq!(page.json()["name"], "Reseller", "absent fields keep their value");
+
+    let page = call(Method::POST, format!("{base}/tiers"), Some(json!({"name": "Platinum"}))).await;
+    assert_eq!(page.status, StatusCode::CREATED);
+    let platinum = page.json()["id"].as_str().unwrap().to_string();
+    let page = call(Method::POST, format!("{base}/tiers"), Some(json!({"name": "platinum"}))).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "same key");
+    let page = call(Method::POST, format!("{base}/tiers/{platinum}/move"), Some(json!({"direction": "down"}))).await;
+    let names: Vec<_> = page.json()["tiers"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(names, [json!("Registered"), json!("Silver"), json!("Platinum"), json!("Gold")]);
+    let page =
+        call(Method::POST, format!("{base}/tiers/{platinum}/move"), Some(json!({"direction": "sideways"}))).await;
+    assert_eq!(page.json()["error"]["field"], "direction");
+
+    let page = call(Method::PATCH, format!("{base}/tiers/{platinum}"), Some(json!({"name": "Gold"}))).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "two tiers may not share a name");
+    let page = call(Method::PATCH, format!("{base}/tiers/{platinum}"), Some(json!({"name": "Diamond"}))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let diamond =
+        page.json()["tiers"].as_array().unwrap().iter().find(|t| t["id"] == platinum.as_str()).unwrap().clone();
+    assert_eq!(
+        (diamond["name"].clone(), diamond["key"].clone()),
+        (json!("Diamond"), json!("platinum")),
+        "the key stays"
+    );
+
+    // Gold has Northwind: it cannot be removed; Diamond has nobody: it can.
+    let gold = &reseller.tiers.iter().find(|t| t.key == "gold").unwrap().id;
+    let page = call(Method::DELETE, format!("{base}/tiers/{gold}"), None).await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.json()["error"]["message"].as_str().unwrap().contains("partners are enrolled at Gold"));
+    assert_eq!(call(Method::DELETE, format!("{base}/tiers/{platinum}"), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(Method::DELETE, format!("{base}/tiers/{platinum}"), None).await.status, StatusCode::NOT_FOUND);
+
+    // Enrol Fabrikam in the MSP program, with a tier of another program refused first.
+    let lq = portico::domain::ListQuery { q: "fabrikam".into(), page: None };
+    let fabrikam = scope.list_partner_orgs(&lq).await.unwrap().items.remove(0).id;
+    let enrol = format!("/api/v1/orgs/{fabrikam}/enrolments/{}", msp.id);
+    let page = call(Method::PUT, enrol.clone(), Some(json!({"tier_id": gold}))).await;
+    assert_eq!(page.json()["error"]["field"], "tier_id");
+    let page = call(Method::PUT, enrol.clone(), Some(json!({"tier_id": msp.tiers[1].id}))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let programs: Vec<_> =
+        page.json()["enrolments"].as_array().unwrap().iter().map(|e| e["tier_name"].clone()).collect();
+    assert_eq!(programs, [json!("Premier"), json!("Registered")]);
+    assert_eq!(call(Method::DELETE, enrol.clone(), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(scope.enrolments_of_org(&fabrikam).await.unwrap().len(), 1);
+    // The vendor's own org is not a partner to enrol.
+    let vendor = scope.vendor_org().await.unwrap().unwrap().id;
+    let page = call(
+        Method::PUT,
+        format!("/api/v1/orgs/{vendor}/enrolments/{}", msp.id),
+        Some(json!({"tier_id": msp.tiers[0].id})),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    // Every change is in the audit log.
+    let audit = scope.list_audit(&Default::default()).await.unwrap().items;
+    for action in [
+        "program.updated",
+        "tier.added",
+        "tier.moved",
+        "tier.renamed",
+        "tier.removed",
+        "org.enrolled",
+        "org.unenrolled",
+    ] {
+        assert!(audit.iter().any(|a| a.action == action), "{action}");
+    }
+}

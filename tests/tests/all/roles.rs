@@ -43,6 +43,11 @@ const PAGES: &[Row] = &[
     ("/org/users/{bob}", [403, 403, 200, 403]),
 ];
 
+/// One of [`ids`]' values by name.
+fn id_of(ids: &[(&str, String)], name: &str) -> String {
+    ids.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no id {name}"))
+}
+
 fn fill(path: &str, ids: &[(&str, String)]) -> String {
     ids.iter().fold(path.to_string(), |p, (k, v)| p.replace(&format!("{{{k}}}"), v))
 }
@@ -73,6 +78,7 @@ async fn ids(app: &portico_tests::TestApp) -> Vec<(&'static str, String)> {
         ("invited", invited.id),
         ("reseller", reseller.id.clone()),
         ("silver", reseller.tiers[1].id.clone()),
+        ("gold", reseller.tiers[2].id.clone()),
         ("msp", msp.id.clone()),
         ("msp_member", msp.tiers[0].id.clone()),
         ("guestbook", "guestbook".into()),
@@ -132,6 +138,9 @@ async fn every_role_may_submit_exactly_the_admin_forms_it_should() {
         ("/admin/programs/{reseller}/tiers", &[("name", "Matrix Tier {i}")], [303, 403, 403, 403]),
         ("/admin/programs/{reseller}/tiers/{silver}/move", &[("direction", "up")], [303, 403, 403, 403]),
         ("/admin/programs/{reseller}/tiers/{silver}/move", &[("direction", "down")], [303, 403, 403, 403]),
+        ("/admin/programs/{reseller}/tiers/{silver}", &[("name", "Silver")], [303, 403, 403, 403]),
+        // Gold has Northwind: the admin is refused for that, the others before it.
+        ("/admin/programs/{reseller}/tiers/{gold}/remove", &[], [409, 403, 403, 403]),
         (
             "/admin/users/invite",
             &[
@@ -246,7 +255,7 @@ async fn every_role_gets_exactly_the_api_it_should() {
                 Method::POST,
                 "/api/v1/users".into(),
                 Some(
-                    json!({"email": format!("new{i}@northwind.example"), "name": "New Person", "role": "partner_user", "org_id": ids[0].1}),
+                    json!({"email": format!("new{i}@northwind.example"), "name": "New Person", "role": "partner_user", "org_id": id_of(&ids, "northwind")}),
                 ),
                 [201, 403, 201, 403],
             ),
@@ -292,10 +301,17 @@ async fn every_role_gets_exactly_the_api_it_should() {
             (
                 Method::PUT,
                 fill("/api/v1/orgs/{northwind}/enrolments/{msp}", &ids),
-                Some(json!({"tier_id": ids[6].1})),
+                Some(json!({"tier_id": id_of(&ids, "msp_member")})),
                 [200, 403, 403, 403],
             ),
             (Method::DELETE, fill("/api/v1/orgs/{northwind}/enrolments/{msp}", &ids), None, [204, 403, 403, 403]),
+            (
+                Method::PATCH,
+                fill("/api/v1/programs/{reseller}/tiers/{silver}", &ids),
+                Some(json!({"name": "Silver"})),
+                [200, 403, 403, 403],
+            ),
+            (Method::DELETE, fill("/api/v1/programs/{reseller}/tiers/{gold}", &ids), None, [409, 403, 403, 403]),
             (Method::POST, fill("/api/v1/users/{invited}/invitation", &ids), None, [202, 403, 202, 403]),
             (Method::GET, "/api/v1/plugins".into(), None, [200, 403, 403, 403]),
         ];

@@ -188,6 +188,21 @@ async fn the_whole_portal_works_on_postgres() {
     assert!(admin.get("/admin/orgs?q=postgres").await.body.contains("Postgres Partner"));
     let page = admin.post("/admin/programs", &[("name", "Distribution"), ("tiers", "Bronze, Silver")]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // Tiers renamed and removed from the program page; a refusal is shown on the tier it concerns.
+    let program_path = page.location().unwrap().split('?').next().unwrap().to_string();
+    let t = app.tenant_id("acme").await;
+    let distribution = app.state.db.tenant(&t).program_by_key("distribution").await.unwrap();
+    let (bronze, silver) = (&distribution.tiers[0].id, &distribution.tiers[1].id);
+    let page = admin.post(&format!("{program_path}/tiers/{bronze}"), &[("name", "silver")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains(&format!("id=\"e-tier-{bronze}\"")), "the error sits on Bronze's form");
+    let page = admin.post(&format!("{program_path}/tiers/{bronze}"), &[("name", "Copper")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(admin.get(&program_path).await.body.contains("Copper"));
+    assert_eq!(admin.post(&format!("{program_path}/tiers/{silver}/remove"), &[]).await.status, StatusCode::SEE_OTHER);
+    let page = admin.post(&format!("{program_path}/tiers/{bronze}/remove"), &[]).await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("at least one tier"));
     let mut bob = app.client();
     for _ in 0..4 {
         assert_eq!(bob.login("bob@northwind.example", "wrong-password").await.status, StatusCode::UNAUTHORIZED);
