@@ -47,13 +47,32 @@ async fn admin_home(auth: Auth) -> HttpResult<Redirect> {
     Ok(Redirect::to("/admin/orgs"))
 }
 
-async fn orgs(State(state): State<AppState>, auth: Auth, Query(lq): Query<ListQuery>) -> HttpResult<Response> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OrgListQuery {
+    q: String,
+    page: Option<i64>,
+    /// Only the partners enrolled in this program.
+    program: String,
+}
+
+async fn orgs(State(state): State<AppState>, auth: Auth, Query(oq): Query<OrgListQuery>) -> HttpResult<Response> {
     auth.principal.require_vendor_staff()?;
-    let page = auth.ctx.scope(&state).list_partner_orgs(&lq).await?;
+    let scope = auth.ctx.scope(&state);
+    let lq = ListQuery { q: oq.q.clone(), page: oq.page };
+    let program = Some(oq.program.as_str()).filter(|p| !p.is_empty());
+    let page = scope.list_partner_orgs_in(&lq, program).await?;
     let pages = page.pages();
-    Ok(render(&state, &auth.ctx, "admin/orgs.html", json!({ "orgs": page, "pages": pages, "q": lq.q }))
-        .await?
-        .into_response())
+    // Each partner's programs and tiers, for the list's column.
+    let ids: Vec<String> = page.items.iter().map(|o| o.id.clone()).collect();
+    let mut enrolments: std::collections::HashMap<String, Vec<serde_json::Value>> = Default::default();
+    for e in scope.enrolments_of_orgs(&ids).await? {
+        enrolments.entry(e.org_id.clone()).or_default().push(json!({ "program": e.program_name, "tier": e.tier_name }));
+    }
+    let programs = scope.list_programs().await?;
+    let ctx = json!({ "orgs": page, "pages": pages, "q": oq.q, "program": oq.program, "programs": programs,
+                      "enrolments": enrolments });
+    Ok(render(&state, &auth.ctx, "admin/orgs.html", ctx).await?.into_response())
 }
 
 async fn new_org_page(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {

@@ -110,14 +110,24 @@ async fn me(auth: Auth) -> Json<serde_json::Value> {
     )
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OrgQuery {
+    q: String,
+    page: Option<i64>,
+    /// Only the partners enrolled in this program (by id).
+    program_id: String,
+}
+
 async fn list_orgs(
     State(state): State<AppState>,
     auth: Auth,
-    Query(lq): Query<ListQuery>,
+    Query(oq): Query<OrgQuery>,
 ) -> HttpResult<Json<serde_json::Value>> {
     let scope = auth.ctx.scope(&state);
     if auth.principal.is_vendor_staff() {
-        let page = scope.list_partner_orgs(&lq).await?;
+        let lq = ListQuery { q: oq.q, page: oq.page };
+        let page = scope.list_partner_orgs_in(&lq, Some(oq.program_id.as_str()).filter(|p| !p.is_empty())).await?;
         return Ok(Json(
             json!({ "items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page }),
         ));

@@ -61,21 +61,26 @@ impl TenantScope<'_> {
 
     /// Partner orgs, searched by name, one page at a time.
     pub async fn list_partner_orgs(&self, lq: &ListQuery) -> Result<Page<Org>> {
+        self.list_partner_orgs_in(lq, None).await
+    }
+
+    /// Partner orgs, searched by name, optionally only those enrolled in one program, one page at a time.
+    pub async fn list_partner_orgs_in(&self, lq: &ListQuery, program_id: Option<&str>) -> Result<Page<Org>> {
         let pattern = lq.like_pattern();
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM orgs WHERE tenant_id = $1 AND kind = 'partner' AND LOWER(name) LIKE $2 ESCAPE '\\'",
-        )
-        .bind(self.tenant_id)
-        .bind(&pattern)
-        .fetch_one(self.pool())
-        .await?;
-        let q = format!(
-            "SELECT {COLUMNS} FROM orgs WHERE tenant_id = $1 AND kind = 'partner' AND LOWER(name) LIKE $2 ESCAPE '\\' \
-             ORDER BY name LIMIT $3 OFFSET $4"
-        );
+        // `$3` is the program, or '' for every org.
+        let filter = "tenant_id = $1 AND kind = 'partner' AND LOWER(name) LIKE $2 ESCAPE '\\' AND ($3 = '' OR id IN \
+             (SELECT org_id FROM enrolments WHERE tenant_id = $1 AND program_id = $3))";
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM orgs WHERE {filter}")))
+            .bind(self.tenant_id)
+            .bind(&pattern)
+            .bind(program_id.unwrap_or(""))
+            .fetch_one(self.pool())
+            .await?;
+        let q = format!("SELECT {COLUMNS} FROM orgs WHERE {filter} ORDER BY name LIMIT $4 OFFSET $5");
         let items = sqlx::query(AssertSqlSafe(q))
             .bind(self.tenant_id)
             .bind(&pattern)
+            .bind(program_id.unwrap_or(""))
             .bind(ListQuery::PER_PAGE)
             .bind(lq.offset())
             .fetch_all(self.pool())

@@ -286,6 +286,20 @@ impl TenantScope<'_> {
             .collect()
     }
 
+    /// The enrolments of several orgs (a page of the partner list), by program name.
+    pub async fn enrolments_of_orgs(&self, org_ids: &[String]) -> Result<Vec<Enrolment>> {
+        if org_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..org_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let q = format!("{ENROLMENT_SELECT} AND e.org_id IN ({}) ORDER BY p.name", placeholders.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(q)).bind(self.tenant_id);
+        for id in org_ids {
+            query = query.bind(id);
+        }
+        query.fetch_all(self.pool()).await?.iter().map(enrolment_from_row).collect()
+    }
+
     /// A program's enrolled partners, searched by org name, one page at a time.
     pub async fn enrolments_of_program(&self, program_id: &str, lq: &ListQuery) -> Result<Page<Enrolment>> {
         let pattern = lq.like_pattern();

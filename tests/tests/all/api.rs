@@ -263,3 +263,23 @@ async fn programs_tiers_and_enrolments_are_managed_through_the_api() {
         assert!(audit.iter().any(|a| a.action == action), "{action}");
     }
 }
+
+/// The partner list narrows to one program's partners, on the page (with each partner's programs and tiers) and
+/// in the API.
+#[tokio::test]
+async fn partner_lists_narrow_to_a_program() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let t = app.tenant_id("acme").await;
+    let msp = app.state.db.tenant(&t).program_by_key("msp").await.unwrap();
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    let all = admin.get("/admin/orgs").await.body;
+    assert!(all.contains("Reseller · Gold") && all.contains("MSP · Member"), "each partner's programs and tiers");
+    let only = admin.get(&format!("/admin/orgs?program={}", msp.id)).await.body;
+    assert!(only.contains("Contoso Managed Services"));
+    assert!(!only.contains("Northwind Solutions") && !only.contains("Fabrikam Systems"));
+    let token = admin.token("admin@acme.example", "portico-demo").await;
+    let page = admin.api(Method::GET, &format!("/api/v1/orgs?program_id={}", msp.id), Some(&token), None).await;
+    assert_eq!(page.json()["total"], 1);
+    assert_eq!(page.json()["items"][0]["name"], "Contoso Managed Services");
+}
