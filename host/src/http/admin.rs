@@ -285,10 +285,11 @@ pub(super) async fn remove_tier_from(auth: &Auth, state: &AppState, program_id: 
     let scope = auth.ctx.scope(state);
     let program = scope.program(program_id).await?;
     let tier = program.tiers.iter().find(|t| t.id == tier_id).ok_or(HttpError::NotFound)?;
+    if program.tiers.len() == 1 {
+        return Err(HttpError::Conflict { field: None, message: "a program needs at least one tier".into() });
+    }
+    // Storage checks both again in its transaction; a refusal there is a partner enrolled since the read above.
     scope.remove_tier(program_id, tier_id).await.map_err(|e| match e {
-        StorageError::Conflict(what) if what.contains("only") => {
-            HttpError::Conflict { field: None, message: "a program needs at least one tier".into() }
-        }
         StorageError::Conflict(_) => HttpError::Conflict {
             field: None,
             message: format!("partners are enrolled at {}; move them to another tier first", tier.name),

@@ -120,3 +120,20 @@ impl HttpError {
         (self.status(), "internal error").into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_with_its_message_for_the_log() {
+        let res = panicked(Box::new("index out of bounds"));
+        assert_eq!(res.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let info = res.extensions().get::<ErrorInfo>().expect("rendered by the error layer");
+        assert_eq!(info.code, "internal");
+        assert_eq!(info.cause.as_deref(), Some("handler panicked: index out of bounds"));
+        assert_eq!(info.message, "internal error", "the message shown says nothing of the cause");
+        let res = panicked(Box::new(String::from("formatted")));
+        assert_eq!(res.extensions().get::<ErrorInfo>().unwrap().cause.as_deref(), Some("handler panicked: formatted"));
+    }
+}

@@ -134,7 +134,6 @@ async fn invite_view(
         json!({ "orgs": orgs, "roles": area.roles(), "base": area.base(), "form": { "role": "partner_user" } }),
         extra,
     );
-
     Ok(render_status(state, &auth.ctx, status, "user_invite.html", page).await?.into_response())
 }
 
