@@ -308,15 +308,14 @@ pub(super) async fn move_tier_in(
     tier_id: &str,
     direction: &str,
 ) -> HttpResult<()> {
-    let direction = match direction {
+    let way = match direction {
         "up" => TierMove::Up,
         "down" => TierMove::Down,
         _ => return Err(HttpError::invalid("direction", "move a tier up or down")),
     };
     let scope = auth.ctx.scope(state);
-    scope.move_tier(program_id, tier_id, direction).await?;
-    let label = if direction == TierMove::Up { "up" } else { "down" };
-    scope.audit(Some(&auth.principal.user.id), "tier.moved", tier_id, label).await?;
+    scope.move_tier(program_id, tier_id, way).await?;
+    scope.audit(Some(&auth.principal.user.id), "tier.moved", tier_id, direction).await?;
     Ok(())
 }
 
@@ -439,16 +438,29 @@ async fn add_tier(
     Form(f): Form<TierForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    match add_tier_to(&auth, &state, &id, &f.name).await {
-        Ok(_) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
-        Err(HttpError::Invalid { message, .. }) => {
-            let errors: FieldErrors = [("tier_name".to_string(), message)].into();
-            let lq = ListQuery::default();
-            let extra = json!({ "errors": errors, "tier_name": f.name });
-            program_view(&state, &auth, &id, &lq, StatusCode::UNPROCESSABLE_ENTITY, extra).await
-        }
-        Err(e) => Err(e),
-    }
+    let r = add_tier_to(&auth, &state, &id, &f.name).await.map(|_| ());
+    tier_form_outcome(&state, &auth, &id, r, "tier_name".into(), json!({ "tier_name": f.name })).await
+}
+
+/// A tier form's answer: back to the program page when it worked; when it was refused (422 for bad input, 409
+/// for a rule), the page again with the refusal under `error_key` and `extra` (what was typed, which tier).
+async fn tier_form_outcome(
+    state: &AppState,
+    auth: &Auth,
+    program_id: &str,
+    result: HttpResult<()>,
+    error_key: String,
+    extra: serde_json::Value,
+) -> HttpResult<Response> {
+    let (status, message) = match result {
+        Ok(()) => return Ok(Redirect::to(&format!("/admin/programs/{program_id}?flash=saved")).into_response()),
+        Err(HttpError::Invalid { message, .. }) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(HttpError::Conflict { message, .. }) => (StatusCode::CONFLICT, message),
+        Err(e) => return Err(e),
+    };
+    let errors: FieldErrors = [(error_key, message)].into();
+    let extra = with(json!({ "errors": errors }), extra);
+    program_view(state, auth, program_id, &ListQuery::default(), status, extra).await
 }
 
 #[derive(Deserialize, Default)]
@@ -475,15 +487,9 @@ async fn rename_tier(
     Form(f): Form<TierForm>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    match rename_tier_in(&auth, &state, &id, &tier, &f.name).await {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
-        Err(HttpError::Invalid { message, .. }) => {
-            let errors: FieldErrors = [(format!("tier_{tier}"), message)].into();
-            let extra = json!({ "errors": errors, "edited_tier": tier, "edited_name": f.name });
-            program_view(&state, &auth, &id, &ListQuery::default(), StatusCode::UNPROCESSABLE_ENTITY, extra).await
-        }
-        Err(e) => Err(e),
-    }
+    let r = rename_tier_in(&auth, &state, &id, &tier, &f.name).await;
+    let extra = json!({ "edited_tier": tier, "edited_name": f.name });
+    tier_form_outcome(&state, &auth, &id, r, format!("tier_{tier}"), extra).await
 }
 
 async fn remove_tier(
@@ -492,15 +498,8 @@ async fn remove_tier(
     Path((id, tier)): Path<(String, String)>,
 ) -> HttpResult<Response> {
     auth.principal.require_vendor_admin()?;
-    match remove_tier_from(&auth, &state, &id, &tier).await {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/programs/{id}?flash=saved")).into_response()),
-        Err(HttpError::Conflict { message, .. }) => {
-            let errors: FieldErrors = [(format!("tier_{tier}"), message)].into();
-            let extra = json!({ "errors": errors, "edited_tier": tier });
-            program_view(&state, &auth, &id, &ListQuery::default(), StatusCode::CONFLICT, extra).await
-        }
-        Err(e) => Err(e),
-    }
+    let r = remove_tier_from(&auth, &state, &id, &tier).await;
+    tier_form_outcome(&state, &auth, &id, r, format!("tier_{tier}"), json!({ "edited_tier": tier })).await
 }
 
 async fn branding_view(

@@ -25,7 +25,7 @@ const EDITOR: [&str; 2] = ["admin/templates.html", "admin/template.html"];
 
 /// Whether a tenant may override `name` on `theme` from the admin UI.
 fn editable(state: &AppState, theme: &str, name: &str) -> bool {
-    !EDITOR.contains(&name) && state.renderer.theme_source(theme, name).is_some()
+    !EDITOR.contains(&name) && state.renderer.has_template(theme, name)
 }
 
 pub fn router() -> Router<AppState> {
@@ -81,8 +81,10 @@ async fn edit_view(
     errors: FieldErrors,
 ) -> HttpResult<Response> {
     let theme = &auth.ctx.tenant.theme;
-    let theme_source =
-        state.renderer.theme_source(theme, name).filter(|_| editable(state, theme, name)).ok_or(HttpError::NotFound)?;
+    if !editable(state, theme, name) {
+        return Err(HttpError::NotFound);
+    }
+    let theme_source = state.renderer.theme_source(theme, name).ok_or(HttpError::NotFound)?;
     let current = auth.ctx.scope(state).template_overrides().await?.into_iter().find(|(n, _)| n == name);
     let overridden = current.is_some();
     let source = source.or(current.map(|(_, body)| body)).unwrap_or_else(|| theme_source.clone());

@@ -107,18 +107,18 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     if api { res } else { (csrf, res).into_response() }
 }
 
+/// The token of an `Authorization: Bearer …` header.
+pub(super) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
 async fn principal(
     state: &AppState,
     tenant: &Tenant,
     parts: &Parts,
 ) -> Result<Option<Principal>, crate::storage::StorageError> {
     let scope = state.db.tenant(&tenant.id);
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = bearer_token(&parts.headers);
     let (user_id, via) = if let Some(token) = bearer {
         match scope.api_token_user(&hash_secret(token)).await? {
             Some(u) => (u, AuthVia::ApiToken),

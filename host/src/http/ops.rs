@@ -31,11 +31,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
     if let Some(expected) = &state.config.metrics_token {
         use secrecy::ExposeSecret;
-        let given =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| {
+        let ok = super::ctx::bearer_token(&headers).is_some_and(|given| {
             // Compared by hash, so the time taken says nothing about how much of the token matched.
-            crate::auth::hash_secret(g.trim()) == crate::auth::hash_secret(expected.expose_secret())
+            crate::auth::hash_secret(given) == crate::auth::hash_secret(expected.expose_secret())
         });
         if !ok {
             return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a metrics token is required\n")

@@ -33,24 +33,24 @@ const SETTINGS: &str = "Settings";
 /// Navigation for a role: the host's entries, then the plugins' (`(label, href)` pairs).
 fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) -> Vec<NavItem> {
     let Some(role) = role else { return Vec::new() };
-    let mut items: Vec<(String, String)> = vec![("Dashboard".into(), "/".into())];
-    items.extend(plugin_entries);
-    let host: Vec<(&str, &str)> = match role {
+    let mut items: Vec<(String, String, Option<&'static str>)> = vec![("Dashboard".into(), "/".into(), None)];
+    items.extend(plugin_entries.into_iter().map(|(label, href)| (label, href, None)));
+    let host: Vec<(&str, &str, Option<&'static str>)> = match role {
         Role::VendorAdmin => vec![
-            ("Partners", "/admin/orgs"),
-            ("Users", "/admin/users"),
-            ("Programs", "/admin/programs"),
-            ("Plugins", "/admin/plugins"),
-            ("Branding", "/admin/branding"),
-            ("Page templates", "/admin/templates"),
-            ("Mail", "/admin/mail"),
-            ("Audit log", "/admin/audit"),
+            ("Partners", "/admin/orgs", None),
+            ("Users", "/admin/users", None),
+            ("Programs", "/admin/programs", None),
+            ("Plugins", "/admin/plugins", Some(SETTINGS)),
+            ("Branding", "/admin/branding", Some(SETTINGS)),
+            ("Page templates", "/admin/templates", Some(SETTINGS)),
+            ("Mail", "/admin/mail", Some(SETTINGS)),
+            ("Audit log", "/admin/audit", Some(SETTINGS)),
         ],
-        Role::ChannelManager => vec![("Partners", "/admin/orgs")],
-        Role::PartnerAdmin => vec![("My organisation", "/org"), ("Team", "/org/users")],
+        Role::ChannelManager => vec![("Partners", "/admin/orgs", None)],
+        Role::PartnerAdmin => vec![("My organisation", "/org", None), ("Team", "/org/users", None)],
         Role::PartnerUser => vec![],
     };
-    items.extend(host.into_iter().map(|(l, h)| (l.to_string(), h.to_string())));
+    items.extend(host.into_iter().map(|(l, h, g)| (l.to_string(), h.to_string(), g)));
     let path = path.split('?').next().unwrap_or(path);
     // The entry whose path is the longest prefix of the page's is the current one (`/org/users` is Team, not
     // My organisation; a plugin's `/queue` is not also its `/`).
@@ -58,13 +58,11 @@ fn nav(role: Option<Role>, path: &str, plugin_entries: Vec<(String, String)>) ->
         let h = href.trim_end_matches('/');
         if href == "/" { path == "/" } else { path == h || path.starts_with(&format!("{h}/")) }
     };
-    let current = items.iter().filter(|(_, h)| matches(h)).map(|(_, h)| h.trim_end_matches('/').len()).max();
+    let current = items.iter().filter(|(_, h, _)| matches(h)).map(|(_, h, _)| h.trim_end_matches('/').len()).max();
     items
         .into_iter()
-        .map(|(label, href)| {
+        .map(|(label, href, group)| {
             let active = matches(&href) && Some(href.trim_end_matches('/').len()) == current;
-            let settings = ["/admin/plugins", "/admin/branding", "/admin/templates", "/admin/mail", "/admin/audit"];
-            let group = settings.contains(&href.as_str()).then_some(SETTINGS);
             NavItem { label, href, active, group }
         })
         .collect()

@@ -158,9 +158,14 @@ impl Renderer {
         names
     }
 
+    /// Whether `theme` (with the default theme under it) has a template called `name`.
+    pub fn has_template(&self, theme: &str, name: &str) -> bool {
+        self.theme(theme).tera.get_template_names().any(|n| n == name)
+    }
+
     /// The source of one of a theme's templates (or the default theme's, which it falls back to).
     pub fn theme_source(&self, theme: &str, name: &str) -> Option<String> {
-        if !self.template_names(theme).iter().any(|n| n == name) {
+        if !self.has_template(theme, name) {
             return None;
         }
         [self.theme(theme), self.theme(DEFAULT_THEME)]
@@ -172,7 +177,7 @@ impl Renderer {
     /// parse and fit the theme's inheritance (blocks, macros, the templates it extends or includes). The error
     /// is for the vendor admin who wrote it, with tera's line and column.
     pub fn check_override(&self, theme: &str, name: &str, body: &str) -> Result<(), String> {
-        if !self.template_names(theme).iter().any(|n| n == name) {
+        if !self.has_template(theme, name) {
             return Err(format!("{name} is not one of the theme's templates"));
         }
         let mut tera = (*self.theme(theme).tera).clone();
