@@ -1,19 +1,6 @@
 //! `plugin.toml` parsing: any text either parses into a manifest that validates, or is refused with errors that
 //! each name a field path and a reason. Never a panic.
+//! The body is `portico_tests::fuzz::manifest`, which the normal tests also run over this target's corpus.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use portico_plugin_api::Manifest;
-
-fuzz_target!(|text: &str| {
-    match Manifest::parse(text) {
-        Ok(m) => {
-            assert!(m.validate().is_ok(), "a parsed manifest validates");
-            let _ = m.check_api(&portico_plugin_api::api_version());
-            for c in &m.grants.collections {
-                assert!(m.collection(&c.name).is_some());
-            }
-        }
-        Err(errors) => assert!(!errors.to_string().is_empty(), "a refusal says why"),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| portico_tests::fuzz::manifest::run(data));

@@ -101,10 +101,14 @@ impl AppState {
             RuntimeShared {
                 db: db.clone(),
                 blobs: blobs.clone(),
-                http: reqwest::Client::new(),
+                http: crate::outbound::Outbound::new(
+                    config.runtime.outbound_allow.clone(),
+                    (config.runtime.max_outbound_response_mib << 20) as usize,
+                ),
+                usage: Default::default(),
                 extensions: crate::extensions::Extensions::load(&config.extensions)?,
             },
-            config.data_dir.join("cache").join("plugins"),
+            config.effective_cache_dir(),
         )?;
         let resolver =
             Resolver { base_domain: config.base_domain.clone(), default_tenant: config.default_tenant.clone() };

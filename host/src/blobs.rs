@@ -74,6 +74,14 @@ impl Blobs {
         }
     }
 
+    /// Every file under `prefix`, with when it was last written (milliseconds since the epoch).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, i64)>, BlobError> {
+        use futures::TryStreamExt;
+        let items: Vec<object_store::ObjectMeta> =
+            self.store.list(Some(&ObjectPath::from(prefix))).try_collect().await?;
+        Ok(items.into_iter().map(|m| (m.location.to_string(), m.last_modified.timestamp_millis())).collect())
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

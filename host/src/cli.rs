@@ -155,7 +155,7 @@ fn tempdir_with_wasm(dir: &std::path::Path, wasm: &std::path::Path) -> anyhow::R
     std::fs::create_dir_all(&base)?;
     std::fs::copy(dir.join("plugin.toml"), base.join("plugin.toml"))?;
     std::fs::copy(wasm, base.join("plugin.wasm")).map_err(|e| anyhow::anyhow!("{}: {e}", wasm.display()))?;
-    for sub in ["templates", "static"] {
+    for sub in ["templates", "static", "frame"] {
         copy_dir(&dir.join(sub), &base.join(sub))?;
     }
     Ok(TempPackageDir(base))

@@ -33,6 +33,9 @@ pub struct Config {
     /// Load balancers and reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
     /// Requests from anywhere else are taken at their connection's address, so a client cannot claim another's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Sites allowed to embed the portal in a frame, as origins (`https://intranet.example`); none by default,
+    /// and then no page may be framed at all (CSP `frame-ancestors 'none'`, `X-Frame-Options: DENY`).
+    pub frame_ancestors: Vec<String>,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`.
     #[serde(default, skip_serializing)]
     pub metrics_token: Option<SecretString>,
@@ -46,6 +49,9 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Where themes live.
     pub themes_dir: PathBuf,
+    /// Where compiled plugins (and the sandboxed renderer) are cached, by content and engine; default
+    /// `{data_dir}/cache/plugins`. Processes on one machine may share it (files are written atomically).
+    pub cache_dir: Option<PathBuf>,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// Plugin runtime limits.
@@ -112,12 +118,14 @@ impl Default for Config {
             public_url: None,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            frame_ancestors: Vec::new(),
             metrics_token: None,
             session_hours: 12,
             throttle_max_failures: 5,
             throttle_window_secs: 300,
             smtp: None,
             themes_dir: PathBuf::from("./themes"),
+            cache_dir: None,
             log_format: LogFormat::Text,
             runtime: crate::runtime::RuntimeLimits::default(),
             extensions: Vec::new(),
@@ -131,11 +139,17 @@ impl Config {
     /// Loads `file` (if it exists), then `PORTICO_*` environment variables on top.
     /// Nested keys use a double underscore: `PORTICO_SMTP__HOST`.
     pub fn load(file: &Path) -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(Config::default()))
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("PORTICO_").split("__"))
             .extract()
-            .map_err(Box::new)
+            .map_err(Box::new)?;
+        config.frame_ancestors = config
+            .frame_ancestors
+            .iter()
+            .map(|a| frame_ancestor(a).map_err(|e| Box::new(figment::Error::from(e))))
+            .collect::<Result<_, _>>()?;
+        Ok(config)
     }
 
     /// The database URL actually used: the configured one, or `sqlite://{data_dir}/portico.db`.
@@ -147,10 +161,26 @@ impl Config {
         }
     }
 
+    /// Where compiled plugins are cached.
+    pub fn effective_cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache").join("plugins"))
+    }
+
     /// Base URL for links in mail.
     pub fn public_url(&self) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.addr)).trim_end_matches('/').to_string()
     }
+}
+
+/// An embedding site as the origin a CSP `frame-ancestors` source names: `https://host[:port]`, nothing more.
+fn frame_ancestor(given: &str) -> Result<String, String> {
+    let bad = || format!("frame_ancestors: {given:?} is not an origin such as https://intranet.example");
+    let url = url::Url::parse(given).map_err(|_| bad())?;
+    let only_origin = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "https" | "http") || !only_origin || !url.username().is_empty() {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -174,6 +204,15 @@ mod tests {
         assert_eq!(c.trusted_proxies.len(), 3);
         assert!(c.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn frame_ancestors_are_origins_only() {
+        assert_eq!(frame_ancestor("https://intranet.example").unwrap(), "https://intranet.example");
+        assert_eq!(frame_ancestor("https://Intranet.example:8443/").unwrap(), "https://intranet.example:8443");
+        for bad in ["*", "'self'", "https://a.example/path", "https://a.example; script-src *", "javascript:x"] {
+            assert!(frame_ancestor(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -296,6 +296,29 @@ impl OrgProfile {
 }
 
 /// A `#rrggbb` colour.
+/// Text from outside (a plugin's log line or error) made safe for one log line: control characters (newline,
+/// carriage return, tab, terminal escapes), Unicode line and paragraph separators and bidirectional overrides are
+/// written as escapes (`\n`, `\u{1b}`), so no text can start a forged line or hide what follows it.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = |c: char| {
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(risky) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if risky(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn valid_color(s: &str) -> bool {
     s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -377,6 +400,21 @@ pub fn parse_tier_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<
         return Err("name at least one tier, lowest first".into());
     }
     Ok(tiers)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_control;
+
+    #[test]
+    fn control_characters_cannot_start_a_log_line() {
+        assert_eq!(escape_control("plain text, é"), "plain text, é");
+        assert_eq!(
+            escape_control("ok\n2026-12-01T00:00:00Z INFO admin password reset\r\x1b[2K"),
+            "ok\\n2026-12-01T00:00:00Z INFO admin password reset\\r\\u{1b}[2K"
+        );
+        assert_eq!(escape_control("a\u{2028}b\u{202e}c"), "a\\u{2028}b\\u{202e}c");
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod extensions;
 pub mod http;
 pub mod mail;
+pub mod outbound;
 pub mod plugins;
 pub mod render;
 pub mod runtime;
@@ -30,13 +31,19 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let workers = state.config.workers.then(|| plugins::jobs::spawn_workers(state.clone()));
-    let db = state.db.clone();
+    // The sandboxed renderer compiles in the background (or loads from the cache) while the first requests come.
+    let warm = state.clone();
+    tokio::spawn(async move { warm.runtime.warm_renderer().await });
+    let hourly = state.clone();
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            if let Err(e) = db.purge_expired().await {
+            if let Err(e) = hourly.db.purge_expired().await {
                 tracing::warn!(error = %e, "purging expired sessions failed");
+            }
+            if let Err(e) = plugins::jobs::sweep_orphan_blobs(&hourly, plugins::jobs::ORPHAN_GRACE_MS).await {
+                tracing::warn!(error = %e, "sweeping orphaned plugin files failed");
             }
         }
     });

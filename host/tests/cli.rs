@@ -8,6 +8,8 @@ fn portico(data: &std::path::Path, args: &[&str], password: Option<&str>) -> Out
         .env("PORTICO_DATA_DIR", data)
         .env("PORTICO_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../themes"))
         .env("PORTICO_CONFIG", data.join("none.toml"))
+        // Shared by every test process: the sandboxed renderer and plugins compile once per machine.
+        .env("PORTICO_CACHE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-artifact-cache"))
         .env_remove("PORTICO_DATABASE_URL");
     if let Some(p) = password {
         cmd.env("PORTICO_NEW_PASSWORD", p);

@@ -187,6 +187,16 @@ pub struct Limits {
     pub memory_mib: Option<u64>,
     /// Largest output (response body, view context) in KiB.
     pub output_kib: Option<u64>,
+    /// Most events one invocation may emit.
+    pub events: Option<u64>,
+    /// Most notifications one invocation may send.
+    pub notifications: Option<u64>,
+    /// Most of those notifications that also go out by email.
+    pub emails: Option<u64>,
+    /// Most records one invocation may insert, update or delete.
+    pub writes: Option<u64>,
+    /// Most bytes of files one invocation may store, in MiB.
+    pub blob_mib: Option<u64>,
 }
 
 /// One problem with a manifest: where, and what is wrong.

@@ -1,5 +1,10 @@
-//! Plugin packages: a directory or a `.tar.gz` holding `plugin.toml`, `plugin.wasm`, `templates/` and
-//! `static/`. Unpacking refuses absolute paths, `..`, links, unexpected files and oversized content.
+//! Plugin packages: a directory or a `.tar.gz` holding `plugin.toml`, `plugin.wasm`, `templates/`, `static/` and
+//! `frame/`. Unpacking refuses absolute paths, `..`, links, unexpected files and oversized content.
+//!
+//! Plugin markup is untrusted in the browser too, so what a package may serve on the portal's origin is limited:
+//! `static/` holds styles, raster images, fonts and SVG (served so that it cannot script), and its stylesheets
+//! may fetch only the package's own files. Client code (HTML documents, scripts) goes under `frame/`, which the host
+//! serves only into sandboxed frames with an opaque origin.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -39,7 +44,18 @@ pub struct Package {
     pub templates: BTreeMap<String, String>,
     /// Static file path (relative to `static/`) → bytes.
     pub statics: BTreeMap<String, Vec<u8>>,
+    /// Files of the plugin's sandboxed frames (relative to `frame/`) → bytes.
+    pub frames: BTreeMap<String, Vec<u8>>,
 }
+
+/// The kinds of file `static/` may hold, by extension.
+pub const STATIC_EXTENSIONS: &[&str] =
+    &["css", "png", "jpg", "jpeg", "gif", "webp", "avif", "ico", "woff", "woff2", "ttf", "otf", "svg"];
+
+/// Why a static file is refused, in words that say what to do instead.
+const STATIC_ONLY: &str = "static/ holds only styles (.css), raster images (.png .jpg .gif .webp .avif .ico), fonts \
+     (.woff2 .woff .ttf .otf) and .svg; plugin markup gets interactivity from the host's data-pt-* behaviours, and \
+     client code that truly needs script goes under frame/, which runs in a sandboxed frame";
 
 impl Package {
     /// Unpacks a `.tar.gz` package.
@@ -82,7 +98,7 @@ impl Package {
                 files.insert(name.to_string(), read(&dir.join(name))?);
             }
         }
-        for sub in ["templates", "static"] {
+        for sub in ["templates", "static", "frame"] {
             let root = dir.join(sub);
             let mut stack = vec![root.clone()];
             while let Some(d) = stack.pop() {
@@ -110,17 +126,32 @@ impl Package {
         let wasm = files.remove("plugin.wasm").ok_or(PackageError::Missing("plugin.wasm"))?;
         let mut templates = BTreeMap::new();
         let mut statics = BTreeMap::new();
+        let mut frames = BTreeMap::new();
         for (name, data) in files {
             if let Some(t) = name.strip_prefix("templates/") {
                 let text = String::from_utf8(data).map_err(|_| PackageError::Entry(name.clone(), "is not UTF-8"))?;
                 templates.insert(t.to_string(), text);
             } else if let Some(s) = name.strip_prefix("static/") {
+                let ext = s.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+                if !STATIC_EXTENSIONS.contains(&ext.as_str()) {
+                    return Err(PackageError::Entry(name, STATIC_ONLY));
+                }
+                if ext == "css" {
+                    let text = String::from_utf8(data.clone())
+                        .map_err(|_| PackageError::Entry(name.clone(), "is not UTF-8"))?;
+                    check_stylesheet(&text).map_err(|why| PackageError::Entry(name.clone(), why))?;
+                }
                 statics.insert(s.to_string(), data);
+            } else if let Some(f) = name.strip_prefix("frame/") {
+                frames.insert(f.to_string(), data);
             } else {
-                return Err(PackageError::Entry(name, "is not plugin.toml, plugin.wasm, templates/… or static/…"));
+                return Err(PackageError::Entry(
+                    name,
+                    "is not plugin.toml, plugin.wasm, templates/…, static/… or frame/…",
+                ));
             }
         }
-        Ok(Package { manifest, manifest_text, wasm, templates, statics })
+        Ok(Package { manifest, manifest_text, wasm, templates, statics, frames })
     }
 
     /// Packs the package as `.tar.gz`, entries in a stable order.
@@ -142,8 +173,68 @@ impl Package {
         for (n, d) in &self.statics {
             add(&format!("static/{n}"), d);
         }
+        for (n, d) in &self.frames {
+            add(&format!("frame/{n}"), d);
+        }
         tar.into_inner().expect("writing to memory").finish().expect("writing to memory")
     }
+}
+
+/// A plugin stylesheet styles; it does not fetch. Its `url(…)`s may name only the package's own files (relative
+/// paths), and `@import` and `image-set()` are refused: otherwise attribute selectors could send what a page shows
+/// (a form token, say) to a route of the plugin's, one request per guessed character. CSS escapes are read first,
+/// so `\75 rl(` counts as `url(`.
+pub fn check_stylesheet(css: &str) -> Result<(), &'static str> {
+    let text = unescape_css(css).to_ascii_lowercase();
+    if text.contains("@import") {
+        return Err("stylesheets may not @import; put every rule in the package's own files");
+    }
+    if text.contains("image-set(") {
+        return Err("stylesheets may not use image-set(); use url() with a file of the package");
+    }
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("url(") {
+        let after = &rest[at + 4..];
+        let end = after.find(')').unwrap_or(after.len());
+        let target = after[..end].trim().trim_matches(|c| c == '"' || c == '\'');
+        let relative = !target.is_empty()
+            && !target.starts_with('/')
+            && !target.contains(':')
+            && !target.contains('\\')
+            && !target.split('/').any(|seg| seg == "..");
+        if !relative && !target.starts_with("data:image/") && !target.starts_with("data:font/") {
+            return Err("url() in a stylesheet may name only the package's own files, by relative path");
+        }
+        rest = &after[end..];
+    }
+    Ok(())
+}
+
+/// CSS text with its escapes (`\75`, `\u`) replaced by the characters they stand for.
+fn unescape_css(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let mut hex = String::new();
+        while hex.len() < 6 && chars.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            hex.push(chars.next().expect("peeked"));
+        }
+        if hex.is_empty() {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            if chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            out.push(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('\u{fffd}'));
+        }
+    }
+    out
 }
 
 /// A safe relative path inside the package, with `/` separators.
@@ -196,6 +287,50 @@ mod tests {
         assert_eq!(p.templates["a.html"], "<p>a</p>");
         let again = Package::from_tar_gz(&p.to_tar_gz()).unwrap();
         assert_eq!(again.wasm, p.wasm);
+    }
+
+    #[test]
+    fn static_files_are_styles_images_and_fonts_and_script_goes_to_frames() {
+        let with = |name: &str, data: &[u8]| {
+            Package::from_tar_gz(&tar_gz(&[("plugin.toml", MANIFEST.as_bytes()), ("plugin.wasm", b"x"), (name, data)]))
+        };
+        for ok in ["static/a.css", "static/img/a.PNG", "static/f.woff2", "static/logo.svg"] {
+            assert!(with(ok, b"p{}").is_ok(), "{ok}");
+        }
+        for bad in
+            ["static/form.js", "static/page.html", "static/x.mjs", "static/x.wasm", "static/x.xml", "static/noext"]
+        {
+            let e = with(bad, b"x").unwrap_err();
+            assert!(e.to_string().contains("frame/"), "{bad}: {e}");
+        }
+        let p = with("frame/player.js", b"alert(1)").unwrap();
+        assert_eq!(p.frames["player.js"], b"alert(1)");
+        assert_eq!(Package::from_tar_gz(&p.to_tar_gz()).unwrap().frames, p.frames);
+    }
+
+    #[test]
+    fn stylesheets_fetch_only_the_packages_own_files() {
+        for ok in [
+            "a{background:url(img/a.png)}",
+            "a{background:url('x.png')}",
+            "@font-face{src:url(f.woff2)}",
+            "p{color:red}",
+        ] {
+            assert!(check_stylesheet(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "@import 'https://evil.example/x.css';",
+            "input[value^=a]{background:url(/p/evil/leak?a)}",
+            "a{background:url(https://evil.example/x)}",
+            "a{background:url(//evil.example/x)}",
+            "a{background:\\75 rl(/p/evil/x)}",
+            "a{background:\\000075rl(/p/evil/x)}",
+            "a{background:url(../../p/evil)}",
+            "a{background-image:image-set('https://evil.example/x' 1x)}",
+            "@\\69mport url(x)",
+        ] {
+            assert!(check_stylesheet(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

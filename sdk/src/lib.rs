@@ -1,6 +1,7 @@
 //! The Portico plugin SDK. A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`] and
 //! built for `wasm32-wasip2`. Everything else here is typed help over the host's WIT imports: [`storage`],
-//! [`events`], [`directory`], [`notify`], [`http`], [`secrets`], [`settings`], [`blobs`], [`log`].
+//! [`events`], [`directory`], [`notify`], [`http`], [`secrets`], [`settings`], [`blobs`], [`log`]. How a plugin's
+//! pages behave in the browser (what markup may do, the `data-pt-*` behaviours, the sandboxed frame) is in [`ui`].
 //!
 //! ```text
 //! use portico_sdk::prelude::*;
@@ -31,6 +32,7 @@ pub mod bindings {
 mod context;
 pub mod host;
 pub mod storage;
+pub mod ui;
 
 pub use host::{blobs, directory, events, extensions, http, log, notify, secrets, settings};
 
@@ -78,6 +80,18 @@ pub trait Plugin {
         let _ = (ctx, from_version);
         Ok(())
     }
+}
+
+/// A plugin's entry points as plain functions (what [`export_plugin!`] refers to in a native build, where nothing
+/// is exported).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct EntryPoints {
+    pub handle: fn(&Context, Request) -> Result<Response, Error>,
+    pub on_event: fn(&Context, Event) -> Result<(), Error>,
+    pub run_schedule: fn(&Context, &str) -> Result<(), Error>,
+    pub render_widget: fn(&Context, &str) -> Result<View, Error>,
+    pub migrate: fn(&Context, &str) -> Result<(), Error>,
 }
 
 /// Helpers to build errors.
@@ -134,6 +148,22 @@ macro_rules! export_plugin {
             }
         }
 
+        // Only a WebAssembly build exports the entry points: natively (a plugin's unit tests, a workspace build)
+        // the crate is plain Rust, and a native shared library cannot carry the component model's export names.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_plugin_world!(__PorticoExports with_types_in $crate::bindings);
+
+        /// Natively, the plugin's entry points by name (`#[used]`, so kept wherever the macro is invoked), so its
+        /// code counts as used without the export.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        #[used]
+        static __PORTICO_ENTRY_POINTS: $crate::EntryPoints = $crate::EntryPoints {
+            handle: <$plugin as $crate::Plugin>::handle,
+            on_event: <$plugin as $crate::Plugin>::on_event,
+            run_schedule: <$plugin as $crate::Plugin>::run_schedule,
+            render_widget: <$plugin as $crate::Plugin>::render_widget,
+            migrate: <$plugin as $crate::Plugin>::migrate,
+        };
     };
 }

@@ -1,6 +1,7 @@
 //! Test support: spawn the real app on port 0 with a throwaway database (SQLite file or a fresh PostgreSQL
 //! database), and a browser-like client that keeps cookies and CSRF tokens.
 
+pub mod fuzz;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -169,7 +170,7 @@ impl TestApp {
             .resolve(host, self.addr)
             .build()
             .expect("client");
-        Client { http, base: format!("http://{host}:{}", self.addr.port()), csrf: None }
+        Client { http, base: format!("http://{host}:{}", self.addr.port()), csrf: None, scoped: Default::default() }
     }
 
     /// Creates a second tenant `slug` with a vendor org and one vendor admin.
@@ -214,13 +215,15 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub csrf: Option<String>,
+    /// Tokens for the sign-out form and for plugins' forms, by scope (`logout`, `plugin:{id}`).
+    pub scoped: std::collections::HashMap<String, String>,
 }
 
 impl Client {
     /// A client for a server at `base` (`http://127.0.0.1:port`), such as a replica process.
     pub fn at(base: &str) -> Client {
         let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
-        Client { http, base: base.trim_end_matches('/').to_string(), csrf: None }
+        Client { http, base: base.trim_end_matches('/').to_string(), csrf: None, scoped: Default::default() }
     }
 }
 
@@ -253,15 +256,49 @@ impl Page {
     }
 }
 
-/// The `csrf_token` value in a page's first form.
+/// The `csrf_token` value in a page's first form that posts to the host's own routes (the sign-out form and
+/// plugin forms carry tokens good for their own routes only).
 pub fn csrf_in(html: &str) -> Option<String> {
-    let re = regex::Regex::new(r#"name="csrf_token" value="([^"]+)""#).unwrap();
-    re.captures(html).map(|c| html_unescape(&c[1]))
+    form_tokens(html, "/").into_iter().find(|(scope, _)| scope == "host").map(|(_, t)| t)
 }
 
-/// Undoes tera's escaping of attribute values.
+/// Every form's token with the scope it is good for (`host`, `logout`, `plugin:{id}`), as a browser would submit
+/// it; a form without an action posts to `page_path`.
+pub fn form_tokens(html: &str, page_path: &str) -> Vec<(String, String)> {
+    let form = regex::Regex::new(r#"(?s)<form([^>]*)>(.*?)</form>"#).unwrap();
+    let action = regex::Regex::new(r#"action="([^"]*)""#).unwrap();
+    let token = regex::Regex::new(r#"name="csrf_token" value="([^"]+)""#).unwrap();
+    form.captures_iter(html)
+        .filter_map(|c| {
+            let to = action.captures(&c[1]).map(|a| html_unescape(&a[1])).filter(|a| !a.is_empty());
+            let t = token.captures(&c[2]).map(|t| html_unescape(&t[1]))?;
+            Some((csrf_scope(to.as_deref().unwrap_or(page_path)), t))
+        })
+        .collect()
+}
+
+/// The scope whose token a post to `path` needs, as the host decides it (`http::csrf::Scope::of_path`).
+pub fn csrf_scope(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if path == "/logout" {
+        return "logout".into();
+    }
+    match path.strip_prefix("/api/v1/p/").or_else(|| path.strip_prefix("/p/")).and_then(|r| r.split('/').next()) {
+        Some(id) if !id.is_empty() => format!("plugin:{id}"),
+        _ => "host".into(),
+    }
+}
+
+/// Undoes the template engines' escaping of attribute values (tera's and minijinja's).
 pub fn html_unescape(s: &str) -> String {
-    s.replace("&#x2F;", "/").replace("&#x3D;", "=").replace("&#x2B;", "+").replace("&amp;", "&").replace("&quot;", "\"")
+    s.replace("&#x2F;", "/")
+        .replace("&#x2f;", "/")
+        .replace("&#x3D;", "=")
+        .replace("&#x2B;", "+")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
 }
 
 impl Client {
@@ -274,10 +311,27 @@ impl Client {
 
     pub async fn get(&mut self, path: &str) -> Page {
         let page = Self::read(self.http.get(format!("{}{path}", self.base)).send().await.expect("get")).await;
-        if let Some(t) = csrf_in(&page.body) {
-            self.csrf = Some(t);
-        }
+        self.learn_tokens(&page.body, path);
         page
+    }
+
+    /// Keeps each form's token by the scope it is good for.
+    fn learn_tokens(&mut self, html: &str, page_path: &str) {
+        for (scope, token) in form_tokens(html, page_path) {
+            if scope == "host" {
+                self.csrf = Some(token);
+            } else {
+                self.scoped.insert(scope, token);
+            }
+        }
+    }
+
+    /// The token a browser would send to `path`: that of a form seen for its scope (the host's token when the
+    /// client saw none, so a test can watch the refusal).
+    pub fn token_for(&self, path: &str) -> String {
+        let scope = csrf_scope(path);
+        let scoped = if scope == "host" { None } else { self.scoped.get(&scope).cloned() };
+        scoped.or_else(|| self.csrf.clone()).unwrap_or_default()
     }
 
     /// Posts a form with the client's CSRF token (fetching `/login` first if it has none).
@@ -286,7 +340,7 @@ impl Client {
             self.get("/login").await;
         }
         let mut form: Vec<(&str, &str)> = fields.to_vec();
-        let token = self.csrf.clone().unwrap_or_default();
+        let token = self.token_for(path);
         form.push(("csrf_token", &token));
         self.post_raw(path, &form).await
     }
@@ -295,9 +349,7 @@ impl Client {
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let page =
             Self::read(self.http.post(format!("{}{path}", self.base)).form(fields).send().await.expect("post")).await;
-        if let Some(t) = csrf_in(&page.body) {
-            self.csrf = Some(t);
-        }
+        self.learn_tokens(&page.body, path);
         page
     }
 
@@ -306,7 +358,7 @@ impl Client {
         if self.csrf.is_none() {
             self.get("/login").await;
         }
-        let token = self.csrf.clone().unwrap_or_default();
+        let token = self.token_for(path);
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), &[("csrf_token", token)]).unwrap();
         Self::read(self.http.post(url).multipart(form).send().await.expect("multipart")).await
     }
@@ -372,6 +424,14 @@ pub fn hostile() -> PluginSource {
     PluginSource {
         dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/hostile"),
         crate_name: "portico_test_hostile",
+    }
+}
+
+/// The test plugin whose markup and answers try to run script on the portal's origin.
+pub fn hostile_ui() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/hostile-ui"),
+        crate_name: "portico_test_hostile_ui",
     }
 }
 

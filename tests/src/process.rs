@@ -68,6 +68,8 @@ impl Replica {
             .env("PORTICO_DATABASE_URL", &self.database_url)
             .env("PORTICO_DATA_DIR", &self.data_dir)
             .env("PORTICO_THEMES_DIR", super::themes_dir())
+            // One artifact cache for every process the tests start: each compiles the renderer and plugins once.
+            .env("PORTICO_CACHE_DIR", super::target_dir().join("test-artifact-cache"))
             .env("PORTICO_DEFAULT_TENANT", "acme")
             .env("PORTICO_BASE_DOMAIN", "portico.test")
             .env("PORTICO_LOG", "warn")

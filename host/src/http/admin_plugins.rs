@@ -135,11 +135,47 @@ async fn detail_view(
             .collect();
         programs.push(json!({ "id": prog.id, "key": prog.key, "name": prog.name, "enabled": row.is_some_and(|r| r.enabled), "fields": fields }));
     }
+    // What it holds against its quotas, counted now (not from a replica's cache).
+    let usage = state.db.plugin_usage(&auth.ctx.tenant.id, id, crate::domain::now_millis()).await?;
+    let q = state.runtime.limits.quotas();
+    let row = |label: &str, used: u64, quota: u64, unit: &str| {
+        let pct = used.saturating_mul(100).checked_div(quota).unwrap_or(100).min(100);
+        json!({ "label": label, "used": group(used), "quota": group(quota), "unit": unit, "pct": pct, "full": used >= quota })
+    };
+    let usage_rows = vec![
+        row("Stored records", usage.records, q.records, ""),
+        row("Index rows", usage.index_rows, q.index_rows, ""),
+        row("Files", usage.blob_bytes >> 20, q.blob_bytes >> 20, "MiB"),
+        row("Undelivered events", usage.outbox, q.outbox, ""),
+        row("Emails in the last hour", usage.emails_last_hour, q.emails_per_hour, ""),
+    ];
+    let built_against = match plugins::unpacked(state, &installed).await {
+        Ok(u) => u.loaded.compiled.api_version.as_ref().map(|v| v.to_string()),
+        Err(e) => {
+            tracing::warn!(plugin = %id, error = %e, "could not load an installed plugin");
+            None
+        }
+    };
     let page = with(
-        json!({ "plugin": { "id": installed.plugin_id, "version": installed.version, "manifest": manifest }, "programs": programs }),
+        json!({ "plugin": { "id": installed.plugin_id, "version": installed.version, "manifest": manifest,
+                            "built_against": built_against, "serves": portico_plugin_api::api_version().to_string() },
+                "programs": programs, "usage": usage_rows }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/plugin.html", page).await?.into_response())
+}
+
+/// A count with thousands separated, as the admin pages show numbers.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {

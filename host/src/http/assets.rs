@@ -1,5 +1,7 @@
 //! Static theme assets (`/static/{theme}/…`, falling back to the default theme's) and tenant media
-//! (`/media/tenants/{tenant_id}/…`: logos and favicons, only the request's own tenant's).
+//! (`/media/tenants/{tenant_id}/…`: logos and favicons, only the request's own tenant's), and the host's two scripts
+//! (`/_portico/portico.js`, the behaviour script plugin markup drives; `/_portico/frame.js`, the bridge client for
+//! plugin frames), compiled into the binary so they are pinned to the host's version.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,6 +24,28 @@ pub fn static_router(state: &AppState) -> Router<AppState> {
         router = router.nest_service(&format!("/static/{}", theme.key), serve);
     }
     router
+}
+
+/// The behaviour script that plugin markup drives through `data-pt-*` attributes.
+pub const BEHAVIOUR_JS: &str = include_str!("../../assets/portico.js");
+/// The bridge client that custom client code in a plugin frame loads.
+pub const FRAME_JS: &str = include_str!("../../assets/frame.js");
+
+pub fn host_script_router() -> Router<AppState> {
+    let script = |body: &'static str| {
+        move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                    (header::CACHE_CONTROL, "public, max-age=3600"),
+                ],
+                body,
+            )
+        }
+    };
+    Router::new()
+        .route("/_portico/portico.js", get(script(BEHAVIOUR_JS)))
+        .route("/_portico/frame.js", get(script(FRAME_JS)))
 }
 
 pub fn media_router() -> Router<AppState> {

@@ -33,6 +33,8 @@ pub struct Ctx {
     pub base_url: String,
     /// The client's address, for login throttling.
     pub ip: Option<std::net::IpAddr>,
+    /// This response's CSP nonce, for the host templates' `<script>` and `<style>` elements.
+    pub csp_nonce: String,
 }
 
 impl Ctx {
@@ -101,10 +103,17 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     let ip = client_ip(peer, &parts.headers, &state.config.trusted_proxies);
     let scheme = if state.config.secure_cookies { "https" } else { "http" };
     let base_url = format!("{scheme}://{host}");
-    parts.extensions.insert(Ctx { tenant, principal, request_id, api, csrf_token, path, base_url, ip });
+    let nonce = super::CspNonce::new();
+    let csp_nonce = nonce.0.clone();
+    parts.extensions.insert(Ctx { tenant, principal, request_id, api, csrf_token, path, base_url, ip, csp_nonce });
     req = Request::from_parts(parts, body);
-    let res = next.run(req).await;
-    if api { res } else { (csrf, res).into_response() }
+    let mut res = next.run(req).await;
+    if api {
+        // JSON never runs script: its policy has no nonce at all.
+        return res;
+    }
+    res.extensions_mut().insert(nonce);
+    (csrf, res).into_response()
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -30,6 +30,10 @@ pub enum HttpError {
     Unavailable(String),
     #[error("there is no space left to store files, so nothing was saved; ask the portal's operator to free some")]
     StorageFull(String),
+    /// A plugin answered with something the host will not pass on (a status that is not one, a redirect off the
+    /// portal): the plugin's fault, logged with the cause, shown as a bad answer from the plugin.
+    #[error("the plugin gave an answer the portal cannot pass on")]
+    BadGateway(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -66,6 +70,7 @@ impl HttpError {
             HttpError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            HttpError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,6 +87,7 @@ impl HttpError {
             HttpError::Csrf => "csrf",
             HttpError::Unavailable(_) => "unavailable",
             HttpError::StorageFull(_) => "storage_full",
+            HttpError::BadGateway(_) => "bad_gateway",
             HttpError::Internal(_) => "internal",
         }
     }
@@ -92,7 +98,10 @@ impl IntoResponse for HttpError {
         let status = self.status();
         let (field, cause) = match &self {
             HttpError::Invalid { field, .. } | HttpError::Conflict { field, .. } => (field.clone(), None),
-            HttpError::Internal(c) | HttpError::Unavailable(c) | HttpError::StorageFull(c) => (None, Some(c.clone())),
+            HttpError::Internal(c)
+            | HttpError::Unavailable(c)
+            | HttpError::StorageFull(c)
+            | HttpError::BadGateway(c) => (None, Some(c.clone())),
             _ => (None, None),
         };
         let info = ErrorInfo { code: self.code(), message: self.to_string(), field, cause };

@@ -16,6 +16,7 @@ mod org;
 mod pages;
 mod people;
 mod plugin_routes;
+mod security;
 mod upload;
 mod view;
 
@@ -35,6 +36,7 @@ use crate::app::AppState;
 
 pub use ctx::{Auth, Ctx};
 pub use error::{ErrorInfo, HttpError, HttpResult};
+pub use security::CspNonce;
 
 /// Largest request body accepted (logo uploads are the biggest).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -63,8 +65,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(assets::static_router(&state))
+        .merge(assets::host_script_router())
         .merge(tenant_routes)
         .layer(from_fn(record_metrics))
+        // Outside everything that answers, errors and panics included, so every response carries them.
+        .layer(from_fn_with_state(state.clone(), security::headers))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Outside it too, for the routes that have no tenant (operations, static files).
         .layer(CatchPanicLayer::custom(|_| HttpError::internal("handler panicked").into_response_plain()))

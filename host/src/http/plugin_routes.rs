@@ -1,6 +1,9 @@
-//! Plugin pages (`/p/{plugin}/…`), plugin JSON routes (`/api/v1/p/{plugin}/…`) and plugin static files. The
-//! host checks the manifest's route, method and roles, and that the plugin is enabled in one of the caller's
-//! programs, before it invokes the plugin; it renders page views through the tenant's theme.
+//! Plugin pages (`/p/{plugin}/…`), plugin JSON routes (`/api/v1/p/{plugin}/…`), plugin static files and frames.
+//! The host checks the manifest's route, method and roles, and that the plugin is enabled in one of the caller's
+//! programs, before it invokes the plugin; it renders page views in the sandboxed renderer (the plugin's
+//! templates, sanitized) inside the tenant's theme, and checks every answer: redirects stay on the portal, files
+//! cannot run as pages, JSON statuses are real ones. Plugin markup is wrapped in an element naming its plugin,
+//! which is what the behaviour script and the frame bridge trust.
 
 use axum::Router;
 use axum::body::{Bytes, to_bytes};
@@ -11,12 +14,19 @@ use axum::routing::{any, get};
 use portico_plugin_api::{Method, route_matches};
 use serde_json::json;
 
-use super::ctx::Auth;
+use super::csrf::{self, Scope};
+use super::ctx::{Auth, Ctx};
 use super::error::{HttpError, HttpResult};
+use super::security::{FILE_POLICY, FRAME_POLICY};
 use super::view::base_context;
 use crate::app::AppState;
 use crate::plugins::{self, Active};
-use crate::runtime::{HttpRequest, HttpResponse, PluginError, RuntimeError};
+use crate::runtime::{HttpRequest, HttpResponse, PluginError, RenderError, RenderLimits, RuntimeError, Template};
+
+/// The header the behaviour script sends for a region's refresh: the page view comes back without the layout.
+const FRAGMENT: &str = "x-portico-fragment";
+/// The header the frame bridge sends: a short-lived token bound to the plugin and the user's session.
+const BRIDGE: &str = "x-portico-bridge";
 
 pub fn page_router() -> Router<AppState> {
     Router::new()
@@ -24,6 +34,7 @@ pub fn page_router() -> Router<AppState> {
         .route("/p/{plugin}/", any(page))
         .route("/p/{plugin}/{*rest}", any(page_rest))
         .route("/plugin-static/{plugin}/{*path}", get(static_file))
+        .route("/plugin-frame/{plugin}/{*path}", get(frame_file))
 }
 
 pub fn api_router() -> Router<AppState> {
@@ -113,6 +124,13 @@ async fn dispatch(
     if !plugins::role_allowed(&route.roles, auth.principal.role()) {
         return Err(HttpError::Forbidden);
     }
+    if let Some(token) = req.headers().get(BRIDGE) {
+        let token = token.to_str().unwrap_or_default();
+        if !csrf::verify_bridge(&auth.ctx.csrf_token, plugin_id, token, crate::domain::now_millis()) {
+            return Err(HttpError::Forbidden);
+        }
+    }
+    let fragment = !api && req.headers().contains_key(FRAGMENT);
     let method_name = req.method().as_str().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -139,44 +157,122 @@ async fn dispatch(
     let wit_req =
         HttpRequest { method: method_name, path: path.to_string(), query, headers, body: body.to_vec(), form, api };
     let inv = plugins::user_invocation(state, &auth.ctx.tenant, &active, &auth.principal.user, &auth.ctx.request_id);
+    let started = std::time::Instant::now();
     let outcome = state.runtime.handle_http(active.plugin.loaded.clone(), inv, wit_req).await;
     let response = outcome.map_err(runtime_error)?.map_err(plugin_error)?;
+    let status_of = |code: u16| {
+        StatusCode::from_u16(code).ok().filter(|s| (200..600).contains(&s.as_u16())).ok_or_else(|| {
+            HttpError::BadGateway(format!("plugin {plugin_id} answered with status {code}, which is not one"))
+        })
+    };
     match response {
+        HttpResponse::Page(view) if fragment => {
+            let html = render_fragment(state, &auth.ctx, &active, &view.template, &view.context, started).await?;
+            let res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html);
+            Ok((status_of(view.status)?, res).into_response())
+        }
         HttpResponse::Page(view) if !api => {
-            let html = render_view(state, auth, &active, &view.template, &view.context, &view.title).await?;
-            let status = StatusCode::from_u16(view.status).unwrap_or(StatusCode::OK);
+            let status = status_of(view.status)?;
+            let html = render_view(state, auth, &active, &view.template, &view.context, &view.title, started).await?;
             Ok((status, html).into_response())
         }
         HttpResponse::Page(_) => {
             Err(HttpError::internal(format!("plugin {plugin_id} answered an API call with a page")))
         }
         HttpResponse::Json((status, body)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+            Ok((status_of(status)?, [(header::CONTENT_TYPE, "application/json")], body).into_response())
         }
-        HttpResponse::Redirect(to) if to.starts_with('/') && !to.starts_with("//") => {
-            Ok(Redirect::to(&to).into_response())
-        }
-        HttpResponse::Redirect(_) => Err(HttpError::internal(format!("plugin {plugin_id} redirected off the portal"))),
-        HttpResponse::File(f) => {
-            let safe: String =
-                f.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
-            let disposition = format!("attachment; filename=\"{}\"", if safe.is_empty() { "download" } else { &safe });
-            let ct =
-                HeaderValue::from_str(&f.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            let mut res = f.body.into_response();
-            res.headers_mut().insert(header::CONTENT_TYPE, ct);
-            res.headers_mut().insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
-            );
-            res.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            Ok(res)
-        }
+        HttpResponse::Redirect(to) if same_origin_path(&to) => Ok(Redirect::to(&to).into_response()),
+        HttpResponse::Redirect(to) => Err(HttpError::BadGateway(format!(
+            "plugin {plugin_id} redirected to {:?}, which is not a path on this portal",
+            to.escape_debug().to_string()
+        ))),
+        HttpResponse::File(f) => Ok(file_response(&f.content_type, &f.filename, f.body)),
     }
 }
 
-/// Renders a plugin view: its template (theme override first) to a fragment, inside the portal layout.
+/// A path a browser reads as this portal's: one leading `/`, and nothing it would turn into another origin
+/// (`//host`, `/\host`: browsers read backslashes as slashes) or another header (CR, LF), no tabs or other control
+/// characters (which browsers strip, so `/\t/host` is `//host`), no scheme.
+pub fn same_origin_path(to: &str) -> bool {
+    to.starts_with('/')
+        && !to.starts_with("//")
+        && !to.contains('\\')
+        && !to.chars().any(|c| c.is_control())
+        && to.len() <= 2048
+}
+
+/// A file a plugin answers with: never a page of the portal. Types that a browser could run (HTML, SVG, XML,
+/// scripts, anything unknown) are downloads; every file is `nosniff` and sandboxed, and its name is sanitized
+/// (RFC 6266: an ASCII fallback and the UTF-8 name as `filename*`).
+pub(super) fn file_response(content_type: &str, filename: &str, body: Vec<u8>) -> Response {
+    let ct = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let passive = [
+        "text/plain",
+        "text/csv",
+        "application/pdf",
+        "application/json",
+        "application/zip",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "audio/mpeg",
+        "audio/ogg",
+        "video/mp4",
+        "video/webm",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ];
+    let inline = passive.contains(&ct.as_str()) && !ct.starts_with("text/html");
+    let content_type = if ct.is_empty() || !ct.is_ascii() || ct.contains(|c: char| c.is_control()) {
+        "application/octet-stream".to_string()
+    } else if ct.starts_with("text/") {
+        format!("{ct}; charset=utf-8")
+    } else {
+        ct
+    };
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    let disposition = content_disposition(if inline { "inline" } else { "attachment" }, filename);
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII by construction"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_POLICY));
+    res
+}
+
+/// `inline`/`attachment` with an ASCII `filename` and, when the name has more, an RFC 5987 `filename*`.
+pub(super) fn content_disposition(kind: &str, filename: &str) -> String {
+    let name: String = filename
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+        .collect::<String>()
+        .trim()
+        .trim_start_matches('.')
+        .chars()
+        .take(200)
+        .collect();
+    let name = if name.is_empty() { "download".to_string() } else { name };
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ' | '(' | ')') { c } else { '_' })
+        .collect();
+    if ascii == name {
+        format!("{kind}; filename=\"{ascii}\"")
+    } else {
+        let encoded: String =
+            url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
+        format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
+/// Renders a plugin view: its template (theme override first), sanitized, inside the portal layout.
 pub(super) async fn render_view(
     state: &AppState,
     auth: &Auth,
@@ -184,36 +280,69 @@ pub(super) async fn render_view(
     template: &str,
     context: &str,
     title: &str,
+    started: std::time::Instant,
 ) -> HttpResult<Html<String>> {
-    let fragment = render_fragment(state, auth, active, template, context)?;
+    let fragment = render_fragment(state, &auth.ctx, active, template, context, started).await?;
+    let id = &active.plugin.manifest().id;
+    let bridge = csrf::bridge_token(&auth.ctx.csrf_token, id, crate::domain::now_millis());
     super::view::render(
         state,
         &auth.ctx,
         "plugin.html",
-        json!({ "title": title, "plugin_html": fragment, "plugin_id": active.plugin.manifest().id }),
+        json!({ "title": title, "plugin_html": wrap(id, &bridge, &fragment), "plugin_id": id }),
     )
     .await
 }
 
-/// A plugin template rendered with its context plus the base values (CSRF token, user, portal, time zone).
-pub(super) fn render_fragment(
+/// A plugin template rendered in the sandboxed renderer under what is left of the invocation's limits (from
+/// `started`), with the plugin's context plus the base values (user, portal, time zone, and a form token good for
+/// this plugin's routes only), and sanitized. The host's own form token and the page's nonce never reach it.
+pub(super) async fn render_fragment(
     state: &AppState,
-    auth: &Auth,
+    ctx: &Ctx,
     active: &Active,
     template: &str,
     context: &str,
+    started: std::time::Instant,
 ) -> HttpResult<String> {
     let value: serde_json::Value = serde_json::from_str(context)
         .map_err(|e| HttpError::internal(format!("plugin view context is not JSON: {e}")))?;
-    let mut ctx = base_context(state, &auth.ctx, json!({}))?;
-    if let serde_json::Value::Object(map) = value {
-        for (k, v) in map {
-            ctx.insert(k, &v);
+    let mut ctx_json = base_context(state, ctx, json!({}))?.into_json();
+    if let (Some(base), serde_json::Value::Object(map)) = (ctx_json.as_object_mut(), value) {
+        base.extend(map);
+        let id = active.plugin.manifest().id.clone();
+        base.insert("csrf_token".into(), csrf::scoped(&ctx.csrf_token, &Scope::Plugin(id)).into());
+        for host_only in ["logout_token", "csp_nonce", "nav"] {
+            base.remove(host_only);
         }
     }
-    let theme = &auth.ctx.tenant.theme;
     let u = &active.plugin;
-    Ok(state.renderer.render_plugin(theme, &u.manifest().id, &u.package_key, &u.templates, template, &ctx)?)
+    let sources = state.renderer.plugin_sources(&ctx.tenant.theme, &u.manifest().id, &u.package_key, &u.templates);
+    let templates =
+        sources.iter().map(|(name, source)| Template { name: name.clone(), source: source.clone() }).collect();
+    let limits = RenderLimits::after(started, &u.loaded.limits);
+    state
+        .runtime
+        .render_templates(&u.manifest().id, templates, template, ctx_json.to_string(), limits)
+        .await
+        .map_err(|e| render_error(&u.manifest().id, template, e))
+}
+
+/// Plugin markup in the element that names its plugin (and carries its frame bridge's token). The sanitizer
+/// removes these attributes from the markup itself, so it cannot claim another plugin.
+fn wrap(plugin_id: &str, bridge: &str, html: &str) -> String {
+    let attr = |v: &str| v.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    format!(
+        "<div class=\"plugin-root\" data-pt-plugin=\"{}\" data-pt-bridge=\"{}\">{html}</div>",
+        attr(plugin_id),
+        attr(bridge)
+    )
+}
+
+/// A failed rendering is the plugin's failure: its page (or widget) fails, the cause is logged.
+fn render_error(plugin_id: &str, template: &str, e: RenderError) -> HttpError {
+    let why = crate::domain::escape_control(&e.to_string()).into_owned();
+    HttpError::internal(format!("plugin {plugin_id}, template {}: {why}", crate::domain::escape_control(template)))
 }
 
 /// A plugin error as the HTTP error the caller sees.
@@ -223,8 +352,8 @@ pub(super) fn plugin_error(e: PluginError) -> HttpError {
         PluginError::Denied(_) => HttpError::Forbidden,
         PluginError::Invalid(f) => HttpError::Invalid { field: f.field, message: f.message },
         PluginError::Conflict(m) => HttpError::Conflict { field: None, message: m },
-        PluginError::Unavailable(m) => HttpError::Unavailable(m),
-        PluginError::Internal(m) => HttpError::internal(format!("plugin error: {m}")),
+        PluginError::Unavailable(m) => HttpError::Unavailable(crate::domain::escape_control(&m).into_owned()),
+        PluginError::Internal(m) => HttpError::internal(format!("plugin error: {}", crate::domain::escape_control(&m))),
     }
 }
 
@@ -247,15 +376,67 @@ async fn static_file(
     let installed = auth.ctx.scope(&state).installed_plugin(&plugin).await?.ok_or(HttpError::NotFound)?;
     let unpacked = plugins::unpacked(&state, &installed).await.map_err(HttpError::internal)?;
     let bytes = unpacked.statics.get(&path).ok_or(HttpError::NotFound)?.clone();
-    let ct = match path.rsplit('.').next() {
-        Some("css") => "text/css",
-        Some("js") => "text/javascript",
+    // The package allows nothing else under static/ (checked at install); an older package's other files are not
+    // served.
+    let ct = match path.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
+        Some("css") => "text/css; charset=utf-8",
         Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("avif") => "image/avif",
+        Some("ico") => "image/x-icon",
         Some("svg") => "image/svg+xml",
         Some("woff2") => "font/woff2",
+        Some("woff") => "font/woff",
+        Some("ttf") => "font/ttf",
+        Some("otf") => "font/otf",
+        _ => return Err(HttpError::NotFound),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+            // An SVG opened on its own is a document: sandboxed, it cannot script.
+            (header::CONTENT_SECURITY_POLICY, FILE_POLICY),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A file of a plugin's `frame/`: custom client code, which only ever runs sandboxed under an opaque origin
+/// (the CSP `sandbox` directive holds even when the file is opened on its own). Frames are framed by the portal's
+/// plugin pages only, and they get no cookies, so these files answer without a session: they are the package's
+/// code, not anyone's data.
+async fn frame_file(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((plugin, path)): Path<(String, String)>,
+) -> HttpResult<Response> {
+    let installed = ctx.scope(&state).installed_plugin(&plugin).await?.ok_or(HttpError::NotFound)?;
+    let unpacked = plugins::unpacked(&state, &installed).await.map_err(HttpError::internal)?;
+    let bytes = unpacked.frames.get(&path).ok_or(HttpError::NotFound)?.clone();
+    let ct = match path.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("svg") => "image/svg+xml",
+        Some("webp") => "image/webp",
+        Some("woff2") => "font/woff2",
+        Some("wasm") => "application/wasm",
+        Some("mp4") => "video/mp4",
+        Some("mp3") => "audio/mpeg",
         _ => "application/octet-stream",
     };
-    Ok(([(header::CONTENT_TYPE, ct), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], bytes).into_response())
+    let mut res = ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "no-cache")], bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAME_POLICY));
+    res.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    Ok(res)
 }
 
 /// The dashboard widgets of the caller's plugins, rendered concurrently. A widget that fails shows as
@@ -274,9 +455,14 @@ pub(super) async fn widgets(state: &AppState, auth: &Auth) -> Vec<serde_json::Va
             let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
             let (a, w) = (a.clone(), w.clone());
             jobs.push(async move {
+                let started = std::time::Instant::now();
                 let result = state.runtime.render_widget(a.plugin.loaded.clone(), inv, w.name.clone()).await;
+                let id = &a.plugin.manifest().id;
                 let html = match result {
-                    Ok(Ok(view)) => render_fragment(state, auth, &a, &view.template, &view.context).map_err(|e| format!("{e:?}")),
+                    Ok(Ok(view)) => render_fragment(state, &auth.ctx, &a, &view.template, &view.context, started)
+                        .await
+                        .map(|h| wrap(id, &csrf::bridge_token(&auth.ctx.csrf_token, id, crate::domain::now_millis()), &h))
+                        .map_err(|e| format!("{e:?}")),
                     Ok(Err(e)) => Err(format!("{e:?}")),
                     Err(e) => Err(e.to_string()),
                 };

@@ -149,6 +149,7 @@ fn base_context_with_nav(
     c.insert("user", &user);
     c.insert("nav", &nav(ctx.principal.as_ref().map(|p| p.user.role), &ctx.path, plugin_entries));
     c.insert("csrf_token", &ctx.csrf_token);
+    c.insert("logout_token", &super::csrf::scoped(&ctx.csrf_token, &super::csrf::Scope::Logout));
     c.insert("request_id", &ctx.request_id);
     let viewer_tz = ctx
         .principal
@@ -191,6 +192,8 @@ pub async fn render_status(
 ) -> HttpResult<(StatusCode, Html<String>)> {
     let entries = plugin_nav(state, ctx).await;
     let mut c = base_context_with_nav(state, ctx, page, entries)?;
+    // Host pages only: a plugin's context never has the nonce (nor the host's form token).
+    c.insert("csp_nonce", &ctx.csp_nonce);
     if let Some(p) = &ctx.principal {
         c.insert("unread_notifications", &ctx.scope(state).unread_notifications(&p.user.id).await.unwrap_or(0));
     }

@@ -1,5 +1,6 @@
 //! Background work shared by replicas through the database: delivering events from the outbox (at least once,
-//! with retries, backoff and a dead-letter list) and running schedule ticks (once per tick across replicas).
+//! with retries, backoff and a dead-letter list), running schedule ticks (once per tick across replicas), and
+//! sweeping plugin files that no committed invocation owns.
 
 use std::time::Duration;
 
@@ -13,6 +14,35 @@ pub const MAX_ATTEMPTS: i64 = 8;
 /// Backoff after `attempts` failures: 2, 4, 8 … seconds, at most an hour.
 pub fn backoff_ms(attempts: i64) -> i64 {
     (1000i64 << attempts.clamp(1, 12)).min(3_600_000)
+}
+
+/// How long a plugin file may exist without its row before the sweeper takes it for an orphan: longer than any
+/// invocation, so a file whose call is still running is never taken.
+pub const ORPHAN_GRACE_MS: i64 = 3_600_000;
+
+/// Removes plugin files that no committed invocation owns (their call failed and the removal did not happen, or
+/// the process died between storing the file and committing), written after the sweeper first ran and more than
+/// `grace_ms` ago. Returns how many it removed. Any replica may run it; removing twice is harmless.
+pub async fn sweep_orphan_blobs(state: &AppState, grace_ms: i64) -> anyhow::Result<usize> {
+    let now = now_millis();
+    // Files stored before plugin files had rows are not orphans: only what came after the first sweep counts.
+    let since: i64 = state.db.host_setting_or_init("plugin_blob_sweep_since", || now.to_string()).await?.parse()?;
+    let candidates: Vec<String> = state
+        .blobs
+        .list("tenants/")
+        .await?
+        .into_iter()
+        .filter(|(key, at)| key.contains("/plugins/") && *at >= since && *at < now - grace_ms)
+        .map(|(key, _)| key)
+        .collect();
+    let known = state.db.known_blobs(&candidates).await?;
+    let mut removed = 0;
+    for key in candidates.into_iter().filter(|k| !known.contains(k)) {
+        state.blobs.delete(&key).await?;
+        tracing::info!(key = %key, "removed an orphaned plugin file");
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Delivers due events; returns how many deliveries were attempted.

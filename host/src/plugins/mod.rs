@@ -49,6 +49,7 @@ pub struct Unpacked {
     pub package_key: String,
     pub templates: BTreeMap<String, String>,
     pub statics: BTreeMap<String, Vec<u8>>,
+    pub frames: BTreeMap<String, Vec<u8>>,
     pub loaded: Arc<LoadedPlugin>,
 }
 
@@ -92,7 +93,6 @@ pub enum Installed {
 
 fn compile_checked(state: &AppState, package_key: String, p: Package) -> Result<Arc<Unpacked>, LifecycleError> {
     p.manifest.check_api(&api_version()).map_err(LifecycleError::Incompatible)?;
-    state.renderer.check_plugin_templates(&p.templates).map_err(LifecycleError::Template)?;
     let compiled = state.runtime.compile(&p.wasm).map_err(|e| match e {
         RuntimeError::Invalid(m) => LifecycleError::Component(m),
         other => LifecycleError::Component(other.to_string()),
@@ -102,6 +102,7 @@ fn compile_checked(state: &AppState, package_key: String, p: Package) -> Result<
         package_key,
         templates: p.templates,
         statics: p.statics,
+        frames: p.frames,
         loaded: Arc::new(LoadedPlugin { manifest: p.manifest, compiled, limits }),
     }))
 }
@@ -115,6 +116,7 @@ pub async fn install(
     actor: Option<&str>,
 ) -> Result<(InstalledPlugin, Installed), LifecycleError> {
     let package = Package::from_tar_gz(bytes)?;
+    check_templates(state, &package).await?;
     let package_key = format!("plugins/{}.tar.gz", hex::encode(Sha256::digest(bytes)));
     let unpacked = compile_checked(state, package_key.clone(), package.clone())?;
     let m = unpacked.manifest();
@@ -165,6 +167,19 @@ pub async fn install(
     scope.audit(actor, "plugin.installed", &m.id, &detail).await?;
     state.plugins.unpacked.lock().expect("registry lock").insert(package_key, unpacked);
     Ok((record, outcome))
+}
+
+/// Checks, in the sandboxed renderer, that every template of a package parses.
+async fn check_templates(state: &AppState, p: &Package) -> Result<(), LifecycleError> {
+    let templates = p
+        .templates
+        .iter()
+        .map(|(name, source)| crate::runtime::Template { name: name.clone(), source: source.clone() })
+        .collect();
+    state.runtime.check_templates(templates).await.map_err(|e| match e {
+        crate::runtime::RenderError::Template(m) => LifecycleError::Template(m),
+        other => LifecycleError::Template(other.to_string()),
+    })
 }
 
 /// The unpacked, compiled form of an installed plugin (from the cache, or the blob store on first use).

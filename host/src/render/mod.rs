@@ -1,4 +1,7 @@
-//! Rendering: tera templates looked up tenant override → tenant's theme → default theme, with autoescaping on.
+//! Rendering of the host's own pages: tera templates looked up tenant override → tenant's theme → default theme,
+//! with autoescaping on and without tera's `get_env` (a vendor's template override must not read the host's
+//! environment). Plugin templates are not rendered here: they run in the sandboxed renderer (`runtime::render`);
+//! this module only gathers their sources, with the theme's overrides of them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +46,9 @@ pub struct Theme {
     tera: Arc<Tera>,
 }
 
+/// A plugin's templates as (name, source), the theme's overrides applied.
+pub type PluginSources = Arc<Vec<(String, String)>>;
+
 /// A tenant's template set as of its `updated_at`; `None` when it has no overrides and uses its theme's.
 type TenantSet = (Millis, Option<Arc<Tera>>);
 
@@ -52,8 +58,9 @@ type TenantSet = (Millis, Option<Arc<Tera>>);
 pub struct Renderer {
     themes: HashMap<String, Theme>,
     tenant_sets: Mutex<HashMap<String, TenantSet>>,
-    /// Plugin template sets by (theme, package key); package keys are content hashes, so never stale.
-    plugin_sets: Mutex<HashMap<(String, String), Arc<Tera>>>,
+    /// Plugin template sources by (theme, package key), the theme's overrides applied; package keys are content
+    /// hashes, so never stale.
+    plugin_sets: Mutex<HashMap<(String, String), PluginSources>>,
 }
 
 impl Renderer {
@@ -184,52 +191,30 @@ impl Renderer {
         tera.add_raw_template(name, body).map_err(|e| error_chain(&e))
     }
 
-    /// Checks that a plugin's templates parse; the error names the template.
-    pub fn check_plugin_templates(&self, templates: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        let mut tera = Tera::default();
-        register_filters(&mut tera);
-        for (name, body) in templates {
-            if !name.ends_with(".html") {
-                return Err(format!("{name}: templates must end in .html (so they are autoescaped)"));
-            }
-            tera.add_raw_template(name, body).map_err(|e| format!("{name}: {}", error_chain(&e)))?;
-        }
-        Ok(())
-    }
-
-    /// Renders one of a plugin's templates (or the theme's override of it) to an HTML fragment.
-    pub fn render_plugin(
+    /// A plugin's template sources for a theme: the package's, with the theme's `templates/plugins/{id}/…` over
+    /// them.
+    pub fn plugin_sources(
         &self,
         theme: &str,
         plugin_id: &str,
         package_key: &str,
         templates: &std::collections::BTreeMap<String, String>,
-        name: &str,
-        ctx: &tera::Context,
-    ) -> Result<String, RenderError> {
+    ) -> PluginSources {
         let theme = self.theme(theme);
         let cache_key = (theme.key.clone(), package_key.to_string());
-        let cached = self.plugin_sets.lock().expect("plugin template lock").get(&cache_key).cloned();
-        let tera = match cached {
-            Some(t) => t,
-            None => {
-                let mut tera = Tera::default();
-                register_filters(&mut tera);
-                let mut all: Vec<(String, String)> = templates.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                let overrides = theme.templates_dir.join("plugins").join(plugin_id);
-                for (rel, path) in template_files(&overrides).unwrap_or_default() {
-                    if let Ok(body) = std::fs::read_to_string(path) {
-                        all.retain(|(k, _)| *k != rel);
-                        all.push((rel, body));
-                    }
-                }
-                tera.add_raw_templates(all).map_err(|source| RenderError::Template { name: name.into(), source })?;
-                let tera = Arc::new(tera);
-                self.plugin_sets.lock().expect("plugin template lock").insert(cache_key, tera.clone());
-                tera
+        if let Some(cached) = self.plugin_sets.lock().expect("plugin template lock").get(&cache_key) {
+            return cached.clone();
+        }
+        let mut all = templates.clone();
+        let overrides = theme.templates_dir.join("plugins").join(plugin_id);
+        for (rel, path) in template_files(&overrides).unwrap_or_default() {
+            if let Ok(body) = std::fs::read_to_string(path) {
+                all.insert(rel, body);
             }
-        };
-        tera.render(name, ctx).map_err(|source| RenderError::Template { name: name.into(), source })
+        }
+        let sources = Arc::new(all.into_iter().collect::<Vec<_>>());
+        self.plugin_sets.lock().expect("plugin template lock").insert(cache_key, sources.clone());
+        sources
     }
 
     async fn tenant_set(&self, scope: TenantScope<'_>, t: &Tenant) -> Result<Arc<Tera>, RenderError> {
@@ -294,6 +279,11 @@ fn error_chain(e: &tera::Error) -> String {
 
 fn register_filters(tera: &mut Tera) {
     tera.register_filter("localtime", localtime);
+    // tera's built-in `get_env` reads the host process's environment (database URLs, cloud keys): a tenant's
+    // template override must not. Registering a function under the same name replaces it.
+    tera.register_function("get_env", |_: &HashMap<String, Value>| -> tera::Result<Value> {
+        Err(tera::Error::msg("get_env is not available in Portico templates"))
+    });
 }
 
 /// `{{ millis | localtime(tz=viewer_tz) }}`: a UTC timestamp shown in the viewer's time zone.
@@ -308,6 +298,15 @@ fn localtime(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_cannot_read_the_environment() {
+        let mut tera = Tera::default();
+        register_filters(&mut tera);
+        tera.add_raw_template("t.html", "{{ get_env(name='HOME') }}").unwrap();
+        let e = tera.render("t.html", &tera::Context::new()).unwrap_err();
+        assert!(error_chain(&e).contains("get_env is not available"), "{}", error_chain(&e));
+    }
 
     #[test]
     fn localtime_shows_the_viewers_zone() {

@@ -6,6 +6,8 @@
 
 mod bindings;
 mod host;
+mod quota;
+mod render;
 mod state;
 
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ use wasmtime::{
 pub use bindings::portico::plugin::events::Event;
 pub use bindings::{CallContext, Caller, FieldError, HttpRequest, HttpResponse, PluginError, View, WitRole};
 use bindings::{Plugin, PluginPre};
+pub use quota::{Quotas, UsageCache};
+pub use render::{RenderError, RenderLimits, Template};
 use state::HostState;
 
 use crate::blobs::Blobs;
@@ -33,7 +37,9 @@ use crate::storage::{Db, StorageError};
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
 
-/// Operator limits: plugin manifests may ask for less or more, within the maximums.
+/// Operator limits: plugin manifests may ask for less or more, within the maximums. The per-invocation budgets
+/// (events, notifications, emails, writes, blob bytes) bound what one call can do; the quotas bound what a plugin
+/// holds per tenant in total.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct RuntimeLimits {
@@ -45,6 +51,31 @@ pub struct RuntimeLimits {
     pub max_output_kib: u64,
     /// Instances that may run at once (pool slots).
     pub max_concurrent_instances: u32,
+    pub default_events: u64,
+    pub max_events: u64,
+    pub default_notifications: u64,
+    pub max_notifications: u64,
+    pub default_emails: u64,
+    pub max_emails: u64,
+    pub default_writes: u64,
+    pub max_writes: u64,
+    pub default_blob_mib: u64,
+    pub max_blob_mib: u64,
+    /// Largest answer to an outbound request, in MiB: read as it arrives and cut there.
+    pub max_outbound_response_mib: u64,
+    /// Addresses plugins may reach although private, loopback or link-local (`["127.0.0.0/8"]` for a local CRM
+    /// in tests); none by default. Checked after DNS resolution and at every redirect.
+    pub outbound_allow: Vec<ipnet::IpNet>,
+    /// What one plugin may hold per tenant: stored records.
+    pub quota_records: u64,
+    /// … rows of its indexes.
+    pub quota_index_rows: u64,
+    /// … bytes of files, in MiB.
+    pub quota_blob_mib: u64,
+    /// … events not yet delivered.
+    pub quota_outbox: u64,
+    /// … emails sent in the last hour.
+    pub quota_emails_per_hour: u64,
 }
 
 impl Default for RuntimeLimits {
@@ -57,6 +88,23 @@ impl Default for RuntimeLimits {
             default_output_kib: 1_024,
             max_output_kib: 8_192,
             max_concurrent_instances: 128,
+            default_events: 100,
+            max_events: 10_000,
+            default_notifications: 50,
+            max_notifications: 1_000,
+            default_emails: 10,
+            max_emails: 200,
+            default_writes: 1_000,
+            max_writes: 100_000,
+            default_blob_mib: 64,
+            max_blob_mib: 2_048,
+            max_outbound_response_mib: 8,
+            outbound_allow: Vec::new(),
+            quota_records: 10_000_000,
+            quota_index_rows: 100_000_000,
+            quota_blob_mib: 51_200,
+            quota_outbox: 100_000,
+            quota_emails_per_hour: 1_000,
         }
     }
 }
@@ -67,20 +115,48 @@ pub struct EffectiveLimits {
     pub timeout: Duration,
     pub memory_bytes: usize,
     pub output_bytes: usize,
+    pub budget: Budget,
+    pub quotas: Quotas,
+}
+
+/// What one invocation may do before it fails and is rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub events: u64,
+    pub notifications: u64,
+    pub emails: u64,
+    pub writes: u64,
+    pub blob_bytes: u64,
 }
 
 impl RuntimeLimits {
     /// A plugin's limits: what its manifest asks for, clamped to the operator's maximums.
     pub fn for_manifest(&self, m: &Manifest) -> EffectiveLimits {
         let l = &m.limits;
+        let pick = |asked: Option<u64>, default: u64, max: u64| asked.unwrap_or(default).clamp(1, max.max(1));
         EffectiveLimits {
-            timeout: Duration::from_millis(
-                l.timeout_ms.unwrap_or(self.default_timeout_ms).clamp(1, self.max_timeout_ms),
-            ),
-            memory_bytes: (l.memory_mib.unwrap_or(self.default_memory_mib).clamp(1, self.max_memory_mib) << 20)
-                as usize,
-            output_bytes: (l.output_kib.unwrap_or(self.default_output_kib).clamp(1, self.max_output_kib) << 10)
-                as usize,
+            timeout: Duration::from_millis(pick(l.timeout_ms, self.default_timeout_ms, self.max_timeout_ms)),
+            memory_bytes: (pick(l.memory_mib, self.default_memory_mib, self.max_memory_mib) << 20) as usize,
+            output_bytes: (pick(l.output_kib, self.default_output_kib, self.max_output_kib) << 10) as usize,
+            budget: Budget {
+                events: pick(l.events, self.default_events, self.max_events),
+                notifications: pick(l.notifications, self.default_notifications, self.max_notifications),
+                emails: pick(l.emails, self.default_emails, self.max_emails),
+                writes: pick(l.writes, self.default_writes, self.max_writes),
+                blob_bytes: pick(l.blob_mib, self.default_blob_mib, self.max_blob_mib) << 20,
+            },
+            quotas: self.quotas(),
+        }
+    }
+
+    /// The quotas every plugin of a tenant is held to.
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            records: self.quota_records,
+            index_rows: self.quota_index_rows,
+            blob_bytes: self.quota_blob_mib << 20,
+            outbox: self.quota_outbox,
+            emails_per_hour: self.quota_emails_per_hour,
         }
     }
 }
@@ -123,6 +199,8 @@ pub enum RuntimeError {
     WriteFailed,
     #[error("the database is unreachable, so the invocation was rolled back")]
     DatabaseUnavailable,
+    #[error("the plugin went over its per-call budget ({0}), so the invocation was rolled back")]
+    Budget(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -132,14 +210,17 @@ pub enum RuntimeError {
 pub struct RuntimeShared {
     pub db: Db,
     pub blobs: Blobs,
-    pub http: reqwest::Client,
+    pub http: crate::outbound::Outbound,
     pub extensions: crate::extensions::Extensions,
+    pub usage: UsageCache,
 }
 
 /// A compiled, pre-instantiated plugin version.
 pub struct Compiled {
     pre: PluginPre<HostState>,
     pub wasm_hash: String,
+    /// The version of `portico:plugin` the component was built against (the newest its imports and exports name).
+    pub api_version: Option<semver::Version>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -197,6 +278,9 @@ pub struct Runtime {
     shared: Arc<RuntimeShared>,
     cache_dir: PathBuf,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+    /// The sandboxed renderer, compiled (or loaded from the cache) on first use: commands that render nothing
+    /// never pay for it.
+    renderer: tokio::sync::OnceCell<render::Renderer>,
     pub limits: RuntimeLimits,
     pub tuning: Tuning,
 }
@@ -287,7 +371,16 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Invalid(format!("epoch ticker: {e}")))?;
         std::fs::create_dir_all(&cache_dir).map_err(|e| RuntimeError::Invalid(format!("cache dir: {e}")))?;
-        Ok(Runtime { engine, linker, shared, cache_dir, compiled: Mutex::new(HashMap::new()), limits, tuning })
+        Ok(Runtime {
+            engine,
+            linker,
+            shared,
+            cache_dir,
+            compiled: Mutex::new(HashMap::new()),
+            renderer: tokio::sync::OnceCell::new(),
+            limits,
+            tuning,
+        })
     }
 
     /// Compiles (or loads from the disk cache) and pre-instantiates a component. The same bytes are compiled
@@ -298,37 +391,17 @@ impl Runtime {
             return Ok(c.clone());
         }
         let component = self.load_component(&hash, wasm)?;
+        let api_version = built_against(&self.engine, &component);
         let instance_pre =
             self.linker.instantiate_pre(&component).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
-        let compiled = Arc::new(Compiled { pre, wasm_hash: hash.clone() });
+        let compiled = Arc::new(Compiled { pre, wasm_hash: hash.clone(), api_version });
         self.compiled.lock().expect("compiled lock").insert(hash, compiled.clone());
         Ok(compiled)
     }
 
     fn load_component(&self, hash: &str, wasm: &[u8]) -> Result<Component, RuntimeError> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        let path = self.cache_dir.join(format!("{hash}-{:016x}.cwasm", h.finish()));
-        if path.exists() {
-            // SAFETY: the file is one this process family wrote from `precompile_component` under the data dir,
-            // named by the content hash and engine hash, and written atomically (never changed in place).
-            // wasmtime rejects artifacts from another engine configuration with an error.
-            #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(error = %e, path = %path.display(), "ignoring unusable compiled plugin"),
-            }
-        }
-        let bytes = self.engine.precompile_component(wasm).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
-            tracing::warn!(path = %path.display(), "could not cache the compiled plugin");
-        }
-        // SAFETY: the bytes were produced by this engine's `precompile_component` just above.
-        #[allow(unsafe_code)]
-        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(|e| RuntimeError::Invalid(format!("{e:#}")))
+        load_component(&self.engine, &self.cache_dir, hash, wasm)
     }
 
     /// Handles a page or API request.
@@ -482,6 +555,11 @@ impl Runtime {
         let mut state = store.into_data();
         let outcome = async {
             let (write_failed, db_unavailable) = (state.write_failed, state.db_unavailable);
+            if let Some(what) = state.over_budget.take() {
+                // Whatever the plugin answered, a call that went over its budget leaves nothing behind.
+                let _ = state.finish(false).await;
+                return Err(RuntimeError::Budget(what));
+            }
             match result {
                 Ok(Ok(_)) if write_failed => {
                     state.finish(false).await?;
@@ -544,6 +622,81 @@ impl Runtime {
             })
         });
         store
+    }
+}
+
+/// The newest version of `portico:plugin` a component's imports and exports name: what it was built against.
+fn built_against(engine: &Engine, component: &Component) -> Option<semver::Version> {
+    let ty = component.component_type();
+    let names = ty.imports(engine).map(|(n, _)| n).chain(ty.exports(engine).map(|(n, _)| n));
+    names
+        .filter_map(|n| n.strip_prefix("portico:plugin/").and_then(|rest| rest.split_once('@')))
+        .filter_map(|(_, v)| semver::Version::parse(v).ok())
+        .max()
+}
+
+/// Compiled components of this process by content hash and engine, serialized: every runtime of the process (the
+/// tests start hundreds) deserializes what one of them compiled, instead of compiling it again.
+static ARTIFACTS: Mutex<Option<HashMap<String, Arc<Vec<u8>>>>> = Mutex::new(None);
+
+/// Compiles a component, or loads it from this process's artifacts or the disk cache (`cache_dir`, keyed by the
+/// component's SHA-256 and the engine's compatibility hash, written atomically).
+fn load_component(
+    engine: &Engine,
+    cache_dir: &std::path::Path,
+    hash: &str,
+    wasm: &[u8],
+) -> Result<Component, RuntimeError> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let key = format!("{hash}-{:016x}", h.finish());
+    let path = cache_dir.join(format!("{key}.cwasm"));
+    let remembered = ARTIFACTS.lock().expect("artifact lock").as_ref().and_then(|m| m.get(&key).cloned());
+    if let Some(bytes) = remembered {
+        if !path.exists() {
+            write_artifact(&path, &bytes);
+        }
+        // SAFETY: the bytes are what `precompile_component` produced in this process for an engine with the same
+        // compatibility hash.
+        #[allow(unsafe_code)]
+        if let Ok(c) = unsafe { Component::deserialize(engine, &bytes[..]) } {
+            return Ok(c);
+        }
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let bytes = engine.precompile_component(wasm).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+            write_artifact(&path, &bytes);
+            bytes
+        }
+    };
+    // SAFETY: the bytes are either what `precompile_component` just produced, or a file this process family wrote
+    // from it under the data dir, named by content hash and engine hash and never changed in place; wasmtime
+    // rejects artifacts of another engine configuration with an error, which is reported like any other.
+    #[allow(unsafe_code)]
+    let component = match unsafe { Component::deserialize(engine, &bytes) } {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "ignoring an unusable compiled plugin");
+            let fresh = engine.precompile_component(wasm).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+            #[allow(unsafe_code)]
+            let c = unsafe { Component::deserialize(engine, &fresh) }
+                .map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+            ARTIFACTS.lock().expect("artifact lock").get_or_insert_with(HashMap::new).insert(key, Arc::new(fresh));
+            return Ok(c);
+        }
+    };
+    ARTIFACTS.lock().expect("artifact lock").get_or_insert_with(HashMap::new).insert(key, Arc::new(bytes));
+    Ok(component)
+}
+
+/// Writes a compiled artifact atomically (a temporary file renamed into place), or warns.
+fn write_artifact(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).is_err() {
+        tracing::warn!(path = %path.display(), "could not cache the compiled plugin");
     }
 }
 

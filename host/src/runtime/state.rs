@@ -35,6 +35,45 @@ pub struct HostState {
     /// Records this invocation read or wrote, by (collection, id), as of its own transaction: an update or
     /// delete of one of them needs no second read (the write still checks the revision).
     pub(super) seen: HashMap<(String, String), PluginRecord>,
+    /// What the invocation has used of its budget.
+    pub(super) spent: Spent,
+    /// Set when the plugin went over a budget: the invocation fails and is rolled back whatever it answers.
+    pub(super) over_budget: Option<String>,
+    /// Files this invocation stored: removed again if it does not commit.
+    pub(super) new_blobs: Vec<String>,
+    /// Files this invocation deleted: removed from the store only once it commits.
+    pub(super) deleted_blobs: Vec<String>,
+}
+
+/// What an invocation has used of its budget.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Spent {
+    pub events: u64,
+    pub notifications: u64,
+    pub emails: u64,
+    pub writes: u64,
+    pub blob_bytes: u64,
+    /// Records inserted less records deleted, against the records quota.
+    pub records_added: i64,
+}
+
+/// What a host call is about to add to what the plugin holds, against its quotas.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Adds {
+    Record,
+    IndexRows,
+    Event,
+    Emails(u64),
+    BlobBytes(u64),
+}
+
+/// The kinds of budget one invocation has.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Spend {
+    Events(u64),
+    Notifications { count: u64, emails: u64 },
+    Writes(u64),
+    BlobBytes(u64),
 }
 
 impl HostState {
@@ -60,6 +99,48 @@ impl HostState {
             write_failed: false,
             db_unavailable: false,
             seen: HashMap::new(),
+            spent: Spent::default(),
+            over_budget: None,
+            new_blobs: Vec::new(),
+            deleted_blobs: Vec::new(),
+        }
+    }
+
+    /// Counts what a host call is about to do against the invocation's budget. Over it, the call is refused and
+    /// the whole invocation will fail and roll back, so a plugin that ignores the refusal gains nothing.
+    pub(super) fn spend(&mut self, what: Spend) -> Result<(), PluginError> {
+        let b = self.inv.limits.budget;
+        let s = &mut self.spent;
+        let over = match what {
+            Spend::Events(n) => {
+                s.events += n;
+                (s.events > b.events).then(|| format!("{} events per call", b.events))
+            }
+            Spend::Notifications { count, emails } => {
+                s.notifications += count;
+                s.emails += emails;
+                if s.notifications > b.notifications {
+                    Some(format!("{} notifications per call", b.notifications))
+                } else {
+                    (s.emails > b.emails).then(|| format!("{} emails per call", b.emails))
+                }
+            }
+            Spend::Writes(n) => {
+                s.writes += n;
+                (s.writes > b.writes).then(|| format!("{} record writes per call", b.writes))
+            }
+            Spend::BlobBytes(n) => {
+                s.blob_bytes += n;
+                (s.blob_bytes > b.blob_bytes).then(|| format!("{} MiB of files per call", b.blob_bytes >> 20))
+            }
+        };
+        match over {
+            Some(limit) => {
+                let message = format!("this call went over its budget of {limit}");
+                self.over_budget.get_or_insert(limit);
+                Err(PluginError::Denied(message))
+            }
+            None => Ok(()),
         }
     }
 
@@ -72,10 +153,65 @@ impl HostState {
         Ok(self.tx.as_mut().expect("just begun"))
     }
 
-    /// Ends the invocation's transaction, if it began one: committed, or rolled back.
+    /// Refuses a host call that would take the plugin past one of its quotas in this tenant, with a message that
+    /// says what a vendor or operator can do about it.
+    pub(super) async fn within_quota(&mut self, adds: Adds) -> Result<(), PluginError> {
+        let q = self.inv.limits.quotas;
+        let (db, tenant, plugin) =
+            (self.shared.db.clone(), self.inv.tenant_id.clone(), self.plugin.manifest.id.clone());
+        let usage = match self.shared.usage.current(&db, &tenant, &plugin, self.inv.now_ms).await {
+            Ok(u) => u,
+            Err(e) => return Err(self.storage_error(e)),
+        };
+        let s = &self.spent;
+        let over = match adds {
+            Adds::Record if usage.records.saturating_add_signed(s.records_added) >= q.records => {
+                Some(format!("{} stored records (runtime.quota_records)", q.records))
+            }
+            Adds::Record | Adds::IndexRows if usage.index_rows >= q.index_rows => {
+                Some(format!("{} index rows (runtime.quota_index_rows)", q.index_rows))
+            }
+            Adds::Event if usage.outbox + s.events > q.outbox => {
+                Some(format!("{} undelivered events (runtime.quota_outbox)", q.outbox))
+            }
+            Adds::Emails(n) if usage.emails_last_hour + s.emails + n > q.emails_per_hour => {
+                Some(format!("{} emails an hour (runtime.quota_emails_per_hour)", q.emails_per_hour))
+            }
+            Adds::BlobBytes(n) if usage.blob_bytes + s.blob_bytes + n > q.blob_bytes => {
+                Some(format!("{} MiB of files (runtime.quota_blob_mib)", q.blob_bytes >> 20))
+            }
+            _ => None,
+        };
+        match over {
+            Some(what) => Err(PluginError::Unavailable(format!(
+                "plugin {plugin} has reached its quota of {what} in this portal: a vendor admin can delete some of \
+                 its data, or the operator can raise the quota (usage is on the plugin's admin page)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the invocation's transaction, if it began one: committed, or rolled back. Files follow it: those it
+    /// stored are removed on a rollback, those it deleted leave the store only after a commit. (A crash between
+    /// the two leaves an orphan file, which the blob sweeper removes.)
     pub(super) async fn finish(&mut self, commit: bool) -> Result<(), RuntimeError> {
-        if let Some(tx) = self.tx.take() {
-            if commit { tx.commit().await } else { tx.rollback().await }.map_err(StorageError::from)?;
+        let committed = match self.tx.take() {
+            Some(tx) if commit => tx.commit().await.map(|_| true),
+            Some(tx) => tx.rollback().await.map(|_| false),
+            None => Ok(commit),
+        };
+        let committed = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                drop_blobs(&self.shared.blobs, std::mem::take(&mut self.new_blobs)).await;
+                return Err(StorageError::from(e).into());
+            }
+        };
+        let gone =
+            if committed { std::mem::take(&mut self.deleted_blobs) } else { std::mem::take(&mut self.new_blobs) };
+        drop_blobs(&self.shared.blobs, gone).await;
+        if committed {
+            self.shared.usage.add(&self.inv.tenant_id, &self.plugin.manifest.id, &self.spent);
         }
         Ok(())
     }
@@ -118,6 +254,15 @@ impl WasiView for HostState {
 }
 
 impl super::bindings::portico::plugin::types::Host for HostState {}
+
+/// Removes files of an invocation that did not keep them; one that cannot be removed is left to the sweeper.
+async fn drop_blobs(blobs: &crate::blobs::Blobs, keys: Vec<String>) {
+    for key in keys {
+        if let Err(e) = blobs.delete(&key).await {
+            tracing::warn!(key = %key, error = %e, "a plugin file could not be removed; the sweeper will");
+        }
+    }
+}
 
 /// A storage failure as the plugin sees it: expected ones by name, the rest as `unavailable` (logged).
 fn storage_error(e: StorageError) -> PluginError {

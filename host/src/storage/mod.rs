@@ -8,6 +8,7 @@ mod mail;
 mod orgs;
 pub mod plugin_data;
 pub mod plugin_events;
+pub mod plugin_usage;
 mod plugins;
 mod programs;
 mod tenants;
@@ -22,6 +23,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::AuditEntry;
 pub use auth::{ApiToken, AuthTokenPurpose, SessionRow, ThrottleState};
 pub use mail::MailRecord;
+pub use plugin_usage::PluginUsage;
 pub use plugins::{
     Audience, InstalledPlugin, NotificationMail, NotificationRow, PluginProgram, audit_in, enrol_in, notify_in,
 };
@@ -86,8 +88,65 @@ fn unreachable(e: &sqlx::Error) -> bool {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// The migrations, embedded in the binary: (version, description, SQL) per database. Built at run time rather than
+/// with `sqlx::migrate!`, whose proc macro compiles both database drivers a second time for every cold build;
+/// the checksums are the same (SHA-384 of the SQL), so databases migrated either way agree.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../../migrations/sqlite/0001_foundation.sql")),
+    (2, "plugins", include_str!("../../../migrations/sqlite/0002_plugins.sql")),
+    (3, "index by record and field", include_str!("../../../migrations/sqlite/0003_index_by_record_and_field.sql")),
+    (4, "distinct index values", include_str!("../../../migrations/sqlite/0004_distinct_index_values.sql")),
+    (5, "plugin limits", include_str!("../../../migrations/sqlite/0005_plugin_limits.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../../migrations/postgres/0001_foundation.sql")),
+    (2, "plugins", include_str!("../../../migrations/postgres/0002_plugins.sql")),
+    (3, "index by record and field", include_str!("../../../migrations/postgres/0003_index_by_record_and_field.sql")),
+    (4, "distinct index values", include_str!("../../../migrations/postgres/0004_distinct_index_values.sql")),
+    (5, "plugin limits", include_str!("../../../migrations/postgres/0005_plugin_limits.sql")),
+];
+
+#[cfg(test)]
+mod migration_tests {
+    /// Every file under `migrations/` is embedded, in order: a new file cannot be forgotten.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (db, embedded) in [("sqlite", super::SQLITE_MIGRATIONS), ("postgres", super::POSTGRES_MIGRATIONS)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(db);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            files.sort();
+            assert_eq!(files.len(), embedded.len(), "{db}: {files:?}");
+            for (file, (version, description, sql)) in files.iter().zip(embedded) {
+                let (n, rest) = file.split_once('_').unwrap();
+                assert_eq!(n.parse::<i64>().unwrap(), *version, "{db}/{file}");
+                assert_eq!(rest.trim_end_matches(".sql").replace('_', " "), *description, "{db}/{file}");
+                assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap(), *sql, "{db}/{file}");
+            }
+        }
+    }
+}
+
+fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    sqlx::migrate::Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    std::borrow::Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
 
 /// A connection pool to the host database.
 #[derive(Clone, Debug)]
@@ -142,8 +201,8 @@ impl Db {
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => migrator(SQLITE_MIGRATIONS).run(&self.pool).await?,
+            Backend::Postgres => migrator(POSTGRES_MIGRATIONS).run(&self.pool).await?,
         }
         Ok(())
     }

@@ -92,7 +92,7 @@ mod plugin {
             .into_iter()
             .map(|(st, n, amount, partial)| {
                 json!({ "key": st.key(), "label": st.label(), "count": n, "amount": amount, "partial": partial,
-                        "pct": (n * 100).div_ceil(max) })
+                        "pct": (n * 100).div_ceil(max), "step": (n * 20).div_ceil(max) * 5 })
             })
             .collect();
         Ok(json!({ "bars": bars, "base": "/p/deal-registration" }))

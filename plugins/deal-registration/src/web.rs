@@ -257,6 +257,38 @@ fn latest_receipt(actor: &Actor, id: &str) -> Result<Receipt, Error> {
     receipts::latest(&r.data)?.ok_or_else(|| Error::NotFound("no receipt yet".into()))
 }
 
+/// What the early duplicate hint says about a customer being typed in: the kinds of evidence and (for vendor
+/// staff only) which deals.
+struct Hint {
+    kinds: Vec<String>,
+    deal_ids: Vec<String>,
+}
+
+/// Probes the registrations for the customer in the query (`customer_name`, `customer_domain`, `country`,
+/// `products`), as the form is being filled in.
+fn duplicate_hint(ctx: &Context, req: &Request, s: &Settings) -> Result<Hint, Error> {
+    let input = Input {
+        customer_name: req.query("customer_name").unwrap_or("").to_string(),
+        customer_domain: req.query("customer_domain").unwrap_or("").to_string(),
+        country: req.query("country").unwrap_or("").to_uppercase(),
+        products: req.query.iter().filter(|(k, _)| k == "products").map(|(_, v)| v.clone()).collect(),
+        ..Input::default()
+    };
+    let name_norm = matching::normalize_company(&input.customer_name);
+    let domain = matching::registrable_domain(&input.customer_domain).unwrap_or_default();
+    if name_norm.is_empty() && domain.is_empty() {
+        return Ok(Hint { kinds: Vec::new(), deal_ids: Vec::new() });
+    }
+    let name_keys = matching::name_keys(&name_norm);
+    let checked = model::Checked { input, domain, name_norm, name_keys };
+    let probe = workflow::probe(checked, ctx.program().unwrap_or(""));
+    let found = workflow::find_conflicts("", &probe, s.similarity_threshold, ctx.now_ms())?;
+    let mut kinds: Vec<String> = found.iter().flat_map(|c| c.kinds.iter().cloned()).collect();
+    kinds.sort();
+    kinds.dedup();
+    Ok(Hint { kinds, deal_ids: found.into_iter().map(|c| c.deal_id).collect() })
+}
+
 /// The pages.
 pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> Result<Response, Error> {
     let segs = req.segments();
@@ -276,6 +308,22 @@ pub fn page_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> 
                     "vendor": actor.is_vendor(),
                 }),
             ))
+        }
+        // The duplicate hint under the form, refreshed by the host's behaviour script as the partner types: it says
+        // only that a registration may exist and why, never whose.
+        (false, ["check"]) => {
+            let hint = duplicate_hint(ctx, req, s)?;
+            let why: Vec<&str> = hint
+                .kinds
+                .iter()
+                .map(|k| match k.as_str() {
+                    "domain" => "the same website",
+                    "name" => "a very similar company name",
+                    "country_products" => "a similar name in the same country for the same products",
+                    other => other,
+                })
+                .collect();
+            Ok(page("hint.html", "Duplicate check", 200, json!({ "conflict": !hint.deal_ids.is_empty(), "why": why })))
         }
         (false, ["new"]) => {
             Ok(page("form.html", "Register a deal", 200, form_context(s, &workflow::blank(), &Vec::new(), None, "new")))
@@ -572,28 +620,10 @@ pub fn api_route(ctx: &Context, actor: &Actor, req: &Request, s: &Settings) -> R
             Ok(Response::json(&receipts::verify(&v)?))
         }
         ("GET", ["conflicts"]) => {
-            let input = Input {
-                customer_name: req.query("customer_name").unwrap_or("").to_string(),
-                customer_domain: req.query("customer_domain").unwrap_or("").to_string(),
-                country: req.query("country").unwrap_or("").to_uppercase(),
-                products: req.query.iter().filter(|(k, _)| k == "products").map(|(_, v)| v.clone()).collect(),
-                ..Input::default()
-            };
-            let name_norm = matching::normalize_company(&input.customer_name);
-            let domain = matching::registrable_domain(&input.customer_domain).unwrap_or_default();
-            if name_norm.is_empty() && domain.is_empty() {
-                return Ok(Response::json(&json!({ "conflict": false, "kinds": [] })));
-            }
-            let name_keys = matching::name_keys(&name_norm);
-            let checked = model::Checked { input, domain, name_norm, name_keys };
-            let probe = workflow::probe(checked, ctx.program().unwrap_or(""));
-            let found = workflow::find_conflicts("", &probe, s.similarity_threshold, ctx.now_ms())?;
-            let mut kinds: Vec<&String> = found.iter().flat_map(|c| &c.kinds).collect();
-            kinds.sort();
-            kinds.dedup();
-            let mut out = json!({ "conflict": !found.is_empty(), "kinds": kinds });
+            let hint = duplicate_hint(ctx, req, s)?;
+            let mut out = json!({ "conflict": !hint.deal_ids.is_empty(), "kinds": hint.kinds });
             if vendor {
-                out["deal_ids"] = json!(found.iter().map(|c| &c.deal_id).collect::<Vec<_>>());
+                out["deal_ids"] = json!(hint.deal_ids);
             }
             Ok(Response::json(&out))
         }

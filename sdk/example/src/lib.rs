@@ -1,6 +1,7 @@
 //! The SDK's example plugin: a guestbook. Partners sign it (their notes stay within their organisation);
 //! vendor staff read every note on a page and in a dashboard widget. It shows pages with forms, typed storage
-//! with an index, settings, an event and a JSON route.
+//! with an index, settings, an event, a JSON route, and a region the host's behaviour script refreshes (the notes
+//! list polls `/latest`, a fragment, with `data-pt-get`: no plugin JavaScript).
 
 use portico_sdk::prelude::*;
 use portico_sdk::storage::{Collection, Direction};
@@ -49,6 +50,8 @@ impl Plugin for Guestbook {
         let s: Settings = settings::get()?;
         match (req.method.as_str(), req.path.as_str(), req.api) {
             ("GET", "/entries", true) => Ok(Response::json(&json!({ "entries": latest(100)? }))),
+            // The notes list alone: the page's list refreshes itself from here every 15 seconds.
+            ("GET", "/latest", false) => Ok(Response::page("latest.html", "Notes", &json!({ "entries": latest(50)? }))),
             ("GET", "/", false) => Ok(Response::page(
                 "index.html",
                 "Guestbook",

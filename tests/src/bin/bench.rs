@@ -7,6 +7,9 @@
 //! - host start-up with every installed plugin loaded from the compiled-artifact cache;
 //! - the dashboard with every bundled widget under 50 signed-in users (p50/p99 per request);
 //! - the host's resident memory with 100 tenants, each with deal registration enabled and used once;
+//! - what a hostile plugin costs the host: peak resident memory while it receives a 400 MiB answer and while its
+//!   template tries to print 100 MB (each bounded by its cap), and how long a CPU-burning template runs before
+//!   its deadline stops it;
 //! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
 //!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals, each with its receipt in the chain, in the
 //!   tenant, on SQLite and PostgreSQL.
@@ -315,6 +318,76 @@ async fn memory_with_tenants(app: &portico_tests::TestApp, n: usize) -> (f64, f6
     (before, rss_mib())
 }
 
+/// Peak resident memory (MiB) since the last [`reset_peak`].
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Resets the kernel's record of peak resident memory to the present.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A local server whose `/huge` streams 400 MiB without holding it.
+async fn huge_answer_server() -> u16 {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/huge",
+        axum::routing::get(|| async {
+            let chunk = bytes::Bytes::from(vec![0u8; 64 << 10]);
+            let stream = futures::stream::iter((0..6400).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+            axum::body::Body::from_stream(stream).into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// What a hostile plugin costs the host: (peak growth with a 400 MiB answer, peak growth rendering a 100 MB
+/// template, ms until a CPU-burning template is stopped, the plugin's deadline in ms).
+async fn hostile_costs() -> (f64, f64, f64, f64) {
+    let app = portico_tests::spawn_app_with(DbKind::Sqlite, |c| {
+        c.runtime.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    // The hostile plugin with the default output cap (1 MiB) and deadline (2 s), and a local host to call.
+    let manifest = hostile()
+        .manifest_text()
+        .replace("[grants]\n", "[grants]\noutbound_hosts = [\"127.0.0.1\"]\n")
+        .replace("timeout_ms = 300\n", "")
+        .replace("output_kib = 256\n", "");
+    app.install(&hostile().package(Some(&manifest)), &["reseller"]).await;
+    let port = huge_answer_server().await;
+    let token = app.client().token("admin@acme.example", "portico-demo").await;
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    admin.get("/p/hostile/render?t=fine").await;
+    let url: String =
+        url::form_urlencoded::byte_serialize(format!("http://127.0.0.1:{port}/huge").as_bytes()).collect();
+    let base = rss_mib();
+    reset_peak();
+    let r =
+        app.client().api(reqwest::Method::GET, &format!("/api/v1/p/hostile/fetch?url={url}"), Some(&token), None).await;
+    assert!(r.body.contains("larger than"), "{}", r.body);
+    let answer_growth = peak_mib() - base;
+    let base = rss_mib();
+    reset_peak();
+    assert!(admin.get("/p/hostile/render?t=huge").await.status.is_server_error());
+    let template_growth = peak_mib() - base;
+    let t = Instant::now();
+    assert!(admin.get("/p/hostile/render?t=burn").await.status.is_server_error());
+    let burn_ms = t.elapsed().as_secs_f64() * 1000.0;
+    (answer_growth, template_growth, burn_ms, 2000.0)
+}
+
 /// Whether section `name` runs: all by default, or those `BENCH_ONLY` lists (comma-separated).
 fn section(name: &str) -> bool {
     match std::env::var("BENCH_ONLY") {
@@ -475,6 +548,18 @@ async fn main() {
         table.push(row("resident memory, demo tenant only (MiB)", rss_before, None));
         table.push(row("resident memory with 100 more tenants (MiB)", rss_after, None));
         report.insert("rss_mib".into(), json!({ "before_100_tenants": rss_before, "with_100_tenants": rss_after }));
+    }
+
+    if section("limits") {
+        let (answer, template, burn_ms, deadline_ms) = hostile_costs().await;
+        table.push(row("peak memory growth, plugin gets a 400 MiB answer (MiB; cap 8)", answer, None));
+        table.push(row("peak memory growth, template prints 100 MB (MiB; cap 1)", template, None));
+        table.push(row(&format!("CPU-burning template stopped after (ms; deadline {deadline_ms})"), burn_ms, None));
+        report.insert(
+            "hostile_plugin".into(),
+            json!({ "peak_growth_400mib_answer_mib": answer, "peak_growth_100mb_template_mib": template,
+                    "burning_template_stopped_ms": burn_ms, "deadline_ms": deadline_ms }),
+        );
     }
 
     if section("deals") {

@@ -597,6 +597,8 @@ async fn partners_and_managers_work_through_the_pages() {
     let app = setup(DbKind::Sqlite, Value::Null).await;
     let mut bob = app.client();
     bob.login_ok("bob@northwind.example").await;
+    // The form first, as a browser would: its token is good for deal registration's routes only.
+    bob.get("/p/deal-registration/new").await;
     let page = bob
         .post(
             "/p/deal-registration/new",

@@ -2,12 +2,17 @@
 
 mod api;
 mod auth;
+mod compat;
+mod containment;
 mod deals;
 mod demo;
 mod escaping;
 mod events;
 mod faults;
+mod fuzz_corpus;
 mod harness;
+mod headers;
+mod limits;
 mod mail;
 mod ops;
 mod plugins;

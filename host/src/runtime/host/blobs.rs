@@ -1,11 +1,14 @@
-//! `portico:plugin/blobs`: files under the plugin's own space of the tenant, with the blobs grant.
+//! `portico:plugin/blobs`: files under the plugin's own space of the tenant, with the blobs grant. A file follows
+//! its invocation: its row is written in the invocation's transaction, a file stored by a call that fails is
+//! removed again, and a file deleted by a call leaves the store only once the call commits.
 
 use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::blobs::Host;
-use super::super::state::HostState;
+use super::super::state::{Adds, HostState, Spend};
 use super::{denied, invalid};
+use crate::storage::plugin_usage;
 
-/// Largest file a plugin may store.
+/// Largest file a plugin may store through its own memory (large files stream through the host instead).
 const MAX_BLOB: usize = 16 * 1024 * 1024;
 
 impl HostState {
@@ -20,20 +23,27 @@ impl HostState {
 impl Host for HostState {
     async fn put(&mut self, name: String, content_type: String, body: Vec<u8>) -> Result<String, PluginError> {
         let prefix = self.blob_prefix()?;
-        if name.is_empty() || name.len() > 200 || name.contains("..") || name.starts_with('/') {
+        if name.is_empty() || name.len() > 200 || name.contains("..") || name.starts_with('/') || name.contains('\0') {
             return Err(invalid("name", "use a relative file name without .."));
         }
         if body.len() > MAX_BLOB {
             return Err(invalid("body", "files may be at most 16 MiB"));
         }
-        let key = format!("{prefix}{}-{name}", crate::domain::new_id());
-        let blobs = self.shared.blobs.clone();
-        let stored = key.clone();
         let _ = content_type;
+        let size = body.len() as u64;
+        self.spend(Spend::BlobBytes(size))?;
+        self.within_quota(Adds::BlobBytes(size)).await?;
+        let key = format!("{prefix}{}-{name}", crate::domain::new_id());
+        let (tenant, plugin, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
+        // The row first, in the transaction: if the store then fails, the row goes with the rollback.
+        let tx = self.tx().await?;
+        plugin_usage::record_blob(tx, &tenant, &plugin, &key, size, now).await.map_err(|e| self.write_error(e))?;
+        let blobs = self.shared.blobs.clone();
         blobs
-            .put(&stored, body)
+            .put(&key, body)
             .await
             .map_err(|e| PluginError::Unavailable(format!("the file could not be stored: {e}")))?;
+        self.new_blobs.push(key.clone());
         Ok(key)
     }
 
@@ -52,7 +62,17 @@ impl Host for HostState {
         if !key.starts_with(&prefix) {
             return Err(denied("that file belongs to someone else"));
         }
-        let blobs = self.shared.blobs.clone();
-        blobs.delete(&key).await.map_err(|e| PluginError::Unavailable(e.to_string()))
+        let (tenant, plugin) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone());
+        let tx = self.tx().await?;
+        plugin_usage::forget_blob(tx, &tenant, &plugin, &key).await.map_err(|e| self.write_error(e))?;
+        if let Some(i) = self.new_blobs.iter().position(|k| *k == key) {
+            // Stored and deleted in the same call: gone either way.
+            self.new_blobs.remove(i);
+            let blobs = self.shared.blobs.clone();
+            let _ = blobs.delete(&key).await;
+        } else {
+            self.deleted_blobs.push(key);
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::events::Host;
-use super::super::state::HostState;
+use super::super::state::{Adds, HostState, Spend};
 use super::invalid;
 use crate::storage::plugin_events;
 
@@ -26,6 +26,8 @@ impl Host for HostState {
             return Err(invalid("payload", "the payload must be JSON"));
         }
         self.charge_output(payload.len())?;
+        self.spend(Spend::Events(1))?;
+        self.within_quota(Adds::Event).await?;
         let (tenant, source, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
         let program = self.inv.program.as_ref().map(|(key, _)| key.clone());
         let tx = self.tx().await?;

@@ -6,7 +6,7 @@ use super::super::bindings::PluginError;
 use super::super::bindings::portico::plugin::storage::{
     Condition, Filter, Host, QuerySpec, RecordPage, StoredRecord, Visibility,
 };
-use super::super::state::HostState;
+use super::super::state::{Adds, HostState, Spend};
 use super::{denied, invalid};
 use crate::storage::plugin_data::{self, IndexSpec, PluginRecord, RecordQuery, RecordScope};
 
@@ -169,11 +169,14 @@ impl Host for HostState {
             Some(own) => Some(own.clone()),
             None => org_id,
         };
+        self.spend(Spend::Writes(1))?;
+        self.within_quota(Adds::Record).await?;
         let now = self.inv.now_ms;
         let tx = self.tx().await?;
         let rec = plugin_data::insert(tx, &scope, &collection, id.as_deref(), org.as_deref(), &map, &indexes, now)
             .await
             .map_err(|e| self.write_error(e))?;
+        self.spent.records_added += 1;
         self.seen.insert((collection, rec.id.clone()), rec.clone());
         Ok(to_wit(rec))
     }
@@ -190,6 +193,8 @@ impl Host for HostState {
         indexed_values_ok(&map, &indexes)?;
         no_nul("id", &id)?;
         self.charge_output(data_text.len())?;
+        self.spend(Spend::Writes(1))?;
+        self.within_quota(Adds::IndexRows).await?;
         let scope = self.write_scope();
         let now = self.inv.now_ms;
         let key = (collection, id);
@@ -216,6 +221,7 @@ impl Host for HostState {
     ) -> Result<bool, PluginError> {
         self.collection(&collection)?;
         no_nul("id", &id)?;
+        self.spend(Spend::Writes(1))?;
         let scope = self.write_scope();
         let key = (collection, id);
         let current = self.seen.remove(&key).filter(|r| in_scope(r, &scope));
@@ -225,7 +231,11 @@ impl Host for HostState {
             Some(current) => plugin_data::delete_from(tx, &scope, &key.0, current, expected).await,
             None => plugin_data::delete(tx, &scope, &key.0, &key.1, expected).await,
         };
-        result.map_err(|e| self.write_error(e))
+        let deleted = result.map_err(|e| self.write_error(e))?;
+        if deleted {
+            self.spent.records_added -= 1;
+        }
+        Ok(deleted)
     }
 
     async fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {

@@ -1,9 +1,10 @@
 //! A plugin that misbehaves on purpose. Each API path below `/api/v1/p/hostile/` does one bad thing, so the
-//! sandbox tests can show the host stops it and nothing else is hurt.
+//! sandbox tests can show the host stops it and nothing else is hurt; its pages (`/p/hostile/render?t=…`) are
+//! templates that try to read the host's environment, print a hundred megabytes, burn CPU or fill memory.
 
 use portico_sdk::prelude::*;
 use portico_sdk::storage::Collection;
-use portico_sdk::{Value, directory, events, http, secrets};
+use portico_sdk::{Value, blobs, directory, events, http, log, secrets};
 
 const NOTES: Collection = Collection::new("notes");
 
@@ -13,6 +14,11 @@ fn outcome<T: std::fmt::Debug>(r: Result<T, Error>) -> Response {
         Ok(v) => Response::json(&json!({ "outcome": "ok", "value": format!("{v:?}") })),
         Err(e) => Response::json(&json!({ "outcome": "error", "error": format!("{e:?}") })),
     }
+}
+
+/// The `n` of the query, 1 when absent.
+fn count(req: &Request) -> u64 {
+    req.query("n").and_then(|n| n.parse().ok()).unwrap_or(1)
 }
 
 struct Hostile;
@@ -101,6 +107,73 @@ impl Plugin for Hostile {
                 NOTES.query().eq("n", req.query("n").unwrap_or_default()).fetch::<Value>().map(|p| p.records.len()),
             )),
             "/big-output" => Ok(Response::json(&json!({ "blob": "x".repeat(1 << 20) }))),
+            "/render" if !req.api => {
+                let t = req.query("t").unwrap_or("env");
+                Ok(Response::page(&format!("{t}.html"), "Render", &json!({ "blob": "x".repeat(2048) })))
+            }
+            "/events" => {
+                let n = count(&req);
+                for i in 0..n {
+                    events::emit("hostile.flood", &json!({ "i": i }))?;
+                }
+                Ok(Response::json(&json!({ "emitted": n })))
+            }
+            "/writes" => {
+                let n = count(&req);
+                for i in 0..n {
+                    NOTES.insert(&json!({ "n": i }))?;
+                }
+                Ok(Response::json(&json!({ "written": n })))
+            }
+            "/notify-many" => {
+                let me = ctx.caller().map(|c| c.user_id.clone()).unwrap_or_default();
+                for _ in 0..count(&req) {
+                    portico_sdk::notify::send(&portico_sdk::notify::Notification {
+                        audience: portico_sdk::notify::Audience::User(me.clone()),
+                        title: "Flood".into(),
+                        body: "flood".into(),
+                        link: None,
+                        email: true,
+                    })?;
+                }
+                Ok(Response::json(&json!({ "ok": true })))
+            }
+            "/blobs" => {
+                let size = req.query("kib").and_then(|k| k.parse::<usize>().ok()).unwrap_or(1) << 10;
+                let mut keys = Vec::new();
+                for i in 0..count(&req) {
+                    keys.push(blobs::put(&format!("f{i}.bin"), "application/octet-stream", &vec![7u8; size])?);
+                }
+                match req.query("then") {
+                    Some("fail") => Err(Error::invalid("then", "failing after storing files")),
+                    Some("panic") => panic!("after storing files"),
+                    Some("delete") => {
+                        for k in &keys {
+                            blobs::delete(k)?;
+                        }
+                        Ok(Response::json(&json!({ "keys": keys })))
+                    }
+                    _ => Ok(Response::json(&json!({ "keys": keys }))),
+                }
+            }
+            "/blob-delete" => Ok(outcome(blobs::delete(req.query("key").unwrap_or_default()))),
+            "/fetch" => {
+                let r = http::send(&http::Request {
+                    method: "GET".into(),
+                    url: req.query("url").unwrap_or_default().to_string(),
+                    headers: vec![],
+                    body: vec![],
+                });
+                Ok(match r {
+                    Ok(res) => Response::json(&json!({ "outcome": "ok", "status": res.status, "bytes": res.body.len(),
+                                                       "body": String::from_utf8_lossy(&res.body[..res.body.len().min(200)]) })),
+                    Err(e) => Response::json(&json!({ "outcome": "error", "error": format!("{e:?}") })),
+                })
+            }
+            "/log" => {
+                log::info(req.query("msg").unwrap_or_default());
+                Ok(Response::json(&json!({ "ok": true })))
+            }
             _ => Err(Error::NotFound("no such hostility".into())),
         }
     }
