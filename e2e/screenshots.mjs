@@ -83,11 +83,15 @@ try {
   await manager.getByRole('link', { name: 'Globex Inc.', exact: true }).click();
   await shot(manager, new URL(manager.url()).pathname, 'deal-manager');
   await shot(manager, new URL(manager.url()).pathname + '/conflicts', 'deal-conflicts');
+  await admin.goto('/admin/orgs');
+  await admin.getByRole('link', { name: 'Northwind Solutions', exact: true }).click();
+  await shot(admin, new URL(admin.url()).pathname, 'admin-org-cards');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');
   await shot(bob, '/', 'dashboard-partner-midnight');
   await shot(admin, '/', 'dashboard-admin-midnight');
+  await shot(manager, '/', 'dashboard-manager-widgets-midnight');
 } finally {
   await setTheme(admin, 'default').catch((e) => console.error('could not restore the default theme:', e));
   await browser.close();

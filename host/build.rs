@@ -8,7 +8,7 @@ use std::process::Command;
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let guest = manifest_dir.join("render");
-    for path in ["src", "wit", "Cargo.toml"] {
+    for path in ["src", "wit", "Cargo.toml", "../charts/src", "../charts/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", guest.join(path).display());
     }
     println!("cargo:rerun-if-changed={}", manifest_dir.join("../Cargo.lock").display());

@@ -27,6 +27,27 @@ browserTest('the main pages pass the accessibility check for every role', async 
   for (const url of ['/', '/org', '/org/users', '/account']) await visit(alice, url);
 });
 
+browserTest('charts and partner cards are accessible markup without script', async (open) => {
+  const manager = await open('manager@acme.example');
+  await visit(manager, '/');
+  // Deal registration's pipeline widget draws its chart with the host's chart(): an SVG image with a title and a
+  // description, and the numbers as a table for screen readers.
+  const chart = manager.locator('figure.pt-chart svg[role=img]').first();
+  await chart.waitFor();
+  const [title, desc] = (await chart.getAttribute('aria-labelledby')).split(' ');
+  assert.equal(await manager.locator(`[id="${title}"]`).textContent(), 'Deals by status');
+  assert.match(await manager.locator(`[id="${desc}"]`).textContent(), /Awaiting approval \d/);
+  assert.ok(await manager.locator('figure.pt-chart table.pt-sr-only th[scope=row]').count() >= 6);
+  assert.equal(await manager.locator('figure.pt-chart script').count(), 0);
+  // A partner's page shows each enabled plugin's card about that partner.
+  const admin = await open('admin@acme.example');
+  await admin.goto('/admin/orgs');
+  await admin.getByRole('link', { name: 'Northwind Solutions', exact: true }).click();
+  const card = admin.locator('.partner-card', { hasText: 'Deal registrations' });
+  await card.waitFor();
+  await accessible(admin);
+});
+
 browserTest('a partner registers a deal, sees the duplicate hint and finds it in "my deals"', async (open) => {
   const bob = await open('bob@northwind.example');
   await visit(bob, '/p/deal-registration/new');

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use axum_csrf::{CsrfConfig, Key, SameSite};
 use base64::Engine;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
 
 use crate::blobs::Blobs;
 use crate::config::Config;
@@ -40,6 +41,14 @@ pub struct AppInner {
     pub metrics: PrometheusHandle,
     pub runtime: Arc<Runtime>,
     pub plugins: Arc<crate::plugins::Registry>,
+    /// The keys plugin secrets are sealed with.
+    pub keyring: crate::secrets::Keyring,
+    /// Signs and checks links to plugins' files.
+    pub file_links: crate::file_links::LinkKey,
+    /// Rate limits for plugins' public routes.
+    pub public_limiter: crate::http::PublicLimiter,
+    /// Users already recorded as active today by this replica.
+    pub active_today: ActiveToday,
     /// The time plugins are told (`now-ms`) and schedules run at; tests move it forward.
     pub clock: Clock,
 }
@@ -76,7 +85,11 @@ impl AppState {
         let renderer = Renderer::load(&config.themes_dir)?;
         let mailer = Mailer::new(config.smtp.as_ref(), &config.data_dir)?;
         let blobs = match &config.blob_url {
-            Some(url) => Blobs::from_url(url)?,
+            Some(url) => {
+                let options: Vec<(&str, &str)> =
+                    config.blob_options.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+                Blobs::from_url(url, &options)?
+            }
             None => Blobs::local(&config.data_dir.join("blobs"))?,
         };
         // The CSRF key is shared through the database so that every replica accepts every other's tokens.
@@ -96,6 +109,10 @@ impl AppState {
             .with_cookie_same_site(SameSite::Lax)
             .with_http_only(true)
             .with_secure(config.secure_cookies);
+        let file_links = crate::file_links::LinkKey::derive(&key_bytes);
+        let keyring =
+            crate::secrets::Keyring::load(config.secrets_key.as_ref(), &config.secrets_old_keys, &config.data_dir)?;
+        seal_plain_secrets(&db, &keyring).await?;
         let runtime = Runtime::new(
             config.runtime.clone(),
             RuntimeShared {
@@ -106,12 +123,15 @@ impl AppState {
                     (config.runtime.max_outbound_response_mib << 20) as usize,
                 ),
                 usage: Default::default(),
+                keyring: keyring.clone(),
+                file_links: file_links.clone(),
                 extensions: crate::extensions::Extensions::load(&config.extensions)?,
             },
             config.effective_cache_dir(),
         )?;
         let resolver =
             Resolver { base_domain: config.base_domain.clone(), default_tenant: config.default_tenant.clone() };
+        let public_per_minute = config.public_routes_per_minute;
         Ok(Self(Arc::new(AppInner {
             config: Arc::new(config),
             db,
@@ -123,9 +143,69 @@ impl AppState {
             metrics: metrics_handle(),
             runtime: Arc::new(runtime),
             plugins: Arc::default(),
+            keyring,
+            file_links,
+            public_limiter: crate::http::PublicLimiter::new(public_per_minute),
+            active_today: ActiveToday::default(),
             clock: Clock::default(),
         })))
     }
+}
+
+/// Which users this replica already recorded as active today (UTC), so a user's requests write their daily
+/// activity (and its `portico.user.active` event) once a day, not once a request; the database's unique key makes
+/// it once across replicas.
+#[derive(Debug, Default)]
+pub struct ActiveToday {
+    seen: std::sync::Mutex<(i64, std::collections::HashSet<String>)>,
+}
+
+impl ActiveToday {
+    /// Records `user` as active at `now` unless already done today.
+    pub async fn record(&self, db: &Db, tenant_id: &str, user: &crate::domain::User, now: i64) {
+        let day = now.div_euclid(86_400_000);
+        {
+            let mut seen = self.seen.lock().expect("activity lock");
+            if seen.0 != day {
+                *seen = (day, std::collections::HashSet::new());
+            }
+            if !seen.1.insert(user.id.clone()) {
+                return;
+            }
+        }
+        if let Err(e) = db.tenant(tenant_id).record_daily_activity(user, now).await {
+            // Not worth failing the request for; the next request tries again.
+            self.seen.lock().expect("activity lock").1.remove(&user.id);
+            tracing::warn!(error = %e, "recording a user's daily activity failed");
+        }
+    }
+}
+
+/// Seals secrets stored before secrets were sealed (in the clear), once, at start-up.
+async fn seal_plain_secrets(db: &Db, keyring: &crate::secrets::Keyring) -> anyhow::Result<()> {
+    for s in db.all_plugin_secrets().await?.into_iter().filter(|s| !s.sealed.starts_with("v1:")) {
+        let sealed = keyring.seal(&s.tenant_id, &s.plugin_id, &s.name, &s.sealed);
+        db.reseal_plugin_secret(&s, &sealed).await?;
+    }
+    Ok(())
+}
+
+/// Re-seals every plugin secret under the keyring's current key (after a new key was put first); returns how many
+/// were re-sealed. A secret whose key is unknown is reported, not lost: it stays as it is.
+pub async fn reseal_secrets(db: &Db, keyring: &crate::secrets::Keyring) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for s in db.all_plugin_secrets().await? {
+        if keyring.is_current(&s.sealed) {
+            continue;
+        }
+        let value = keyring
+            .open(&s.tenant_id, &s.plugin_id, &s.name, &s.sealed)
+            .map_err(|e| anyhow::anyhow!("secret {} of plugin {}: {e}", s.name, s.plugin_id))?;
+        if db.reseal_plugin_secret(&s, &keyring.seal(&s.tenant_id, &s.plugin_id, &s.name, &value)).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The process-wide Prometheus recorder (installed once, even when tests build several apps).

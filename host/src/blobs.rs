@@ -21,6 +21,36 @@ pub enum BlobError {
     Url(String),
 }
 
+/// A file being written in parts; [`BlobWriter::finish`] makes it visible, [`BlobWriter::abort`] leaves nothing.
+pub struct BlobWriter {
+    inner: object_store::WriteMultipart,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobWriter")
+    }
+}
+
+impl BlobWriter {
+    /// Adds bytes, waiting while two parts are already on their way (back pressure, bounded memory).
+    pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), BlobError> {
+        self.inner.wait_for_capacity(2).await?;
+        self.inner.put(chunk);
+        Ok(())
+    }
+
+    /// Completes the file.
+    pub async fn finish(self) -> Result<(), BlobError> {
+        self.inner.finish().await.map(|_| ()).map_err(|e| if out_of_space(&e) { BlobError::Full(e) } else { e.into() })
+    }
+
+    /// Abandons the file; nothing of it stays.
+    pub async fn abort(self) {
+        let _ = self.inner.abort().await;
+    }
+}
+
 /// Keys are `/`-separated paths; callers put tenant-owned blobs under `tenants/{tenant_id}/`.
 #[derive(Clone, Debug)]
 pub struct Blobs {
@@ -36,8 +66,9 @@ impl Blobs {
 
     /// A store named by URL: `s3://bucket[/prefix]` is an S3-compatible object store (AWS S3, MinIO, Ceph,
     /// Cloudflare R2, …) configured by the standard environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS endpoint, `AWS_ALLOW_HTTP=true` for a plain-HTTP one.
-    pub fn from_url(url: &str) -> Result<Self, BlobError> {
+    /// `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS endpoint, `AWS_ALLOW_HTTP=true` for a plain-HTTP one; `options`
+    /// (the same settings by the object store's key names, e.g. `aws_endpoint`) override the environment.
+    pub fn from_url(url: &str, options: &[(&str, &str)]) -> Result<Self, BlobError> {
         let rest = url
             .strip_prefix("s3://")
             .ok_or_else(|| BlobError::Url(format!("blob_url must start with s3:// (got {url})")))?;
@@ -45,10 +76,13 @@ impl Blobs {
         if bucket.is_empty() {
             return Err(BlobError::Url("blob_url names no bucket".into()));
         }
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| BlobError::Url(e.to_string()))?;
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key: object_store::aws::AmazonS3ConfigKey =
+                key.parse().map_err(|_| BlobError::Url(format!("blob_options: {key} is not an S3 setting")))?;
+            builder = builder.with_config(key, *value);
+        }
+        let s3 = builder.build().map_err(|e| BlobError::Url(e.to_string()))?;
         let prefix = prefix.trim_matches('/');
         let store: Arc<dyn ObjectStore> =
             if prefix.is_empty() { Arc::new(s3) } else { Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)) };
@@ -69,6 +103,45 @@ impl Blobs {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         match self.store.get(&ObjectPath::from(key)).await {
             Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A file written in parts as it arrives (an S3 multipart upload; a staging file on local disk), so a large
+    /// upload never sits in memory: at most a few parts of 8 MiB at a time.
+    pub async fn writer(&self, key: &str) -> Result<BlobWriter, BlobError> {
+        let upload = self
+            .store
+            .put_multipart(&ObjectPath::from(key))
+            .await
+            .map_err(|e| if out_of_space(&e) { BlobError::Full(e) } else { BlobError::Store(e) })?;
+        Ok(BlobWriter { inner: object_store::WriteMultipart::new_with_chunk_size(upload, 8 << 20) })
+    }
+
+    /// A file's size and entity tag, if it exists.
+    pub async fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>, BlobError> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(meta) => Ok(Some((meta.size, meta.e_tag))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Part of a file (`range` of its bytes), as a stream.
+    pub async fn read_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<futures::stream::BoxStream<'static, Result<bytes::Bytes, BlobError>>>, BlobError> {
+        use futures::StreamExt;
+        if range.start >= range.end {
+            return Ok(Some(futures::stream::empty().boxed()));
+        }
+        let options =
+            object_store::GetOptions { range: Some(object_store::GetRange::Bounded(range)), ..Default::default() };
+        match self.store.get_opts(&ObjectPath::from(key), options).await {
+            Ok(r) => Ok(Some(r.into_stream().map(|c| c.map_err(BlobError::from)).boxed())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

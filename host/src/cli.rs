@@ -34,9 +34,22 @@ pub enum Command {
     /// Manage programs and their tiers.
     #[command(subcommand)]
     Program(ProgramCommand),
-    /// Install, list, enable, disable, upgrade and package plugins.
+    /// Install, list, enable, disable, upgrade and package plugins; set their secrets.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage the key plugin secrets are sealed with.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every plugin secret under a new key. Without `secrets_key` in the configuration, a new key is
+    /// generated into `{data_dir}/secrets.key` and the old one is dropped once every secret is re-sealed. With
+    /// `secrets_key`, put the new key there and the old one in `secrets_old_keys` first, then run this.
+    Rotate,
+    /// Print a new random key (for `secrets_key`).
+    NewKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +129,25 @@ pub enum PluginCommand {
         #[arg(long, default_value = "sdk")]
         sdk: PathBuf,
     },
+    /// Set a secret a plugin declares, sealed at rest; the value is read from `PORTICO_SECRET_VALUE` or standard
+    /// input and never printed.
+    SetSecret {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        plugin: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove a secret of a plugin.
+    ClearSecret {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        plugin: String,
+        #[arg(long)]
+        name: String,
+    },
     /// Build a `.tar.gz` package from a plugin directory and its compiled component.
     Package {
         /// The plugin's directory (with `plugin.toml`, `templates/`, `static/`).
@@ -147,6 +179,38 @@ pub fn read_package(path: &std::path::Path, wasm: Option<&std::path::Path>) -> a
     } else {
         Ok(std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
     }
+}
+
+/// Rotates the key plugin secrets are sealed with (see [`SecretsCommand::Rotate`]).
+pub async fn rotate_secrets(config: &crate::Config, db: &crate::storage::Db) -> anyhow::Result<()> {
+    use crate::secrets::{Keyring, new_key, read_key_file, write_key_file};
+    if config.secrets_key.is_some() {
+        let ring = Keyring::load(config.secrets_key.as_ref(), &config.secrets_old_keys, &config.data_dir)?;
+        let n = crate::app::reseal_secrets(db, &ring).await?;
+        println!("re-sealed {n} secrets under key {}; the old keys may now leave secrets_old_keys", ring.current_id());
+        return Ok(());
+    }
+    let path = config.data_dir.join("secrets.key");
+    let mut keys = if path.exists() { read_key_file(&path)? } else { Vec::new() };
+    keys.insert(0, new_key());
+    write_key_file(&path, &keys)?;
+    let ring = Keyring::from_keys(&keys)?;
+    let n = crate::app::reseal_secrets(db, &ring).await?;
+    // Every secret opens with the new key now: the old ones go.
+    write_key_file(&path, &keys[..1])?;
+    println!("re-sealed {n} secrets under a new key {} in {}", ring.current_id(), path.display());
+    Ok(())
+}
+
+/// A value from an environment variable or, failing that, standard input.
+fn read_value(var: &str, prompt: &str) -> anyhow::Result<String> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(v);
+    }
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line)
 }
 
 /// A copy of a plugin directory's manifest with the component beside it, for packaging.
@@ -239,6 +303,18 @@ pub async fn run_plugin(state: &crate::AppState, cmd: PluginCommand) -> anyhow::
             for key in set_enabled(state, &t, &plugin, program.as_deref(), false).await? {
                 println!("disabled {plugin} in {key}");
             }
+        }
+        PluginCommand::SetSecret { tenant, plugin, name } => {
+            let t = tenant_of(tenant).await?;
+            let value = read_value("PORTICO_SECRET_VALUE", &format!("value of {name}: "))?;
+            crate::plugins::set_secret(state, &t, &plugin, &name, Some(value.trim_end_matches(['\r', '\n'])), None)
+                .await?;
+            println!("set secret {name} of {plugin} for {}", t.slug);
+        }
+        PluginCommand::ClearSecret { tenant, plugin, name } => {
+            let t = tenant_of(tenant).await?;
+            crate::plugins::set_secret(state, &t, &plugin, &name, None, None).await?;
+            println!("cleared secret {name} of {plugin} for {}", t.slug);
         }
         PluginCommand::New { .. } => unreachable!("needs no state; see scaffold"),
         PluginCommand::Package { dir, wasm, output } => {
@@ -443,7 +519,9 @@ pub async fn run_admin(db: &Db, config: &crate::Config, cmd: Command) -> anyhow:
             scope.set_password(&u.id, &crate::auth::hash_password(&password)).await?;
             println!("password set for {}", u.email);
         }
-        Command::Serve | Command::Migrate | Command::Demo | Command::Plugin(_) => unreachable!("handled by main"),
+        Command::Serve | Command::Migrate | Command::Demo | Command::Plugin(_) | Command::Secrets(_) => {
+            unreachable!("handled by main")
+        }
     }
     Ok(())
 }
@@ -544,7 +622,7 @@ strip = true
 const SCAFFOLD_MANIFEST: &str = r#"id = "{name}"
 name = "{title}"
 version = "0.1.0"
-api = "^0.1"
+api = "^0.1.1"
 description = "Describe what {title} does for partners."
 
 [grants]
@@ -582,6 +660,16 @@ pub fn clean(text: &str) -> Option<String> {
     (!t.is_empty() && t.chars().count() <= 200).then(|| t.to_string())
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// How many items were added on each of the seven days up to `now_ms` (oldest first), with each day's start.
+pub fn per_day(created: &[i64], now_ms: i64) -> (Vec<i64>, Vec<u32>) {
+    let today = now_ms - now_ms.rem_euclid(DAY_MS);
+    let days: Vec<i64> = (0..7).rev().map(|d| today - d * DAY_MS).collect();
+    let counts = days.iter().map(|d| created.iter().filter(|c| (*d..d + DAY_MS).contains(*c)).count() as u32).collect();
+    (days, counts)
+}
+
 struct Plugin;
 
 impl portico_sdk::Plugin for Plugin {
@@ -593,9 +681,14 @@ impl portico_sdk::Plugin for Plugin {
                 Ok(Response::redirect(format!("/p/{}/", env!("CARGO_PKG_NAME"))))
             }
             _ => {
+                let week_ago = ctx.now_ms() - 7 * DAY_MS;
+                let recent = ITEMS.query().range("created_ms", Some(week_ago), None).limit(500).fetch::<Item>()?;
+                let created: Vec<i64> = recent.records.iter().map(|r| r.data.created_ms).collect();
+                let (days, counts) = per_day(&created, ctx.now_ms());
                 let items = ITEMS.query().order_by("created_ms", Direction::Desc).limit(20).fetch::<Item>()?;
                 let texts: Vec<String> = items.records.into_iter().map(|r| r.data.text).collect();
-                Ok(Response::page("index.html", "{title}", &json!({ "items": texts, "user": ctx.user_name() })))
+                let page = json!({ "items": texts, "user": ctx.user_name(), "days": days, "counts": counts });
+                Ok(Response::page("index.html", "{title}", &page))
             }
         }
     }
@@ -610,6 +703,14 @@ mod tests {
         assert_eq!(super::clean("  hi "), Some("hi".to_string()));
         assert_eq!(super::clean("   "), None);
     }
+
+    #[test]
+    fn items_are_counted_by_day() {
+        let now = 10 * super::DAY_MS + 5;
+        let (days, counts) = super::per_day(&[now, now - 1, now - super::DAY_MS, 0], now);
+        assert_eq!(days.len(), 7);
+        assert_eq!(counts, vec![0, 0, 0, 0, 0, 1, 2]);
+    }
 }
 "#;
 
@@ -621,5 +722,8 @@ const SCAFFOLD_TEMPLATE: &str = r#"<header class="page-head"><div><h1>{title}</h
     <button class="btn btn-primary" type="submit">Add</button>
   </form>
 </section>
-<section class="card"><ul class="plain">{% for i in items %}<li>{{ i }}</li>{% else %}<li class="muted">Nothing yet.</li>{% endfor %}</ul></section>
+<section class="card">
+  {{ chart(kind="bar", title="Added per day, last seven days", times=days, values=counts) }}
+  <ul class="plain">{% for i in items %}<li>{{ i }}</li>{% else %}<li class="muted">Nothing yet.</li>{% endfor %}</ul>
+</section>
 "#;

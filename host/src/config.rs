@@ -22,6 +22,11 @@ pub struct Config {
     /// `s3://bucket[/prefix]` for an S3-compatible object store (credentials and endpoint from the standard
     /// `AWS_*` environment variables), which every replica shares.
     pub blob_url: Option<String>,
+    /// Settings of the S3 store beside or instead of the `AWS_*` environment, by the object store's key names
+    /// (`aws_endpoint`, `aws_region`, `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, …); these
+    /// win over the environment. Values are kept as secrets (never printed).
+    #[serde(default, skip_serializing)]
+    pub blob_options: std::collections::BTreeMap<String, SecretString>,
     /// Base domain for `{slug}.{base_domain}` tenant look-up, e.g. `portico.example`.
     pub base_domain: Option<String>,
     /// Tenant served for `localhost`, `127.0.0.1` and other hosts no tenant claims.
@@ -36,9 +41,19 @@ pub struct Config {
     /// Sites allowed to embed the portal in a frame, as origins (`https://intranet.example`); none by default,
     /// and then no page may be framed at all (CSP `frame-ancestors 'none'`, `X-Frame-Options: DENY`).
     pub frame_ancestors: Vec<String>,
+    /// The key plugin secrets are sealed with: 32 bytes, base64 (`portico secrets new-key` makes one). Every
+    /// replica needs the same. Unset: a key generated on first start into `{data_dir}/secrets.key`.
+    #[serde(default, skip_serializing)]
+    pub secrets_key: Option<SecretString>,
+    /// Keys secrets were sealed with before `secrets_key`, kept while `portico secrets rotate` re-seals them.
+    #[serde(default, skip_serializing)]
+    pub secrets_old_keys: Vec<SecretString>,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`.
     #[serde(default, skip_serializing)]
     pub metrics_token: Option<SecretString>,
+    /// Requests a minute each client address may make to a tenant's public plugin routes (certificate
+    /// verification, share links), in bursts of as many.
+    pub public_routes_per_minute: u32,
     /// Session lifetime in hours.
     pub session_hours: i64,
     /// Failed logins within [`Config::throttle_window_secs`] that lock further attempts.
@@ -113,13 +128,17 @@ impl Default for Config {
             database_url: String::new(),
             data_dir: PathBuf::from("./data"),
             blob_url: None,
+            blob_options: Default::default(),
             base_domain: None,
             default_tenant: Some("acme".into()),
             public_url: None,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             frame_ancestors: Vec::new(),
+            secrets_key: None,
+            secrets_old_keys: Vec::new(),
             metrics_token: None,
+            public_routes_per_minute: 60,
             session_hours: 12,
             throttle_max_failures: 5,
             throttle_window_secs: 300,

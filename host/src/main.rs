@@ -28,6 +28,15 @@ async fn main() -> anyhow::Result<()> {
             let path = portico::cli::scaffold(&name, &dir, &sdk)?;
             println!("created {}: build it with `cargo build --release --target wasm32-wasip2` there", path.display());
         }
+        Command::Secrets(portico::cli::SecretsCommand::NewKey) => {
+            use secrecy::ExposeSecret;
+            println!("{}", portico::secrets::new_key().expose_secret());
+        }
+        Command::Secrets(portico::cli::SecretsCommand::Rotate) => {
+            let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
+            db.migrate().await?;
+            portico::cli::rotate_secrets(&config, &db).await?;
+        }
         Command::Plugin(cmd) => {
             let state = AppState::build(config).await?;
             portico::cli::run_plugin(&state, cmd).await?;

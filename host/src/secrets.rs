@@ -64,7 +64,11 @@ impl Keyring {
 
     /// The configured keys, or those of `{data_dir}/secrets.key` (one per line, newest first), created with a new
     /// random key on first start.
-    pub fn load(configured: Option<&SecretString>, old: &[SecretString], data_dir: &Path) -> Result<Self, SecretsError> {
+    pub fn load(
+        configured: Option<&SecretString>,
+        old: &[SecretString],
+        data_dir: &Path,
+    ) -> Result<Self, SecretsError> {
         if let Some(key) = configured {
             let mut keys = vec![key.clone()];
             keys.extend(old.iter().cloned());

@@ -35,6 +35,10 @@ pub struct Manifest {
     /// Dashboard widgets.
     #[serde(default)]
     pub widgets: Vec<Widget>,
+    /// Cards about one partner organisation on vendor staff's partner page (the optional `partner-cards`
+    /// export). Since 0.1.1.
+    #[serde(default)]
+    pub cards: Vec<Card>,
     /// Event topics it subscribes to.
     #[serde(default)]
     pub events: Vec<String>,
@@ -65,6 +69,9 @@ pub struct Grants {
     /// Names of secrets the vendor stores for it.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Those of `secrets` the plugin may write itself (tokens it refreshes). Since 0.1.1.
+    #[serde(default)]
+    pub writable_secrets: Vec<String>,
     /// Send notifications and email to users.
     #[serde(default)]
     pub notifications: bool,
@@ -135,8 +142,46 @@ pub struct Route {
     /// True for a JSON API route, false for a page.
     #[serde(default)]
     pub api: bool,
-    /// Roles that may call it.
+    /// Roles that may call it; none for a public route.
+    #[serde(default)]
     pub roles: Vec<Role>,
+    /// Answers without sign-in (certificate or receipt verification, share links): no caller in the context,
+    /// rate-limited per client address, the tenant still from the host name. Since 0.1.1.
+    #[serde(default)]
+    pub public: bool,
+    /// Accepts file uploads (`multipart/form-data`), streamed by the host into the blob store within these
+    /// limits; the plugin gets handles (`files.uploads`). Since 0.1.1.
+    #[serde(default)]
+    pub upload: Option<Upload>,
+}
+
+/// What a route accepts as uploads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// Largest file, in MiB.
+    pub max_mib: u64,
+    /// Accepted types as judged from the content, e.g. `application/pdf`, `image/*`, `video/mp4`; any when empty.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Most files in one request.
+    #[serde(default = "default_max_files")]
+    pub max_files: u32,
+}
+
+fn default_max_files() -> u32 {
+    10
+}
+
+impl Upload {
+    /// Whether a sniffed content type is one this route accepts.
+    pub fn accepts(&self, content_type: &str) -> bool {
+        self.types.is_empty()
+            || self.types.iter().any(|t| match t.strip_suffix("/*") {
+                Some(family) => content_type.split('/').next() == Some(family),
+                None => t == content_type,
+            })
+    }
 }
 
 fn default_methods() -> Vec<Method> {
@@ -165,6 +210,16 @@ pub struct Widget {
     pub title: String,
     /// Roles that see it.
     pub roles: Vec<Role>,
+}
+
+/// A card about one partner organisation, for vendor staff.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    /// Name passed to the card export.
+    pub name: String,
+    /// Title shown above it.
+    pub title: String,
 }
 
 /// A periodic job, run once per tick per tenant.
@@ -310,6 +365,11 @@ impl Manifest {
                 );
             }
         }
+        for (i, w) in self.grants.writable_secrets.iter().enumerate() {
+            if !self.grants.secrets.contains(w) {
+                err(format!("grants.writable_secrets[{i}]"), "list it in grants.secrets too");
+            }
+        }
         for (i, x) in self.grants.extensions.iter().enumerate() {
             if !is_slug(x, 60) {
                 err(format!("grants.extensions[{i}]"), "use lowercase letters, digits and dashes");
@@ -322,8 +382,24 @@ impl Manifest {
             if r.methods.is_empty() {
                 err(format!("routes[{i}].methods"), "name at least one method");
             }
-            if r.roles.is_empty() {
-                err(format!("routes[{i}].roles"), "name at least one role");
+            if r.roles.is_empty() && !r.public {
+                err(format!("routes[{i}].roles"), "name at least one role (or make the route public)");
+            }
+            if let Some(u) = &r.upload {
+                if u.max_mib == 0 || u.max_mib > 10_240 {
+                    err(format!("routes[{i}].upload.max_mib"), "give a size of 1 to 10240 MiB");
+                }
+                if !r.methods.iter().any(|m| matches!(m, Method::Post | Method::Put)) {
+                    err(format!("routes[{i}].upload"), "uploads need a POST or PUT route");
+                }
+                for (j, t) in u.types.iter().enumerate() {
+                    if !t.contains('/') || t.contains(char::is_whitespace) {
+                        err(format!("routes[{i}].upload.types[{j}]"), "use a type such as application/pdf or image/*");
+                    }
+                }
+            }
+            if r.public && !r.roles.is_empty() {
+                err(format!("routes[{i}].roles"), "a public route has no caller, so it names no roles");
             }
         }
         for (i, n) in self.nav.iter().enumerate() {
@@ -354,6 +430,21 @@ impl Manifest {
             }
             if w.roles.is_empty() {
                 err(format!("widgets[{i}].roles"), "name at least one role");
+            }
+        }
+        let mut card_names = BTreeSet::new();
+        for (i, c) in self.cards.iter().enumerate() {
+            if !is_ident(&c.name) {
+                err(
+                    format!("cards[{i}].name"),
+                    "use lowercase letters, digits and underscores, starting with a letter",
+                );
+            }
+            if !card_names.insert(&c.name) {
+                err(format!("cards[{i}].name"), "is declared twice");
+            }
+            if c.title.trim().is_empty() || c.title.chars().count() > 60 {
+                err(format!("cards[{i}].title"), "give a title of 1-60 characters");
             }
         }
         for (i, t) in self.events.iter().enumerate() {
@@ -568,7 +659,7 @@ max = 365
     fn an_incompatible_api_range_names_both_versions() {
         let m = Manifest::parse(&GOOD.replace("api = \"^0.1\"", "api = \"^2.0\"")).unwrap();
         let e = m.check_api(&crate::api_version()).unwrap_err();
-        assert!(e.contains("^2.0") && e.contains("0.1.0"), "{e}");
+        assert!(e.contains("^2.0") && e.contains(crate::API_VERSION), "{e}");
         assert!(Manifest::parse(GOOD).unwrap().check_api(&crate::api_version()).is_ok());
     }
 

@@ -1,7 +1,8 @@
 //! The Portico plugin SDK. A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`] and
 //! built for `wasm32-wasip2`. Everything else here is typed help over the host's WIT imports: [`storage`],
-//! [`events`], [`directory`], [`notify`], [`http`], [`secrets`], [`settings`], [`blobs`], [`log`]. How a plugin's
-//! pages behave in the browser (what markup may do, the `data-pt-*` behaviours, the sandboxed frame) is in [`ui`].
+//! [`events`] (and the host's [`activity`] as events), [`directory`], [`notify`], [`http`], [`secrets`],
+//! [`settings`], [`blobs`], [`files`], [`search`], [`log`]. How a plugin's pages behave in the browser (what
+//! markup may do, the `data-pt-*` behaviours, the sandboxed frame, charts) is in [`ui`].
 //!
 //! ```text
 //! use portico_sdk::prelude::*;
@@ -34,7 +35,7 @@ pub mod host;
 pub mod storage;
 pub mod ui;
 
-pub use host::{blobs, directory, events, extensions, http, log, notify, secrets, settings};
+pub use host::{activity, blobs, directory, events, extensions, files, http, log, notify, search, secrets, settings};
 
 pub use context::{Context, Request, Response};
 pub use serde_json::{Value, json};
@@ -80,6 +81,13 @@ pub trait Plugin {
         let _ = (ctx, from_version);
         Ok(())
     }
+
+    /// A card of the manifest's `[[cards]]` about partner organisation `org_id`, shown to vendor staff on the
+    /// partner's page.
+    fn render_card(ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {
+        let _ = (ctx, org_id);
+        Err(Error::NotFound(format!("no card {card}")))
+    }
 }
 
 /// A plugin's entry points as plain functions (what [`export_plugin!`] refers to in a native build, where nothing
@@ -92,6 +100,7 @@ pub struct EntryPoints {
     pub run_schedule: fn(&Context, &str) -> Result<(), Error>,
     pub render_widget: fn(&Context, &str) -> Result<View, Error>,
     pub migrate: fn(&Context, &str) -> Result<(), Error>,
+    pub render_card: fn(&Context, &str, &str) -> Result<View, Error>,
 }
 
 /// Helpers to build errors.
@@ -142,6 +151,16 @@ macro_rules! export_plugin {
             }
         }
 
+        impl $crate::bindings::exports::portico::plugin::partner_cards::Guest for __PorticoExports {
+            fn render_card(
+                ctx: $crate::bindings::portico::plugin::types::CallContext,
+                card: String,
+                org_id: String,
+            ) -> Result<$crate::View, $crate::Error> {
+                <$plugin as $crate::Plugin>::render_card(&$crate::Context::from_wit(ctx), &card, &org_id)
+            }
+        }
+
         impl $crate::bindings::exports::portico::plugin::lifecycle::Guest for __PorticoExports {
             fn migrate(ctx: $crate::bindings::portico::plugin::types::CallContext, from_version: String) -> Result<(), $crate::Error> {
                 <$plugin as $crate::Plugin>::migrate(&$crate::Context::from_wit(ctx), &from_version)
@@ -164,6 +183,7 @@ macro_rules! export_plugin {
             run_schedule: <$plugin as $crate::Plugin>::run_schedule,
             render_widget: <$plugin as $crate::Plugin>::render_widget,
             migrate: <$plugin as $crate::Plugin>::migrate,
+            render_card: <$plugin as $crate::Plugin>::render_card,
         };
     };
 }

@@ -98,6 +98,7 @@ impl Collection {
                 cursor: None,
                 visibility: Visibility::CallerOrg,
             },
+            org: None,
         }
     }
 }
@@ -107,6 +108,8 @@ impl Collection {
 #[derive(Debug, Clone)]
 pub struct Query {
     q: wit::QuerySpec,
+    /// One organisation's records only ([`Query::org`]).
+    org: Option<String>,
 }
 
 /// One page of results.
@@ -170,9 +173,19 @@ impl Query {
         self
     }
 
+    /// Only the records of partner organisation `org_id` (for a partner card, say): vendor staff and calls without
+    /// a user may name any organisation, a partner caller only their own. Needs `portico:plugin` 0.1.1.
+    pub fn org(mut self, org_id: &str) -> Self {
+        self.org = Some(org_id.to_string());
+        self
+    }
+
     /// Runs the query.
     pub fn fetch<T: DeserializeOwned>(self) -> Result<Page<T>, Error> {
-        let page = wit::query(&self.q)?;
+        let page = match &self.org {
+            Some(org) => wit::query_org(&self.q, org)?,
+            None => wit::query(&self.q)?,
+        };
         Ok(Page {
             records: page.records.into_iter().map(decode).collect::<Result<_, _>>()?,
             next_cursor: page.next_cursor,
@@ -181,6 +194,9 @@ impl Query {
 
     /// Counts the matching records.
     pub fn count(self) -> Result<u64, Error> {
-        wit::count(&self.q.collection, &self.q.filters, self.q.visibility)
+        match &self.org {
+            Some(org) => wit::count_org(&self.q.collection, &self.q.filters, org),
+            None => wit::count(&self.q.collection, &self.q.filters, self.q.visibility),
+        }
     }
 }

@@ -67,6 +67,26 @@
 //! <div id="region"></div>
 //! ```
 //!
+//! ## Charts
+//!
+//! Templates draw charts with `chart(…)` (`portico:plugin` 0.1.1): the host draws them as SVG after sanitizing
+//! your markup, so they are the one SVG a plugin page shows, with no script. Kinds: `bar`, `stacked_bar`, `line`
+//! and `area` (over `categories` or points in time, `times`, in milliseconds), `donut`, `funnel`, `gauge`
+//! (`value` of `max`) and `sparkline`. Give `series=[{"name": …, "values": […]}]`, or `values=[…]` for one
+//! unnamed series; `style` is `number` (default), `money` (with an ISO `currency`) or `percent`.
+//!
+//! ```text
+//! {{ chart(kind="bar", title="Deals by status", categories=labels, values=counts) }}
+//! {{ chart(kind="area", title="Pipeline", times=weeks, series=[{"name": "Won", "values": won},
+//!          {"name": "Open", "values": open}], style="money", currency="EUR") }}
+//! {{ chart(kind="gauge", title="Towards Gold", value=points, max=gold_at) }}
+//! ```
+//!
+//! Every chart is a `<figure>` whose SVG has `role="img"`, the title and a description, followed by the numbers
+//! as a table that screen readers reach; series colours come from the theme (`--chart-1` … `--chart-8`, the first
+//! two the tenant's brand colours); numbers, money and dates follow the viewer's language (`Accept-Language`)
+//! and time zone. Charts count against the page's output cap.
+//!
 //! ## Custom client code: the sandboxed frame
 //!
 //! Some features need real client code (a SCORM player, a rich editor). Put it under `frame/` in the package and

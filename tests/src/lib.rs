@@ -443,6 +443,15 @@ pub fn deals() -> PluginSource {
     }
 }
 
+/// The test plugin that uses every capability `portico:plugin` 0.1.1 added (files, search, secrets, public
+/// routes, activity events, partner cards).
+pub fn capabilities() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/capabilities"),
+        crate_name: "portico_test_capabilities",
+    }
+}
+
 /// The SDK's example plugin.
 pub fn guestbook() -> PluginSource {
     PluginSource {
@@ -503,6 +512,7 @@ pub async fn invocation(
         now_ms: portico::domain::now_millis(),
         settings: "{}".into(),
         limits: plugin.limits,
+        uploads: Vec::new(),
     }
 }
 

@@ -234,6 +234,20 @@ impl S3Server {
         }
     }
 
+    /// The settings (`blob_options`) an in-process app needs to keep its blobs in this server's bucket.
+    pub fn options(&self) -> std::collections::BTreeMap<String, secrecy::SecretString> {
+        [
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_allow_http", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), secrecy::SecretString::from(v.to_string())))
+        .collect()
+    }
+
     /// The environment a `portico` process needs to keep its blobs in this server's bucket under `prefix`.
     pub fn env(&self, prefix: &str) -> Vec<(&'static str, String)> {
         vec![

@@ -18,11 +18,11 @@ struct Renderer;
 impl Guest for Renderer {
     fn render(job: Job) -> Result<String, Failure> {
         let sources = job.templates.into_iter().map(|t| (t.name, t.source)).collect();
-        let html = templates::render(sources, &job.name, &job.context, job.max_output).map_err(|e| match e {
+        let r = templates::render(sources, &job.name, &job.context, job.max_output).map_err(|e| match e {
             templates::Failure::Template(m) => Failure::Template(m),
             templates::Failure::TooLarge => Failure::TooLarge,
         })?;
-        Ok(markup::sanitize(&job.plugin_id, &html))
+        Ok(templates::place_charts(&markup::sanitize(&job.plugin_id, &r.html), &r.charts))
     }
 
     fn check(templates: Vec<Template>) -> Result<(), String> {

@@ -70,6 +70,8 @@ const TAGS: &[&str] = &[
     "p",
     "picture",
     "pre",
+    // The marker `chart()` leaves where the host places a chart after sanitizing (see templates::place_charts).
+    "pt-chart",
     "progress",
     "q",
     "s",

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
@@ -18,23 +19,104 @@ pub enum Failure {
     TooLarge,
 }
 
-/// Renders `name` from `sources` with the JSON `context`, writing at most `max_output` bytes.
+/// A rendering: the markup, which holds a `<pt-chart data-chart="N"></pt-chart>` marker where each chart goes,
+/// and the charts, which the host's own code drew (so they are trusted SVG, placed after sanitizing).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub html: String,
+    pub charts: Vec<String>,
+}
+
+/// Renders `name` from `sources` with the JSON `context`, writing at most `max_output` bytes (charts included).
 pub fn render(
     sources: BTreeMap<String, String>,
     name: &str,
     context: &str,
     max_output: u64,
-) -> Result<String, Failure> {
+) -> Result<Rendered, Failure> {
     let ctx: serde_json::Value =
         serde_json::from_str(context).map_err(|e| Failure::Template(format!("the context is not JSON: {e}")))?;
-    let env = environment(sources);
+    let cap = usize::try_from(max_output).unwrap_or(usize::MAX);
+    let drawn = Arc::new(Charts { cap, ..Charts::default() });
+    let mut env = environment(sources);
+    let charts = Arc::clone(&drawn);
+    env.add_function("chart", move |state: &State, kwargs: Kwargs| charts.draw(state, kwargs));
     let template = env.get_template(name).map_err(|e| Failure::Template(describe(&e)))?;
-    let mut out = Capped { buf: Vec::new(), cap: usize::try_from(max_output).unwrap_or(usize::MAX), over: false };
-    match template.render_captured_to(Value::from_serialize(&ctx), &mut out) {
-        Ok(_) => String::from_utf8(out.buf).map_err(|_| Failure::Template("the output is not UTF-8".into())),
-        Err(_) if out.over => Err(Failure::TooLarge),
+    let mut out = Capped { buf: Vec::new(), cap, over: false };
+    let result = template.render_captured_to(Value::from_serialize(&ctx), &mut out);
+    let charts_over = drawn.over.load(std::sync::atomic::Ordering::Relaxed);
+    let drawn = std::mem::take(&mut *drawn.drawn.lock().unwrap_or_else(|p| p.into_inner()));
+    let over = out.over || charts_over || out.buf.len() + drawn.iter().map(String::len).sum::<usize>() > cap;
+    match result {
+        Ok(_) if over => Err(Failure::TooLarge),
+        Ok(_) => String::from_utf8(out.buf)
+            .map(|html| Rendered { html, charts: drawn })
+            .map_err(|_| Failure::Template("the output is not UTF-8".into())),
+        Err(_) if over => Err(Failure::TooLarge),
         Err(e) => Err(Failure::Template(describe(&e))),
     }
+}
+
+/// The charts one rendering draws.
+#[derive(Debug, Default)]
+struct Charts {
+    drawn: Mutex<Vec<String>>,
+    cap: usize,
+    over: std::sync::atomic::AtomicBool,
+}
+
+impl Charts {
+    /// `{{ chart(kind="bar", title="…", categories=[…], series=[{"name": "…", "values": […]}]) }}`, or `values=[…]`
+    /// for a single unnamed series; drawn for the viewer's locale and time zone (`viewer_locale`, `viewer_tz`).
+    fn draw(&self, state: &State, kwargs: Kwargs) -> Result<Value, Error> {
+        let mut spec = serde_json::Map::new();
+        for key in kwargs.args() {
+            let v: Value = kwargs.get(key)?;
+            let json = serde_json::to_value(&v).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
+            spec.insert(key.to_string(), json);
+        }
+        if let Some(values) = spec.remove("values") {
+            spec.entry("series").or_insert_with(|| serde_json::json!([{ "name": "", "values": values }]));
+        }
+        let chart: portico_charts::Chart = serde_json::from_value(serde_json::Value::Object(spec))
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("chart: {e}")))?;
+        let text = |name: &str| state.lookup(name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let fmt = portico_charts::Formatter::new(&text("viewer_locale"), &text("viewer_tz"));
+        let svg = portico_charts::render(&chart, &fmt);
+        let mut drawn = self.drawn.lock().unwrap_or_else(|p| p.into_inner());
+        if drawn.iter().map(String::len).sum::<usize>() + svg.len() > self.cap {
+            self.over.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(Error::new(ErrorKind::InvalidOperation, "charts outgrew the output cap"));
+        }
+        drawn.push(svg);
+        Ok(Value::from_safe_string(format!("<pt-chart data-chart=\"{}\"></pt-chart>", drawn.len() - 1)))
+    }
+}
+
+/// Puts each chart where its marker is in sanitized markup; a marker naming no chart is dropped.
+pub fn place_charts(html: &str, charts: &[String]) -> String {
+    const OPEN: &str = "<pt-chart data-chart=\"";
+    const CLOSE: &str = "\"></pt-chart>";
+    let mut out = String::with_capacity(html.len() + charts.iter().map(String::len).sum::<usize>());
+    let mut rest = html;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        match after.find(CLOSE) {
+            Some(end) => {
+                if let Some(chart) = after[..end].parse::<usize>().ok().and_then(|n| charts.get(n)) {
+                    out.push_str(chart);
+                }
+                rest = &after[end + CLOSE.len()..];
+            }
+            None => {
+                out.push_str(OPEN);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Checks that every template parses.
@@ -183,7 +265,7 @@ mod tests {
     use super::*;
 
     fn one(source: &str, ctx: &str) -> Result<String, Failure> {
-        render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", ctx, 1 << 20)
+        render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", ctx, 1 << 20).map(|r| r.html)
     }
 
     #[test]
@@ -205,7 +287,7 @@ mod tests {
             ("b.html".to_string(), "b".to_string()),
             ("c.html".to_string(), "{% include '../../etc/passwd' %}".to_string()),
         ]);
-        assert_eq!(render(sources.clone(), "a.html", "{}", 100).unwrap(), "[b]");
+        assert_eq!(render(sources.clone(), "a.html", "{}", 100).unwrap().html, "[b]");
         assert!(matches!(render(sources, "c.html", "{}", 100), Err(Failure::Template(_))));
     }
 
@@ -221,5 +303,33 @@ mod tests {
         assert!(e.contains("bad.html") && e.contains("line 2"), "{e}");
         let e = check(BTreeMap::from([("x.txt".to_string(), "".to_string())])).unwrap_err();
         assert!(e.contains("must end in .html"), "{e}");
+    }
+
+    #[test]
+    fn charts_are_drawn_for_the_viewer_and_placed_after_sanitizing() {
+        let source = "<p>{{ chart(kind='bar', title=t, categories=['A', 'B'], values=[1234.5, 2], style='money', \
+                      currency='EUR') }}</p><pt-chart data-chart=\"9\"></pt-chart>";
+        let r = render(
+            BTreeMap::from([("t.html".to_string(), source.to_string())]),
+            "t.html",
+            r#"{"t":"<Pipeline>","viewer_locale":"de-DE","viewer_tz":"Europe/Berlin"}"#,
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(r.charts.len(), 1);
+        assert!(r.charts[0].contains("&lt;Pipeline&gt;") && r.charts[0].contains("1.234,50\u{a0}€"), "{}", r.charts[0]);
+        let clean = crate::markup::sanitize("p", &r.html);
+        let page = place_charts(&clean, &r.charts);
+        assert!(page.starts_with("<p><figure class=\"pt-chart pt-chart-bar\">"), "{page}");
+        assert!(!page.contains("pt-chart data-chart"), "a marker naming no chart is dropped: {page}");
+        let bad = one("{{ chart(kind='pie') }}", "{}").unwrap_err();
+        assert!(matches!(&bad, Failure::Template(m) if m.contains("chart: unknown variant")), "{bad:?}");
+    }
+
+    #[test]
+    fn charts_count_against_the_output_cap() {
+        let source = "{% for i in range(100) %}{{ chart(kind='bar', values=range(50)) }}{% endfor %}";
+        let r = render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", "{}", 64 << 10);
+        assert_eq!(r, Err(Failure::TooLarge));
     }
 }

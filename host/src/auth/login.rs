@@ -46,7 +46,7 @@ pub async fn authenticate(
     match user {
         Some(u) if ok && hash.is_some() && may_sign_in(&u) => {
             scope.clear_login_failures(&keys[0].0).await?;
-            scope.touch_login(&u.id).await?;
+            scope.touch_login(&u).await?;
             Ok(u)
         }
         _ => {

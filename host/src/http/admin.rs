@@ -120,9 +120,12 @@ async fn org_view(
     let programs = scope.list_programs().await?;
     // The first page of its users; the full list is the users page narrowed to this org.
     let users = scope.list_users(Some(&org.id), &ListQuery::default()).await?;
+    // Every enabled plugin's cards about this partner, each rendered on its own (one failing or slow card is
+    // shown as unavailable, the others as they are).
+    let cards = super::plugin_routes::partner_cards(state, auth, &org.id).await;
     let page = with(
         json!({ "org": org, "form": org, "enrolments": enrolments, "programs": programs, "users": users.items,
-                "users_total": users.total, "can_edit": auth.principal.is_vendor_admin() }),
+                "users_total": users.total, "can_edit": auth.principal.is_vendor_admin(), "cards": cards }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/org.html", page).await?.into_response())

@@ -26,10 +26,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/plugins/dead-letters/{event}/{plugin}/replay", post(replay))
         .route("/admin/plugins/{id}", get(detail))
         .route("/admin/plugins/{id}/programs/{program}", post(save_program))
+        .route("/admin/plugins/{id}/secrets/{name}", post(save_secret))
 }
 
 pub fn api_router() -> Router<AppState> {
-    Router::new().route("/plugins", get(api_list))
+    Router::new()
+        .route("/plugins", get(api_list))
+        .route("/plugins/{id}/secrets", get(api_secrets))
+        .route("/plugins/{id}/secrets/{name}", axum::routing::put(api_set_secret).delete(api_clear_secret))
 }
 
 /// Installed plugins with version, grants and per-program enablement, as JSON.
@@ -135,6 +139,18 @@ async fn detail_view(
             .collect();
         programs.push(json!({ "id": prog.id, "key": prog.key, "name": prog.name, "enabled": row.is_some_and(|r| r.enabled), "fields": fields }));
     }
+    // Its secrets: which are set and when, never a value.
+    let set = scope.plugin_secret_names(id).await?;
+    let secrets: Vec<Value> = manifest
+        .grants
+        .secrets
+        .iter()
+        .map(|name| {
+            let info = set.iter().find(|s| &s.name == name);
+            json!({ "name": name, "set": info.is_some(), "updated_at": info.map(|i| i.updated_at),
+                    "writable": manifest.grants.writable_secrets.contains(name) })
+        })
+        .collect();
     // What it holds against its quotas, counted now (not from a replica's cache).
     let usage = state.db.plugin_usage(&auth.ctx.tenant.id, id, crate::domain::now_millis()).await?;
     let q = state.runtime.limits.quotas();
@@ -159,7 +175,7 @@ async fn detail_view(
     let page = with(
         json!({ "plugin": { "id": installed.plugin_id, "version": installed.version, "manifest": manifest,
                             "built_against": built_against, "serves": portico_plugin_api::api_version().to_string() },
-                "programs": programs, "usage": usage_rows }),
+                "programs": programs, "usage": usage_rows, "secrets": secrets }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/plugin.html", page).await?.into_response())
@@ -176,6 +192,90 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// The secret form: a value sets it (write-only: the page never shows one), `clear` removes it.
+#[derive(serde::Deserialize)]
+struct SecretForm {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    clear: Option<String>,
+}
+
+async fn save_secret(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, name)): Path<(String, String)>,
+    Form(f): Form<SecretForm>,
+) -> HttpResult<Response> {
+    auth.principal.require_vendor_admin()?;
+    let value = if f.clear.is_some() { None } else { Some(f.value.as_str()) };
+    let actor = Some(auth.principal.user.id.as_str());
+    match plugins::set_secret(&state, &auth.ctx.tenant, &id, &name, value, actor).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/plugins/{id}?flash=saved")).into_response()),
+        Err(LifecycleError::NotInstalled(_) | LifecycleError::UnknownSecret(..)) => Err(HttpError::NotFound),
+        Err(LifecycleError::SecretValue) => {
+            let errors: FieldErrors = [(format!("secret.{name}"), LifecycleError::SecretValue.to_string())].into();
+            detail_view(&state, &auth, &id, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
+        }
+        Err(e) => Err(HttpError::internal(e)),
+    }
+}
+
+async fn api_secrets(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Json<Value>> {
+    auth.principal.require_vendor_admin()?;
+    let scope = auth.ctx.scope(&state);
+    let installed = scope.installed_plugin(&id).await?.ok_or(HttpError::NotFound)?;
+    let manifest: portico_plugin_api::Manifest =
+        serde_json::from_str(&installed.manifest).map_err(HttpError::internal)?;
+    let set = scope.plugin_secret_names(&id).await?;
+    let items: Vec<Value> = manifest
+        .grants
+        .secrets
+        .iter()
+        .map(|name| {
+            let info = set.iter().find(|s| &s.name == name);
+            json!({ "name": name, "set": info.is_some(), "updated_at": info.map(|i| i.updated_at) })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(serde::Deserialize)]
+struct SecretBody {
+    value: String,
+}
+
+async fn api_set_secret(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, name)): Path<(String, String)>,
+    Json(body): Json<SecretBody>,
+) -> HttpResult<StatusCode> {
+    auth.principal.require_vendor_admin()?;
+    secret_outcome(
+        plugins::set_secret(&state, &auth.ctx.tenant, &id, &name, Some(&body.value), Some(&auth.principal.user.id))
+            .await,
+    )
+}
+
+async fn api_clear_secret(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, name)): Path<(String, String)>,
+) -> HttpResult<StatusCode> {
+    auth.principal.require_vendor_admin()?;
+    secret_outcome(plugins::set_secret(&state, &auth.ctx.tenant, &id, &name, None, Some(&auth.principal.user.id)).await)
+}
+
+fn secret_outcome(r: Result<(), LifecycleError>) -> HttpResult<StatusCode> {
+    match r {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(LifecycleError::NotInstalled(_) | LifecycleError::UnknownSecret(..)) => Err(HttpError::NotFound),
+        Err(e @ LifecycleError::SecretValue) => Err(HttpError::invalid("value", e.to_string())),
+        Err(e) => Err(HttpError::internal(e)),
+    }
 }
 
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> HttpResult<Response> {

@@ -35,6 +35,8 @@ pub struct Ctx {
     pub ip: Option<std::net::IpAddr>,
     /// This response's CSP nonce, for the host templates' `<script>` and `<style>` elements.
     pub csp_nonce: String,
+    /// The viewer's language for numbers, money and dates (BCP 47, e.g. `de-DE`), from `Accept-Language`.
+    pub language: String,
 }
 
 impl Ctx {
@@ -96,6 +98,9 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
             return unavailable(api);
         }
     };
+    if let Some(p) = &principal {
+        state.active_today.record(&state.db, &tenant.id, &p.user, state.clock.now_ms()).await;
+    }
     let csrf = CsrfToken::from_request_parts(&mut parts, &state.csrf).await.expect("csrf extraction is infallible");
     let csrf_token = csrf.authenticity_token().unwrap_or_default();
     parts.extensions.insert(csrf.clone());
@@ -105,7 +110,24 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     let base_url = format!("{scheme}://{host}");
     let nonce = super::CspNonce::new();
     let csp_nonce = nonce.0.clone();
-    parts.extensions.insert(Ctx { tenant, principal, request_id, api, csrf_token, path, base_url, ip, csp_nonce });
+    let language = parts
+        .headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| portico_charts::Formatter::from_accept_language(h, "UTC").language())
+        .unwrap_or_else(|| "en-US".to_string());
+    parts.extensions.insert(Ctx {
+        tenant,
+        principal,
+        request_id,
+        api,
+        csrf_token,
+        path,
+        base_url,
+        ip,
+        csp_nonce,
+        language,
+    });
     req = Request::from_parts(parts, body);
     let mut res = next.run(req).await;
     if api {

@@ -11,11 +11,13 @@ mod csrf;
 mod ctx;
 mod error;
 mod extract;
+mod files;
 mod ops;
 mod org;
 mod pages;
 mod people;
 mod plugin_routes;
+mod ratelimit;
 mod security;
 mod upload;
 mod view;
@@ -23,12 +25,12 @@ mod view;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderName;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -36,6 +38,7 @@ use crate::app::AppState;
 
 pub use ctx::{Auth, Ctx};
 pub use error::{ErrorInfo, HttpError, HttpResult};
+pub use ratelimit::PublicLimiter;
 pub use security::CspNonce;
 
 /// Largest request body accepted (logo uploads are the biggest).
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(org::router())
         .merge(assets::media_router())
         .merge(plugin_routes::page_router())
+        .merge(files::router())
         .nest("/api/v1", api::router().merge(plugin_routes::api_router()).merge(admin_plugins::api_router()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -70,7 +74,9 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(record_metrics))
         // Outside everything that answers, errors and panics included, so every response carries them.
         .layer(from_fn_with_state(state.clone(), security::headers))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(from_fn(limit_body))
+        // axum's extractors (forms, JSON, multipart) enforce the same maximum.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outside it too, for the routes that have no tenant (operations, static files).
         .layer(CatchPanicLayer::custom(|_| HttpError::internal("handler panicked").into_response_plain()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -80,6 +86,28 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Bodies are at most [`MAX_BODY_BYTES`], except on plugin routes, which stream uploads within the limits their
+/// manifest declares and read other bodies up to the same maximum themselves.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/p/") || path.starts_with("/api/v1/p/") {
+        return next.run(req).await;
+    }
+    let too_long = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES);
+    if too_long {
+        use axum::response::IntoResponse;
+        return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "the request is too large").into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limited = Body::new(http_body_util::Limited::new(body, MAX_BODY_BYTES));
+    next.run(Request::from_parts(parts, limited)).await
 }
 
 async fn not_found() -> HttpError {

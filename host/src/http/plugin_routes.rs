@@ -46,38 +46,38 @@ pub fn api_router() -> Router<AppState> {
 
 async fn page(
     State(state): State<AppState>,
-    auth: Auth,
+    ctx: Ctx,
     Path(plugin): Path<String>,
     req: Request,
 ) -> HttpResult<Response> {
-    dispatch(&state, &auth, &plugin, "/", req, false).await
+    dispatch(&state, &ctx, &plugin, "/", req, false).await
 }
 
 async fn page_rest(
     State(state): State<AppState>,
-    auth: Auth,
+    ctx: Ctx,
     Path((plugin, rest)): Path<(String, String)>,
     req: Request,
 ) -> HttpResult<Response> {
-    dispatch(&state, &auth, &plugin, &format!("/{rest}"), req, false).await
+    dispatch(&state, &ctx, &plugin, &format!("/{rest}"), req, false).await
 }
 
 async fn api(
     State(state): State<AppState>,
-    auth: Auth,
+    ctx: Ctx,
     Path(plugin): Path<String>,
     req: Request,
 ) -> HttpResult<Response> {
-    dispatch(&state, &auth, &plugin, "/", req, true).await
+    dispatch(&state, &ctx, &plugin, "/", req, true).await
 }
 
 async fn api_rest(
     State(state): State<AppState>,
-    auth: Auth,
+    ctx: Ctx,
     Path((plugin, rest)): Path<(String, String)>,
     req: Request,
 ) -> HttpResult<Response> {
-    dispatch(&state, &auth, &plugin, &format!("/{rest}"), req, true).await
+    dispatch(&state, &ctx, &plugin, &format!("/{rest}"), req, true).await
 }
 
 fn method_of(m: &axum::http::Method) -> Option<Method> {
@@ -91,17 +91,25 @@ fn method_of(m: &axum::http::Method) -> Option<Method> {
     })
 }
 
+/// A plugin that could not be found or loaded: the database's unavailability as such, anything else internal.
+fn lifecycle(e: plugins::LifecycleError) -> HttpError {
+    match e {
+        plugins::LifecycleError::Storage(s) => s.into(),
+        other => HttpError::internal(other),
+    }
+}
+
 /// Finds the plugin among those the caller may use, in the program the query names (or the first).
 async fn active(state: &AppState, auth: &Auth, plugin_id: &str, program: Option<&str>) -> HttpResult<Active> {
-    let all = plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, program)
-        .await
-        .map_err(HttpError::internal)?;
+    let all = plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, program).await.map_err(lifecycle)?;
     all.iter().find(|a| a.plugin.manifest().id == plugin_id).cloned().ok_or(HttpError::NotFound)
 }
 
+/// A plugin route: a public one answers anyone (no caller, rate-limited per client address); every other needs a
+/// signed-in user whose role the route names, in a program where the plugin is enabled.
 async fn dispatch(
     state: &AppState,
-    auth: &Auth,
+    ctx: &Ctx,
     plugin_id: &str,
     path: &str,
     req: Request,
@@ -112,21 +120,66 @@ async fn dispatch(
         .query()
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
         .unwrap_or_default();
-    let program = query.iter().find(|(k, _)| k == "program").map(|(_, v)| v.clone());
-    let active = active(state, auth, plugin_id, program.as_deref()).await?;
-    let manifest = active.plugin.manifest();
     let method = method_of(req.method()).ok_or(HttpError::NotFound)?;
+    let public = |a: &Active| {
+        a.plugin
+            .manifest()
+            .routes
+            .iter()
+            .any(|r| r.public && r.api == api && r.methods.contains(&method) && route_matches(&r.path, path))
+    };
+    if let Some(active) = plugins::public_active(state, &ctx.tenant, plugin_id).await.map_err(lifecycle)?
+        && public(&active)
+    {
+        if let Some(retry_after_secs) = state.public_limiter.refuse(&ctx.tenant.id, ctx.ip) {
+            return Err(HttpError::TooManyRequests { retry_after_secs });
+        }
+        let inv = plugins::anonymous_invocation(state, &ctx.tenant, &active, &ctx.request_id);
+        let upload = active
+            .plugin
+            .manifest()
+            .routes
+            .iter()
+            .find(|r| r.public && route_matches(&r.path, path) && r.api == api && r.methods.contains(&method))
+            .and_then(|r| r.upload.clone());
+        return run(state, ctx, None, &active, path, query, req, api, inv, upload).await;
+    }
+    let principal = ctx.principal.clone().ok_or(HttpError::Unauthorized)?;
+    let auth = Auth { ctx: ctx.clone(), principal };
+    let program = query.iter().find(|(k, _)| k == "program").map(|(_, v)| v.clone());
+    let active = active(state, &auth, plugin_id, program.as_deref()).await?;
+    let manifest = active.plugin.manifest();
     let route = manifest
         .routes
         .iter()
-        .find(|r| r.api == api && r.methods.contains(&method) && route_matches(&r.path, path))
+        .find(|r| !r.public && r.api == api && r.methods.contains(&method) && route_matches(&r.path, path))
         .ok_or(HttpError::NotFound)?;
     if !plugins::role_allowed(&route.roles, auth.principal.role()) {
         return Err(HttpError::Forbidden);
     }
+    let upload = route.upload.clone();
+    let inv = plugins::user_invocation(state, &auth.ctx.tenant, &active, &auth.principal.user, &auth.ctx.request_id);
+    run(state, ctx, Some(&auth), &active, path, query, req, api, inv, upload).await
+}
+
+/// Runs a plugin route for the request and answers with what the plugin said, checked.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    state: &AppState,
+    ctx: &Ctx,
+    auth: Option<&Auth>,
+    active: &Active,
+    path: &str,
+    query: Vec<(String, String)>,
+    req: Request,
+    api: bool,
+    mut inv: crate::runtime::Invocation,
+    upload: Option<portico_plugin_api::Upload>,
+) -> HttpResult<Response> {
+    let plugin_id = active.plugin.manifest().id.as_str();
     if let Some(token) = req.headers().get(BRIDGE) {
         let token = token.to_str().unwrap_or_default();
-        if !csrf::verify_bridge(&auth.ctx.csrf_token, plugin_id, token, crate::domain::now_millis()) {
+        if auth.is_none() || !csrf::verify_bridge(&ctx.csrf_token, plugin_id, token, crate::domain::now_millis()) {
             return Err(HttpError::Forbidden);
         }
     }
@@ -138,27 +191,40 @@ async fn dispatch(
         .filter(|(k, _)| !matches!(k.as_str(), "cookie" | "authorization" | "x-csrf-token"))
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let body: Bytes = to_bytes(req.into_body(), super::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| HttpError::invalid("body", "the request is too large"))?;
-    let form = if is_form {
-        url::form_urlencoded::parse(&body)
-            .filter(|(k, _)| k != "csrf_token")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    } else {
-        Vec::new()
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let boundary = multer::parse_boundary(&content_type).ok();
+    let (body, form) = match (&upload, boundary) {
+        // Files stream into the blob store within the route's limits; the plugin gets their handles.
+        (Some(limits), Some(boundary)) => {
+            let (form, files) =
+                super::upload::receive_files(state, &ctx.tenant.id, plugin_id, limits, req.into_body(), boundary)
+                    .await?;
+            inv.uploads = files;
+            (Bytes::new(), form)
+        }
+        _ => {
+            let body: Bytes = to_bytes(req.into_body(), super::MAX_BODY_BYTES)
+                .await
+                .map_err(|_| HttpError::invalid("body", "the request is too large"))?;
+            let form = if content_type.starts_with("application/x-www-form-urlencoded") {
+                url::form_urlencoded::parse(&body)
+                    .filter(|(k, _)| k != "csrf_token")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (body, form)
+        }
     };
+    let uploaded: Vec<String> = inv.uploads.iter().map(|u| u.row.key.clone()).collect();
     let wit_req =
         HttpRequest { method: method_name, path: path.to_string(), query, headers, body: body.to_vec(), form, api };
-    let inv = plugins::user_invocation(state, &auth.ctx.tenant, &active, &auth.principal.user, &auth.ctx.request_id);
     let started = std::time::Instant::now();
     let outcome = state.runtime.handle_http(active.plugin.loaded.clone(), inv, wit_req).await;
+    // Uploads the call did not keep (or kept in a call that failed) leave the store now.
+    super::upload::discard_unkept(state, &uploaded).await;
     let response = outcome.map_err(runtime_error)?.map_err(plugin_error)?;
     let status_of = |code: u16| {
         StatusCode::from_u16(code).ok().filter(|s| (200..600).contains(&s.as_u16())).ok_or_else(|| {
@@ -167,13 +233,13 @@ async fn dispatch(
     };
     match response {
         HttpResponse::Page(view) if fragment => {
-            let html = render_fragment(state, &auth.ctx, &active, &view.template, &view.context, started).await?;
+            let html = render_fragment(state, ctx, active, &view.template, &view.context, started).await?;
             let res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html);
             Ok((status_of(view.status)?, res).into_response())
         }
         HttpResponse::Page(view) if !api => {
             let status = status_of(view.status)?;
-            let html = render_view(state, auth, &active, &view.template, &view.context, &view.title, started).await?;
+            let html = render_view(state, ctx, active, &view.template, &view.context, &view.title, started).await?;
             Ok((status, html).into_response())
         }
         HttpResponse::Page(_) => {
@@ -247,6 +313,31 @@ pub(super) fn file_response(content_type: &str, filename: &str, body: Vec<u8>) -
     res
 }
 
+/// Whether a browser shows a type without running anything: only these are served `inline`.
+pub(super) fn passive(content_type: &str) -> bool {
+    const PASSIVE: &[&str] = &[
+        "text/plain",
+        "text/csv",
+        "application/pdf",
+        "application/json",
+        "application/zip",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "audio/mpeg",
+        "audio/ogg",
+        "video/mp4",
+        "video/webm",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ];
+    let ct = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    PASSIVE.contains(&ct.as_str())
+}
+
 /// `inline`/`attachment` with an ASCII `filename` and, when the name has more, an RFC 5987 `filename*`.
 pub(super) fn content_disposition(kind: &str, filename: &str) -> String {
     let name: String = filename
@@ -275,19 +366,23 @@ pub(super) fn content_disposition(kind: &str, filename: &str) -> String {
 /// Renders a plugin view: its template (theme override first), sanitized, inside the portal layout.
 pub(super) async fn render_view(
     state: &AppState,
-    auth: &Auth,
+    ctx: &Ctx,
     active: &Active,
     template: &str,
     context: &str,
     title: &str,
     started: std::time::Instant,
 ) -> HttpResult<Html<String>> {
-    let fragment = render_fragment(state, &auth.ctx, active, template, context, started).await?;
+    let fragment = render_fragment(state, ctx, active, template, context, started).await?;
     let id = &active.plugin.manifest().id;
-    let bridge = csrf::bridge_token(&auth.ctx.csrf_token, id, crate::domain::now_millis());
+    // A frame bridge only for a signed-in user's session; a public page has none.
+    let bridge = match &ctx.principal {
+        Some(_) => csrf::bridge_token(&ctx.csrf_token, id, crate::domain::now_millis()),
+        None => String::new(),
+    };
     super::view::render(
         state,
-        &auth.ctx,
+        ctx,
         "plugin.html",
         json!({ "title": title, "plugin_html": wrap(id, &bridge, &fragment), "plugin_id": id }),
     )
@@ -437,6 +532,49 @@ async fn frame_file(
     res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAME_POLICY));
     res.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
     Ok(res)
+}
+
+/// The partner cards of every plugin enabled for the tenant about org `org_id`, for vendor staff, rendered
+/// concurrently. A card that fails shows as unavailable; the others render regardless.
+pub(super) async fn partner_cards(state: &AppState, auth: &Auth, org_id: &str) -> Vec<serde_json::Value> {
+    let active = match plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, None).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "plugin cards unavailable");
+            return Vec::new();
+        }
+    };
+    let mut jobs = Vec::new();
+    for a in active.iter() {
+        for c in a.plugin.manifest().cards.iter() {
+            let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
+            let (a, c, org) = (a.clone(), c.clone(), org_id.to_string());
+            jobs.push(async move {
+                let started = std::time::Instant::now();
+                let id = a.plugin.manifest().id.clone();
+                let result = state.runtime.render_card(a.plugin.loaded.clone(), inv, c.name.clone(), org).await;
+                let html = match result {
+                    None => Err(format!("plugin {id} declares cards but has no partner-cards export")),
+                    Some(Ok(Ok(view))) => render_fragment(state, &auth.ctx, &a, &view.template, &view.context, started)
+                        .await
+                        .map(|h| {
+                            wrap(&id, &csrf::bridge_token(&auth.ctx.csrf_token, &id, crate::domain::now_millis()), &h)
+                        })
+                        .map_err(|e| format!("{e:?}")),
+                    Some(Ok(Err(e))) => Err(format!("{e:?}")),
+                    Some(Err(e)) => Err(e.to_string()),
+                };
+                match html {
+                    Ok(html) => json!({ "plugin": id, "name": c.name, "title": c.title, "html": html }),
+                    Err(cause) => {
+                        tracing::warn!(plugin = %id, card = %c.name, cause = %cause, "partner card failed");
+                        json!({ "plugin": id, "name": c.name, "title": c.title, "error": true })
+                    }
+                }
+            });
+        }
+    }
+    futures::future::join_all(jobs).await
 }
 
 /// The dashboard widgets of the caller's plugins, rendered concurrently. A widget that fails shows as

@@ -158,6 +158,7 @@ fn base_context_with_nav(
         .filter(|tz| !tz.is_empty())
         .unwrap_or_else(|| t.timezone.clone());
     c.insert("viewer_tz", &viewer_tz);
+    c.insert("viewer_locale", &ctx.language);
     let flash = url::Url::parse(&format!("http://x{}", ctx.path))
         .ok()
         .and_then(|u| u.query_pairs().find(|(k, _)| k == "flash").map(|(_, v)| v.into_owned()))

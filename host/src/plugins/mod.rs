@@ -35,6 +35,10 @@ pub enum LifecycleError {
     Migration(String, String),
     #[error("plugin {0} is not installed")]
     NotInstalled(String),
+    #[error("{0} is not one of the secrets plugin {1} declares")]
+    UnknownSecret(String, String),
+    #[error("give a value of 1 byte to 64 KiB")]
+    SecretValue,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("blob store: {0}")]
@@ -182,6 +186,42 @@ async fn check_templates(state: &AppState, p: &Package) -> Result<(), LifecycleE
     })
 }
 
+/// Sets (or, with `None`, clears) a secret of an installed plugin, for a name its manifest declares: sealed,
+/// stored and audited with the actor, never with the value.
+pub async fn set_secret(
+    state: &AppState,
+    tenant: &Tenant,
+    plugin_id: &str,
+    name: &str,
+    value: Option<&str>,
+    actor: Option<&str>,
+) -> Result<(), LifecycleError> {
+    let scope = state.db.tenant(&tenant.id);
+    let installed =
+        scope.installed_plugin(plugin_id).await?.ok_or_else(|| LifecycleError::NotInstalled(plugin_id.into()))?;
+    let manifest: Manifest =
+        serde_json::from_str(&installed.manifest).map_err(|e| LifecycleError::Incompatible(e.to_string()))?;
+    if !manifest.grants.secrets.iter().any(|s| s == name) {
+        return Err(LifecycleError::UnknownSecret(name.to_string(), plugin_id.to_string()));
+    }
+    match value {
+        Some(v) => {
+            if v.is_empty() || v.len() > 64 * 1024 {
+                return Err(LifecycleError::SecretValue);
+            }
+            let sealed = state.keyring.seal(&tenant.id, plugin_id, name, v);
+            scope.set_plugin_secret(plugin_id, name, &sealed).await?;
+            scope.audit(actor, "plugin.secret.set", plugin_id, &format!("secret {name}")).await?;
+        }
+        None => {
+            if scope.clear_plugin_secret(plugin_id, name).await? {
+                scope.audit(actor, "plugin.secret.cleared", plugin_id, &format!("secret {name}")).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The unpacked, compiled form of an installed plugin (from the cache, or the blob store on first use).
 pub async fn unpacked(state: &AppState, installed: &InstalledPlugin) -> Result<Arc<Unpacked>, LifecycleError> {
     if let Some(u) = state.plugins.unpacked.lock().expect("registry lock").get(&installed.package_key) {
@@ -211,14 +251,12 @@ pub fn effective_settings(schema: &[SettingField], stored: &str) -> String {
 }
 
 /// Programs that apply to a user: their org's for partners, every program for vendor staff; `(key, id)`.
-async fn programs_for(
-    scope: TenantScope<'_>,
-    user: &crate::domain::User,
-) -> Result<Vec<(String, String)>, StorageError> {
-    if user.role.is_vendor() {
+/// The programs whose plugins `who` may use: every program for vendor staff (`*`), an org's enrolments otherwise.
+async fn programs_for(scope: TenantScope<'_>, who: &str) -> Result<Vec<(String, String)>, StorageError> {
+    if who == "*" {
         scope.program_keys().await
     } else {
-        Ok(scope.enrolments_of_org(&user.org_id).await?.into_iter().map(|e| (e.program_key, e.program_id)).collect())
+        Ok(scope.enrolments_of_org(who).await?.into_iter().map(|e| (e.program_key, e.program_id)).collect())
     }
 }
 
@@ -231,12 +269,22 @@ pub async fn active_for(
     program_key: Option<&str>,
 ) -> Result<Arc<[Active]>, LifecycleError> {
     let who = if user.role.is_vendor() { "*".to_string() } else { user.org_id.clone() };
+    active_among(state, tenant, who, program_key).await
+}
+
+/// The plugins enabled in the programs of `who` (an org, or `*` for all), cached until the tenant changes.
+async fn active_among(
+    state: &AppState,
+    tenant: &Tenant,
+    who: String,
+    program_key: Option<&str>,
+) -> Result<Arc<[Active]>, LifecycleError> {
     let key: ActiveKey = (tenant.id.clone(), tenant.updated_at, who, program_key.map(str::to_string));
     if let Some(hit) = state.plugins.active.lock().expect("registry lock").get(&key) {
         return Ok(hit.clone());
     }
     let scope = state.db.tenant(&tenant.id);
-    let programs = programs_for(scope, user).await?;
+    let programs = programs_for(scope, &key.2).await?;
     // For each plugin, the first of the user's programs (in their order) where it is enabled applies.
     let mut best: Vec<(InstalledPlugin, usize, String)> = Vec::new();
     for (installed, program_id, stored) in scope.enabled_plugins().await? {
@@ -311,6 +359,35 @@ pub fn user_invocation(
         now_ms: state.clock.now_ms(),
         settings: active.settings.clone(),
         limits: active.plugin.loaded.limits,
+        uploads: Vec::new(),
+    }
+}
+
+/// A plugin of the tenant for a public route: installed and enabled in at least one program (the first of the
+/// tenant's programs where it is enabled gives the settings), whoever asks; from the same cache as vendor staff's.
+pub async fn public_active(
+    state: &AppState,
+    tenant: &Tenant,
+    plugin_id: &str,
+) -> Result<Option<Active>, LifecycleError> {
+    let all = active_among(state, tenant, "*".to_string(), None).await?;
+    Ok(all.iter().find(|a| a.plugin.manifest().id == plugin_id).cloned())
+}
+
+/// An invocation for a public route: no caller.
+pub fn anonymous_invocation(state: &AppState, tenant: &Tenant, active: &Active, request_id: &str) -> Invocation {
+    Invocation {
+        tenant_id: tenant.id.clone(),
+        tenant_slug: tenant.slug.clone(),
+        program: Some(active.program.clone()),
+        caller: None,
+        locale: "en".into(),
+        time_zone: tenant.timezone.clone(),
+        request_id: request_id.to_string(),
+        now_ms: state.clock.now_ms(),
+        settings: active.settings.clone(),
+        limits: active.plugin.loaded.limits,
+        uploads: Vec::new(),
     }
 }
 
@@ -333,5 +410,6 @@ pub fn system_invocation(
         now_ms: state.clock.now_ms(),
         settings,
         limits: plugin.loaded.limits,
+        uploads: Vec::new(),
     }
 }

@@ -284,6 +284,25 @@ fn register_filters(tera: &mut Tera) {
     tera.register_function("get_env", |_: &HashMap<String, Value>| -> tera::Result<Value> {
         Err(tera::Error::msg("get_env is not available in Portico templates"))
     });
+    tera.register_function("chart", chart);
+}
+
+/// `{{ chart(kind="bar", title=…, categories=…, series=…, locale=viewer_locale, tz=viewer_tz) | safe }}`: the
+/// same accessible SVG chart plugin templates draw (see `portico_charts`), for the host's own pages.
+fn chart(args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut spec: serde_json::Map<String, Value> = args
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "locale" | "tz"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(values) = spec.remove("values") {
+        spec.entry("series").or_insert_with(|| serde_json::json!([{ "name": "", "values": values }]));
+    }
+    let chart: portico_charts::Chart =
+        serde_json::from_value(Value::Object(spec)).map_err(|e| tera::Error::msg(format!("chart: {e}")))?;
+    let fmt = portico_charts::Formatter::new(&text("locale"), &text("tz"));
+    Ok(Value::String(portico_charts::render(&chart, &fmt)))
 }
 
 /// `{{ millis | localtime(tz=viewer_tz) }}`: a UTC timestamp shown in the viewer's time zone.
@@ -306,6 +325,21 @@ mod tests {
         tera.add_raw_template("t.html", "{{ get_env(name='HOME') }}").unwrap();
         let e = tera.render("t.html", &tera::Context::new()).unwrap_err();
         assert!(error_chain(&e).contains("get_env is not available"), "{}", error_chain(&e));
+    }
+
+    #[test]
+    fn host_pages_draw_charts_for_the_viewer() {
+        let mut tera = Tera::default();
+        register_filters(&mut tera);
+        tera.add_raw_template(
+            "t.html",
+            "{{ chart(kind='donut', title='Tiers', categories=['Gold', 'Silver'], values=[3, 1], locale='de-DE') | safe }}",
+        )
+        .unwrap();
+        let html = tera.render("t.html", &tera::Context::new()).unwrap();
+        assert!(html.starts_with("<figure class=\"pt-chart pt-chart-donut\">") && html.contains("Gold"), "{html}");
+        tera.add_raw_template("bad.html", "{{ chart(kind='pie') }}").unwrap();
+        assert!(error_chain(&tera.render("bad.html", &tera::Context::new()).unwrap_err()).contains("unknown variant"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 wasmtime::component::bindgen!({
     path: "../plugin-api/wit",
-    world: "plugin",
+    // What every plugin exports; the exports added since 0.1.0 (partner cards) are optional, looked up by name.
+    world: "plugin-base",
     imports: {
         "portico:plugin/storage": async,
         "portico:plugin/events": async,
@@ -15,9 +16,16 @@ wasmtime::component::bindgen!({
         "portico:plugin/outbound-http": async,
         "portico:plugin/secrets": async,
         "portico:plugin/blobs": async,
+        "portico:plugin/files.keep": async,
+        "portico:plugin/files.stat": async,
+        "portico:plugin/files.read": async,
+        "portico:plugin/files.serve-url": async,
+        "portico:plugin/files.delete": async,
+        "portico:plugin/search": async,
     },
     exports: { default: async },
 });
 
 pub use self::exports::portico::plugin::http_handler::{Request as HttpRequest, Response as HttpResponse, View};
 pub use self::portico::plugin::types::{CallContext, Caller, Error as PluginError, FieldError, Role as WitRole};
+pub use self::{PluginBase as Plugin, PluginBaseIndices as PluginIndices, PluginBasePre as PluginPre};

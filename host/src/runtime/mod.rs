@@ -25,7 +25,7 @@ use wasmtime::{
 
 pub use bindings::portico::plugin::events::Event;
 pub use bindings::{CallContext, Caller, FieldError, HttpRequest, HttpResponse, PluginError, View, WitRole};
-use bindings::{Plugin, PluginPre};
+use bindings::{Plugin, PluginIndices, PluginPre};
 pub use quota::{Quotas, UsageCache};
 pub use render::{RenderError, RenderLimits, Template};
 use state::HostState;
@@ -213,11 +213,16 @@ pub struct RuntimeShared {
     pub http: crate::outbound::Outbound,
     pub extensions: crate::extensions::Extensions,
     pub usage: UsageCache,
+    pub keyring: crate::secrets::Keyring,
+    pub file_links: crate::file_links::LinkKey,
 }
 
 /// A compiled, pre-instantiated plugin version.
 pub struct Compiled {
     pre: PluginPre<HostState>,
+    indices: PluginIndices,
+    /// The optional `partner-cards` export's `render-card`, when the component has it.
+    card_export: Option<wasmtime::component::ComponentExportIndex>,
     pub wasm_hash: String,
     /// The version of `portico:plugin` the component was built against (the newest its imports and exports name).
     pub api_version: Option<semver::Version>,
@@ -252,6 +257,16 @@ pub struct Invocation {
     /// The plugin's settings for the program, validated, defaults filled in (JSON object).
     pub settings: String,
     pub limits: EffectiveLimits,
+    /// Files uploaded with the request, stored by the host before the call.
+    pub uploads: Vec<UploadedFile>,
+}
+
+/// A file the host received with a request and stored, for the plugin to keep or not.
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    /// The form field it came in.
+    pub field: String,
+    pub row: crate::storage::plugin_usage::BlobRow,
 }
 
 /// The user an invocation is for.
@@ -392,10 +407,28 @@ impl Runtime {
         }
         let component = self.load_component(&hash, wasm)?;
         let api_version = built_against(&self.engine, &component);
+        let serves = portico_plugin_api::api_version();
+        if let Some(v) = &api_version
+            && (v.major != serves.major || v.minor != serves.minor || v.patch > serves.patch)
+        {
+            return Err(RuntimeError::Invalid(format!(
+                "it was built against portico:plugin {v}, and this portal serves portico:plugin {serves}"
+            )));
+        }
         let instance_pre =
             self.linker.instantiate_pre(&component).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        let indices = PluginIndices::new(&instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        // The optional export at whichever 0.1.x the plugin was built against (0.1.1 or later).
+        let cards_name = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .find(|name| name.starts_with("portico:plugin/partner-cards@"));
+        let card_export = cards_name
+            .and_then(|name| component.get_export_index(None, &name))
+            .and_then(|iface| component.get_export_index(Some(&iface), "render-card"));
         let pre = PluginPre::new(instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
-        let compiled = Arc::new(Compiled { pre, wasm_hash: hash.clone(), api_version });
+        let compiled = Arc::new(Compiled { pre, indices, card_export, wasm_hash: hash.clone(), api_version });
         self.compiled.lock().expect("compiled lock").insert(hash, compiled.clone());
         Ok(compiled)
     }
@@ -478,6 +511,37 @@ impl Runtime {
         .await
     }
 
+    /// Renders a partner card (the optional `partner-cards` export); `None` when the plugin has no such export.
+    pub async fn render_card(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        card: String,
+        org_id: String,
+    ) -> Option<Result<Result<View, PluginError>, RuntimeError>> {
+        let export = plugin.compiled.card_export?;
+        let ctx = call_context(&inv);
+        let outcome = self
+            .invoke_instance(
+                plugin,
+                inv,
+                move |_, instance, store| {
+                    Box::pin(async move {
+                        let func = instance
+                            .get_typed_func::<(&CallContext, &str, &str), (Result<View, PluginError>,)>(
+                                &mut *store,
+                                export,
+                            )?;
+                        let (r,) = func.call_async(&mut *store, (&ctx, &card, &org_id)).await?;
+                        Ok(r)
+                    })
+                },
+                |v: &View| v.context.len(),
+            )
+            .await;
+        Some(outcome)
+    }
+
     /// Migrates data on upgrade.
     pub async fn migrate(
         &self,
@@ -542,13 +606,32 @@ impl Runtime {
         F: for<'a> FnOnce(&'a Plugin, &'a mut Store<HostState>) -> CallFuture<'a, R>,
         S: FnOnce(&R) -> usize,
     {
+        self.invoke_instance(plugin, inv, move |p, _, store| call(p, store), size).await
+    }
+
+    /// [`Runtime::invoke`] with the component's instance at hand, for exports the bindings do not cover.
+    async fn invoke_instance<R, F, S>(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+        call: F,
+        size: S,
+    ) -> Result<Result<R, PluginError>, RuntimeError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a Plugin, &'a wasmtime::component::Instance, &'a mut Store<HostState>) -> CallFuture<'a, R>,
+        S: FnOnce(&R) -> usize,
+    {
         let started = std::time::Instant::now();
         let plugin_id = plugin.manifest.id.clone();
         let limits = inv.limits;
-        let pre = plugin.compiled.pre.clone();
+        let compiled = plugin.compiled.clone();
         let mut store = self.store(plugin, inv, started);
-        let result = match pre.instantiate_async(&mut store).await {
-            Ok(instance) => call(&instance, &mut store).await,
+        let result = match compiled.pre.instance_pre().instantiate_async(&mut store).await {
+            Ok(instance) => match compiled.indices.load(&mut store, &instance) {
+                Ok(bindings) => call(&bindings, &instance, &mut store).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let refused_memory = store.data().limiter.refused;

@@ -8,9 +8,11 @@ mod mail;
 mod orgs;
 pub mod plugin_data;
 pub mod plugin_events;
+pub mod plugin_secrets;
 pub mod plugin_usage;
 mod plugins;
 mod programs;
+pub mod search;
 mod tenants;
 mod users;
 
@@ -23,6 +25,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::AuditEntry;
 pub use auth::{ApiToken, AuthTokenPurpose, SessionRow, ThrottleState};
 pub use mail::MailRecord;
+pub use plugin_secrets::{SealedSecret, SecretInfo};
 pub use plugin_usage::PluginUsage;
 pub use plugins::{
     Audience, InstalledPlugin, NotificationMail, NotificationRow, PluginProgram, audit_in, enrol_in, notify_in,
@@ -97,6 +100,9 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "index by record and field", include_str!("../../../migrations/sqlite/0003_index_by_record_and_field.sql")),
     (4, "distinct index values", include_str!("../../../migrations/sqlite/0004_distinct_index_values.sql")),
     (5, "plugin limits", include_str!("../../../migrations/sqlite/0005_plugin_limits.sql")),
+    (6, "activity and files", include_str!("../../../migrations/sqlite/0006_activity_and_files.sql")),
+    (7, "search", include_str!("../../../migrations/sqlite/0007_search.sql")),
+    (8, "org ordered index", include_str!("../../../migrations/sqlite/0008_org_ordered_index.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../../migrations/postgres/0001_foundation.sql")),
@@ -104,6 +110,9 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "index by record and field", include_str!("../../../migrations/postgres/0003_index_by_record_and_field.sql")),
     (4, "distinct index values", include_str!("../../../migrations/postgres/0004_distinct_index_values.sql")),
     (5, "plugin limits", include_str!("../../../migrations/postgres/0005_plugin_limits.sql")),
+    (6, "activity and files", include_str!("../../../migrations/postgres/0006_activity_and_files.sql")),
+    (7, "search", include_str!("../../../migrations/postgres/0007_search.sql")),
+    (8, "org ordered index", include_str!("../../../migrations/postgres/0008_org_ordered_index.sql")),
 ];
 
 #[cfg(test)]

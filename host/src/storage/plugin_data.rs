@@ -639,54 +639,117 @@ fn base_where(sql: &mut Sql, s: &RecordScope, collection: &str) {
     }
 }
 
-/// Adds the filters. The first one drives the query: its matches are looked up in the index (`r.id IN (…)`, which
-/// both engines answer from `plugin_index_text`/`_num`), and each further filter is checked per candidate
-/// (`EXISTS`, by `plugin_index_record`). So a query costs what its first filter matches, not the collection's
-/// size; plugins put their most selective filter first.
-fn add_filters(sql: &mut Sql, s: &RecordScope, collection: &str, filters: &[(String, Condition)]) -> Result<()> {
+/// The SQL test of one filter on an index row aliased `i`, binding its values.
+fn filter_test(sql: &mut Sql, cond: &Condition) -> Result<String> {
+    Ok(match cond {
+        Condition::Eq(v) => {
+            let (col, b) = column_for(sql, v)?;
+            format!("i.{col} = {b}")
+        }
+        Condition::In(values) => {
+            if values.is_empty() {
+                "1 = 0".to_string()
+            } else {
+                let mut parts = Vec::new();
+                for v in values {
+                    let (col, b) = column_for(sql, v)?;
+                    parts.push(format!("i.{col} = {b}"));
+                }
+                format!("({})", parts.join(" OR "))
+            }
+        }
+        Condition::Range(lo, hi) => {
+            let mut parts = Vec::new();
+            if let Some(lo) = lo {
+                let (col, b) = column_for(sql, lo)?;
+                parts.push(format!("i.{col} >= {b}"));
+            }
+            if let Some(hi) = hi {
+                let (col, b) = column_for(sql, hi)?;
+                parts.push(format!("i.{col} < {b}"));
+            }
+            if parts.is_empty() { "1 = 1".to_string() } else { parts.join(" AND ") }
+        }
+        Condition::Prefix(p) => {
+            let lo = sql.bind(p.clone());
+            let hi = sql.bind(format!("{p}\u{10FFFF}"));
+            format!("i.value_text >= {lo} AND i.value_text < {hi}")
+        }
+    })
+}
+
+/// How many matches a filter must reach before it counts as unselective (see [`plan`]).
+const SELECTIVE: i64 = 2_000;
+
+/// Which filter drives a query: the one with the fewest matches (in the caller's organisation, if scoped), found
+/// by counting each filter's index entries up to `selective` ([`SELECTIVE`]; and no further than the best so
+/// far), so probing costs at most a few thousand index entries however large the collection. `None` when every
+/// filter reaches the bound: then no filter narrows much, and reading in the query's order (checking the filters
+/// per record) finds a page sooner than collecting every match and sorting it.
+async fn plan(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    collection: &str,
+    filters: &[(String, Condition)],
+    selective: i64,
+) -> Result<Option<usize>> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut best: Option<(usize, i64)> = None;
+    for (n, (field, cond)) in filters.iter().enumerate() {
+        let bound = best.map_or(selective, |(_, c)| c);
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let (t, p, c, f) = (
+            sql.bind(s.tenant_id.clone()),
+            sql.bind(s.plugin_id.clone()),
+            sql.bind(collection.to_string()),
+            sql.bind(field.clone()),
+        );
+        let test = filter_test(&mut sql, cond)?;
+        let org = match &s.org {
+            Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
+            None => String::new(),
+        };
+        let l = sql.bind(bound);
+        sql.text = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM plugin_index i WHERE i.tenant_id = {t} AND i.plugin_id = {p} \
+             AND i.collection = {c} AND i.field = {f} AND {test}{org} LIMIT {l}) x"
+        );
+        let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
+        let matches: i64 = row.try_get("n")?;
+        if matches < bound {
+            best = Some((n, matches));
+        }
+    }
+    Ok(best.map(|(n, _)| n))
+}
+
+/// Adds the filters. The driving one (see [`plan`]) is looked up in the index (`r.id IN (…)`, which both engines
+/// answer from `plugin_index_text`/`_num`, or their `_org_` twins for a partner), and every other filter is
+/// checked per candidate (`EXISTS`, by `plugin_index_record`). So a query costs what its most selective filter
+/// matches, not the collection's size, whatever order the plugin wrote its filters in. Without a driver, every
+/// filter is checked per record as the query reads in its order.
+fn add_filters(
+    sql: &mut Sql,
+    s: &RecordScope,
+    collection: &str,
+    filters: &[(String, Condition)],
+    driver: Option<usize>,
+) -> Result<()> {
     for (n, (field, cond)) in filters.iter().enumerate() {
         let f = sql.bind(field.clone());
-        let test = match cond {
-            Condition::Eq(v) => {
-                let (col, b) = column_for(sql, v)?;
-                format!("i.{col} = {b}")
-            }
-            Condition::In(values) => {
-                if values.is_empty() {
-                    "1 = 0".to_string()
-                } else {
-                    let mut parts = Vec::new();
-                    for v in values {
-                        let (col, b) = column_for(sql, v)?;
-                        parts.push(format!("i.{col} = {b}"));
-                    }
-                    format!("({})", parts.join(" OR "))
-                }
-            }
-            Condition::Range(lo, hi) => {
-                let mut parts = Vec::new();
-                if let Some(lo) = lo {
-                    let (col, b) = column_for(sql, lo)?;
-                    parts.push(format!("i.{col} >= {b}"));
-                }
-                if let Some(hi) = hi {
-                    let (col, b) = column_for(sql, hi)?;
-                    parts.push(format!("i.{col} < {b}"));
-                }
-                if parts.is_empty() { "1 = 1".to_string() } else { parts.join(" AND ") }
-            }
-            Condition::Prefix(p) => {
-                let lo = sql.bind(p.clone());
-                let hi = sql.bind(format!("{p}\u{10FFFF}"));
-                format!("i.value_text >= {lo} AND i.value_text < {hi}")
-            }
-        };
-        if n == 0 {
+        let test = filter_test(sql, cond)?;
+        if Some(n) == driver {
             let (t, p, c) =
                 (sql.bind(s.tenant_id.clone()), sql.bind(s.plugin_id.clone()), sql.bind(collection.to_string()));
+            let org = match &s.org {
+                Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
+                None => String::new(),
+            };
             sql.text.push_str(&format!(
                 " AND r.id IN (SELECT i.record_id FROM plugin_index i WHERE i.tenant_id = {t} AND i.plugin_id = {p} \
-                 AND i.collection = {c} AND i.field = {f} AND {test})"
+                 AND i.collection = {c} AND i.field = {f} AND {test}{org})"
             ));
         } else {
             sql.text.push_str(&format!(
@@ -728,23 +791,36 @@ fn after(sql: &mut Sql, key: &SortKey, cols: [&str; 4], cmp: &str) -> String {
 /// order: ascending — records with a number, with text only, without a value; descending — records with text,
 /// with numbers only, without a value.
 ///
-/// A query with neither filters nor an organisation scope is read in order straight from the field's index
-/// ([`query_by_index`]), so its cost is the page's size, not the collection's: a plugin's "newest receipt of the
-/// chain" is one index probe beside a million records. Other queries are driven by their first filter (or the
-/// organisation) and sorted by keys looked up per candidate ([`query_by_keys`]); both give the same order.
+/// A query whose filters are all unselective (or that has none), for the whole collection or one organisation,
+/// is read in order straight from the field's index ([`query_by_index`]; `plugin_index_org_*` for an
+/// organisation), checking its filters per record, so its cost is the page's size, not the collection's: a
+/// plugin's "newest receipt of the chain" is one index probe beside a million records, and a partner's own
+/// newest deals one probe beside everyone else's. A query with a selective filter is driven by the most
+/// selective one ([`plan`]) and sorted by keys looked up per candidate ([`query_by_keys`]); both give the same
+/// order.
 pub async fn query(
     conn: &mut AnyConnection,
     s: &RecordScope,
     q: &RecordQuery,
 ) -> Result<(Vec<PluginRecord>, Option<String>)> {
+    query_planned(conn, s, q, SELECTIVE).await
+}
+
+/// [`query`] with the bound of [`plan`] given, so tests reach every plan with few records.
+#[doc(hidden)]
+pub async fn query_planned(
+    conn: &mut AnyConnection,
+    s: &RecordScope,
+    q: &RecordQuery,
+    selective: i64,
+) -> Result<(Vec<PluginRecord>, Option<String>)> {
     let limit = q.limit.clamp(1, MAX_PAGE) as usize;
     let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let driver = plan(conn, s, &q.collection, &q.filters, selective).await?;
     let mut rows = match &q.order_by {
-        None => query_by_creation(conn, s, q, cursor.as_ref(), limit + 1).await?,
-        Some((field, desc)) if q.filters.is_empty() && s.org.is_none() => {
-            query_by_index(conn, s, &q.collection, field, *desc, cursor, limit + 1).await?
-        }
-        Some((field, desc)) => query_by_keys(conn, s, q, field, *desc, cursor.as_ref(), limit + 1).await?,
+        None => query_by_creation(conn, s, q, driver, cursor.as_ref(), limit + 1).await?,
+        Some((field, desc)) if driver.is_none() => query_by_index(conn, s, q, field, *desc, cursor, limit + 1).await?,
+        Some((field, desc)) => query_by_keys(conn, s, q, driver, field, *desc, cursor.as_ref(), limit + 1).await?,
     };
     let next = if rows.len() > limit {
         rows.truncate(limit);
@@ -755,17 +831,18 @@ pub async fn query(
     Ok((rows.into_iter().map(|(r, _)| r).collect(), next))
 }
 
-/// Creation order, by `plugin_records_created` (or `_org`).
+/// Creation order, by `plugin_records_created` (or `_org`), or the driving filter's matches in that order.
 async fn query_by_creation(
     conn: &mut AnyConnection,
     s: &RecordScope,
     q: &RecordQuery,
+    driver: Option<usize>,
     cursor: Option<&SortKey>,
     limit: usize,
 ) -> Result<Vec<(PluginRecord, SortKey)>> {
     let mut sql = Sql { text: format!("SELECT {COLUMNS} FROM plugin_records r"), args: Default::default(), n: 0 };
     base_where(&mut sql, s, &q.collection);
-    add_filters(&mut sql, s, &q.collection, &q.filters)?;
+    add_filters(&mut sql, s, &q.collection, &q.filters, driver)?;
     if let Some(key) = cursor {
         let (n, id) = (sql.bind(key.num as i64), sql.bind(key.id.clone()));
         sql.text.push_str(&format!(" AND (r.created_at > {n} OR (r.created_at = {n} AND r.id > {id}))"));
@@ -786,10 +863,12 @@ async fn query_by_creation(
 /// looked up by `plugin_index_record`. The lookups are correlated subqueries rather than a join, so the planner
 /// cannot turn them into a scan of the collection's whole index for every record when its statistics are stale (a
 /// join took 60 ms for 300 receipts beside a million deals).
+#[allow(clippy::too_many_arguments)]
 async fn query_by_keys(
     conn: &mut AnyConnection,
     s: &RecordScope,
     q: &RecordQuery,
+    driver: Option<usize>,
     field: &str,
     desc: bool,
     cursor: Option<&SortKey>,
@@ -820,7 +899,7 @@ async fn query_by_keys(
         key("value_text")
     );
     base_where(&mut sql, s, &q.collection);
-    add_filters(&mut sql, s, &q.collection, &q.filters)?;
+    add_filters(&mut sql, s, &q.collection, &q.filters, driver)?;
     sql.text.push_str(") x0) x");
     if let Some(key) = cursor {
         let cond = after(&mut sql, key, ["x.k_group", "x.k_num", "x.k_text", "x.id"], cmp);
@@ -839,18 +918,19 @@ fn keyed_record(row: &sqlx::any::AnyRow, group: i64) -> Result<(PluginRecord, So
     Ok((r, key))
 }
 
-/// A query without filters or organisation scope, read in order from the field's index, one group at a time
+/// A query read in order from the field's index (the organisation's part of it when scoped), one group at a time
 /// from the cursor's: each record is listed at its first index row in the order (the `NOT EXISTS` skips its
-/// other elements), and the records without a value come last, in id order.
+/// other elements) if it passes the filters, and the records without a value come last, in id order.
 async fn query_by_index(
     conn: &mut AnyConnection,
     s: &RecordScope,
-    collection: &str,
+    q: &RecordQuery,
     field: &str,
     desc: bool,
     mut cursor: Option<SortKey>,
     limit: usize,
 ) -> Result<Vec<(PluginRecord, SortKey)>> {
+    let collection = q.collection.as_str();
     let (dir, cmp, beyond) = if desc { ("DESC", "<", ">") } else { ("ASC", ">", "<") };
     let mut out = Vec::new();
     for group in cursor.as_ref().map_or(0, |k| k.group).max(0)..=2 {
@@ -864,6 +944,7 @@ async fn query_by_index(
         if group == 2 {
             sql.text = format!("SELECT {COLUMNS}, {ZERO} AS k_num, '' AS k_text FROM plugin_records r");
             base_where(&mut sql, s, collection);
+            add_filters(&mut sql, s, collection, &q.filters, None)?;
             sql.text.push_str(&format!(
                 " AND NOT EXISTS (SELECT 1 FROM plugin_index o WHERE o.tenant_id = r.tenant_id \
                  AND o.plugin_id = r.plugin_id AND o.collection = r.collection AND o.record_id = r.id AND o.field = {f})"
@@ -891,24 +972,29 @@ async fn query_by_index(
             // SQLite's planner, on a connection that has not loaded fresh statistics, may take another index of
             // the four equal columns and sort the whole field (2.5 s beside a million receipts): name the one
             // whose order this is.
+            let (org, scoped) = match &s.org {
+                Some(o) => (format!(" AND o.org_id = {}", sql.bind(o.clone())), "org_"),
+                None => (String::new(), ""),
+            };
             let hint = if conn.backend_name() == "SQLite" {
-                format!(" INDEXED BY plugin_index_{}", &col[6..])
+                format!(" INDEXED BY plugin_index_{scoped}{}", &col[6..])
             } else {
                 String::new()
             };
-            let mut text = format!(
+            sql.text = format!(
                 "SELECT {COLUMNS}, {k_num} AS k_num, {k_text} AS k_text FROM plugin_index o{hint} JOIN plugin_records r \
                  ON r.tenant_id = o.tenant_id AND r.plugin_id = o.plugin_id AND r.collection = o.collection \
                  AND r.id = o.record_id WHERE o.tenant_id = {t} AND o.plugin_id = {p} AND o.collection = {c} \
-                 AND o.field = {f} AND o.{col} IS NOT NULL \
+                 AND o.field = {f}{org} AND o.{col} IS NOT NULL \
                  AND NOT EXISTS (SELECT 1 FROM plugin_index p WHERE {same_record} AND ({earlier}))"
             );
+            add_filters(&mut sql, s, collection, &q.filters, None)?;
             if let Some(key) = &from {
                 let v = if numbers { sql.bind(key.num) } else { sql.bind(key.text.clone()) };
                 let id = sql.bind(key.id.clone());
-                text.push_str(&format!(" AND (o.{col} {cmp} {v} OR (o.{col} = {v} AND o.record_id {cmp} {id}))"));
+                sql.text.push_str(&format!(" AND (o.{col} {cmp} {v} OR (o.{col} = {v} AND o.record_id {cmp} {id}))"));
             }
-            sql.text = text + &format!(" ORDER BY o.{col} {dir}, o.record_id {dir} LIMIT {rest}");
+            sql.text.push_str(&format!(" ORDER BY o.{col} {dir}, o.record_id {dir} LIMIT {rest}"));
         }
         let rows = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_all(&mut *conn).await?;
         for row in &rows {
@@ -925,9 +1011,12 @@ pub async fn count(
     collection: &str,
     filters: &[(String, Condition)],
 ) -> Result<i64> {
+    // Counting visits every match, so the filter with the fewest always drives (the first if all are large).
+    let driver =
+        plan(conn, s, collection, filters, SELECTIVE).await?.or(if filters.is_empty() { None } else { Some(0) });
     let mut sql = Sql { text: "SELECT COUNT(*) AS n FROM plugin_records r".into(), args: Default::default(), n: 0 };
     base_where(&mut sql, s, collection);
-    add_filters(&mut sql, s, collection, filters)?;
+    add_filters(&mut sql, s, collection, filters, driver)?;
     let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
     Ok(row.try_get::<i64, _>("n")?)
 }

@@ -40,6 +40,33 @@ pub async fn emit(
     Ok(id)
 }
 
+/// The source of the host's own events (`portico.*` topics).
+pub const HOST_SOURCE: &str = "portico";
+
+/// Records one of the host's own activity events (`portico.user.signed_in`, `portico.tier.changed`, …) on the
+/// caller's connection, so it commits with the change it reports; delivered like any plugin's event to the
+/// plugins that subscribe to its topic. Nothing is written when no plugin of the tenant subscribes (the host's
+/// activity is frequent, and an event nobody receives is only a row to clean up); returns the event's id.
+pub async fn emit_host(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    topic: &str,
+    program: Option<&str>,
+    payload: &serde_json::Value,
+) -> Result<Option<String>> {
+    let subscribers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM plugin_subscriptions WHERE tenant_id = $1 AND topic = $2")
+            .bind(tenant_id)
+            .bind(topic)
+            .fetch_one(&mut *conn)
+            .await?;
+    if subscribers == 0 {
+        return Ok(None);
+    }
+    let now = crate::domain::now_millis();
+    emit(conn, tenant_id, HOST_SOURCE, topic, program, &payload.to_string(), now).await.map(Some)
+}
+
 /// A delivery claimed for a worker, with its event.
 #[derive(Debug, Clone)]
 pub struct Delivery {

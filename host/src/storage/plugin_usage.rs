@@ -64,23 +64,76 @@ impl Db {
     }
 }
 
+/// A file a plugin holds: its key, size, the SHA-256 and type of its content, and the name it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRow {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub filename: String,
+}
+
+const BLOB_COLUMNS: &str = "blob_key, plugin_id, size, sha256, content_type, filename";
+
+fn blob_from_row(r: &sqlx::any::AnyRow) -> Result<BlobRow> {
+    Ok(BlobRow {
+        key: r.try_get("blob_key")?,
+        size: r.try_get::<i64, _>("size")?.max(0) as u64,
+        sha256: r.try_get("sha256")?,
+        content_type: r.try_get("content_type")?,
+        filename: r.try_get("filename")?,
+    })
+}
+
+impl Db {
+    /// A plugin file of tenant `tenant_id` by key, with the plugin that holds it (for the download route, which
+    /// has a signed ticket instead of a plugin call).
+    pub async fn plugin_blob(&self, tenant_id: &str, key: &str) -> Result<Option<(String, BlobRow)>> {
+        let sql = format!("SELECT {BLOB_COLUMNS} FROM plugin_blobs WHERE blob_key = $1 AND tenant_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key).bind(tenant_id).fetch_optional(self.pool()).await?;
+        row.map(|r| Ok((r.try_get("plugin_id")?, blob_from_row(&r)?))).transpose()
+    }
+}
+
+/// A file plugin `plugin_id` holds, read in its invocation's transaction (so it sees the call's own files).
+pub async fn blob_row(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    plugin_id: &str,
+    key: &str,
+) -> Result<Option<BlobRow>> {
+    let sql =
+        format!("SELECT {BLOB_COLUMNS} FROM plugin_blobs WHERE blob_key = $1 AND tenant_id = $2 AND plugin_id = $3");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .bind(tenant_id)
+        .bind(plugin_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(blob_from_row).transpose()
+}
+
 /// Records a file a plugin stored, in its invocation's transaction.
 pub async fn record_blob(
     conn: &mut AnyConnection,
     tenant_id: &str,
     plugin_id: &str,
-    key: &str,
-    size: u64,
+    row: &BlobRow,
     now: Millis,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO plugin_blobs (blob_key, tenant_id, plugin_id, size, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO plugin_blobs (blob_key, tenant_id, plugin_id, size, created_at, sha256, content_type, filename) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(key)
+    .bind(&row.key)
     .bind(tenant_id)
     .bind(plugin_id)
-    .bind(size as i64)
+    .bind(row.size as i64)
     .bind(now)
+    .bind(&row.sha256)
+    .bind(&row.content_type)
+    .bind(&row.filename)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -144,9 +144,19 @@ impl TenantScope<'_> {
             .collect()
     }
 
-    /// Enables or disables a plugin in a program, keeping its settings.
+    /// Enables or disables a plugin in a program, keeping its settings; a change is reported to plugins as
+    /// `portico.plugin.enabled` or `portico.plugin.disabled`, in the same transaction.
     pub async fn set_plugin_enabled(&self, plugin_id: &str, program_id: &str, enabled: bool) -> Result<()> {
-        self.program(program_id).await?;
+        let program = self.program(program_id).await?;
+        let mut tx = self.db.begin_write().await?;
+        let before: Option<i64> = sqlx::query_scalar(
+            "SELECT enabled FROM plugin_programs WHERE tenant_id = $1 AND plugin_id = $2 AND program_id = $3",
+        )
+        .bind(self.tenant_id)
+        .bind(plugin_id)
+        .bind(program_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO plugin_programs (tenant_id, plugin_id, program_id, enabled, settings, updated_at) VALUES ($1, $2, $3, $4, '{}', $5) \
              ON CONFLICT (tenant_id, plugin_id, program_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
@@ -156,9 +166,15 @@ impl TenantScope<'_> {
         .bind(program_id)
         .bind(i64::from(enabled))
         .bind(now_millis())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        self.touch().await?;
+        if before.unwrap_or(0) != i64::from(enabled) {
+            let topic = if enabled { "portico.plugin.enabled" } else { "portico.plugin.disabled" };
+            let payload = serde_json::json!({ "plugin_id": plugin_id, "program": program.key });
+            super::plugin_events::emit_host(&mut tx, self.tenant_id, topic, Some(&program.key), &payload).await?;
+        }
+        super::touch_tenant(&mut tx, self.tenant_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -179,34 +195,19 @@ impl TenantScope<'_> {
         self.touch().await?;
         Ok(())
     }
+}
 
-    pub async fn plugin_secret(&self, plugin_id: &str, name: &str) -> Result<Option<String>> {
-        optional(
-            sqlx::query_scalar(
-                "SELECT value FROM plugin_secrets WHERE tenant_id = $1 AND plugin_id = $2 AND name = $3",
-            )
-            .bind(self.tenant_id)
-            .bind(plugin_id)
-            .bind(name)
-            .fetch_one(self.pool())
-            .await,
-        )
-    }
-
-    pub async fn set_plugin_secret(&self, plugin_id: &str, name: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO plugin_secrets (tenant_id, plugin_id, name, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant_id, plugin_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(self.tenant_id)
-        .bind(plugin_id)
-        .bind(name)
-        .bind(value)
-        .bind(now_millis())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
+/// A tier's key and rank, and its program's key, for the events that report a change.
+async fn tier_of(conn: &mut AnyConnection, tenant_id: &str, tier_id: &str) -> Result<(String, i64, String)> {
+    let row = sqlx::query(
+        "SELECT t.key, t.rank, p.key AS program FROM tiers t JOIN programs p ON p.id = t.program_id \
+         WHERE t.tenant_id = $1 AND t.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(tier_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("key")?, row.try_get("rank")?, row.try_get("program")?))
 }
 
 /// Moves a partner org to a tier of a program, on the caller's connection (a plugin's transaction).
@@ -229,6 +230,32 @@ pub async fn enrol_in(
     .await?;
     if valid == 0 {
         return Err(StorageError::NotFound);
+    }
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT tier_id FROM enrolments WHERE tenant_id = $1 AND org_id = $2 AND program_id = $3")
+            .bind(tenant_id)
+            .bind(org_id)
+            .bind(program_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if before.as_deref() != Some(tier_id) {
+        // Reported to plugins with the change: an enrolment, or a move between tiers.
+        let (to, to_rank, program) = tier_of(conn, tenant_id, tier_id).await?;
+        let (topic, payload) = match before {
+            None => (
+                "portico.org.enrolled",
+                serde_json::json!({ "org_id": org_id, "program": program, "tier": to, "tier_rank": to_rank }),
+            ),
+            Some(old) => {
+                let (from, from_rank, _) = tier_of(conn, tenant_id, &old).await?;
+                (
+                    "portico.tier.changed",
+                    serde_json::json!({ "org_id": org_id, "program": program, "from": from, "to": to,
+                                        "from_rank": from_rank, "to_rank": to_rank }),
+                )
+            }
+        };
+        super::plugin_events::emit_host(conn, tenant_id, topic, Some(&program), &payload).await?;
     }
     sqlx::query(
         "INSERT INTO enrolments (tenant_id, org_id, program_id, tier_id, enrolled_at) VALUES ($1, $2, $3, $4, $5) \

@@ -263,14 +263,38 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// Removes an org from a program; reported to plugins as `portico.org.unenrolled`, in the same transaction.
     pub async fn unenrol(&self, org_id: &str, program_id: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let was = sqlx::query(
+            "SELECT t.key AS tier, p.key AS program FROM enrolments e JOIN tiers t ON t.id = e.tier_id \
+             JOIN programs p ON p.id = e.program_id WHERE e.tenant_id = $1 AND e.org_id = $2 AND e.program_id = $3",
+        )
+        .bind(self.tenant_id)
+        .bind(org_id)
+        .bind(program_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM enrolments WHERE tenant_id = $1 AND org_id = $2 AND program_id = $3")
             .bind(self.tenant_id)
             .bind(org_id)
             .bind(program_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        self.touch().await?;
+        if let Some(row) = was {
+            let (tier, program): (String, String) = (row.try_get("tier")?, row.try_get("program")?);
+            let payload = serde_json::json!({ "org_id": org_id, "program": program, "tier": tier });
+            super::plugin_events::emit_host(
+                &mut tx,
+                self.tenant_id,
+                "portico.org.unenrolled",
+                Some(&program),
+                &payload,
+            )
+            .await?;
+        }
+        super::touch_tenant(&mut tx, self.tenant_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 

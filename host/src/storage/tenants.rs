@@ -60,6 +60,15 @@ impl Db {
     /// foreign key first, then the tenant, which cascades to the rest. Its blobs stay in the blob store.
     pub async fn delete_tenant(&self, id: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == super::Backend::Sqlite {
+            // The FTS5 table has no tenant column to cascade from.
+            sqlx::query(
+                "DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM search_docs WHERE tenant_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         for table in
             ["plugin_index", "plugin_unique", "plugin_records", "event_deliveries", "schedule_ticks", "login_failures"]
         {

@@ -147,14 +147,45 @@ impl TenantScope<'_> {
         Ok(())
     }
 
-    pub async fn touch_login(&self, id: &str) -> Result<()> {
+    /// Records a sign-in, reported to plugins as `portico.user.signed_in` in the same transaction.
+    pub async fn touch_login(&self, user: &User) -> Result<()> {
+        let now = now_millis();
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("UPDATE users SET last_login_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(self.tenant_id)
-            .bind(id)
-            .bind(now_millis())
-            .execute(self.pool())
+            .bind(&user.id)
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
+        let payload = serde_json::json!({ "user_id": user.id, "org_id": user.org_id, "role": user.role, "at": now });
+        super::plugin_events::emit_host(&mut tx, self.tenant_id, "portico.user.signed_in", None, &payload).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Records that a user was active today (UTC): the first time on a day, true, and reported to plugins as
+    /// `portico.user.active` in the same transaction; every later time that day, false and nothing written.
+    pub async fn record_daily_activity(&self, user: &User, now: crate::domain::Millis) -> Result<bool> {
+        let day = now.div_euclid(86_400_000);
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO user_activity (tenant_id, user_id, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant_id)
+        .bind(&user.id)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            let date = chrono::DateTime::from_timestamp_millis(now).map(|d| d.format("%Y-%m-%d").to_string());
+            let payload =
+                serde_json::json!({ "user_id": user.id, "org_id": user.org_id, "role": user.role, "day": date });
+            super::plugin_events::emit_host(&mut tx, self.tenant_id, "portico.user.active", None, &payload).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Counts the active vendor admins, so the last one cannot be demoted or deactivated.

@@ -60,20 +60,52 @@ mod plugin {
                 status: 200,
             })
         }
+
+        fn render_card(_ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {
+            match card {
+                "deals" => Ok(View {
+                    template: "card_deals.html".into(),
+                    title: "Deal registrations".into(),
+                    context: partner_card(org_id)?.to_string(),
+                    status: 200,
+                }),
+                other => Err(Error::NotFound(format!("no card {other}"))),
+            }
+        }
+    }
+
+    /// A partner's deal registrations at a glance, for vendor staff's page of that partner.
+    fn partner_card(org_id: &str) -> Result<portico_sdk::Value, Error> {
+        let shown = [Status::Submitted, Status::Approved, Status::Won, Status::Lost, Status::Expired];
+        let mut counts = Vec::new();
+        for st in shown {
+            let n = DEALS.query().org(org_id).eq("status", st.key()).count()?;
+            counts.push(json!({ "key": st.key(), "label": st.label(), "count": n }));
+        }
+        let recent = DEALS.query().org(org_id).order_by("created_at", Direction::Desc).limit(5).fetch::<Deal>()?;
+        let rows: Vec<_> = recent
+            .records
+            .iter()
+            .map(|r| {
+                let d = &r.data;
+                json!({ "id": r.id, "customer": d.input.customer_name, "status": d.status.key(),
+                        "status_label": d.status.label(), "amount": d.input.amount.map(group_thousands),
+                        "currency": d.input.currency })
+            })
+            .collect();
+        Ok(json!({ "counts": counts, "recent": rows, "base": "/p/deal-registration" }))
     }
 
     /// Counts by status, and amounts per currency for the statuses that carry pipeline value.
     fn pipeline(actor: &Actor) -> Result<portico_sdk::Value, Error> {
         let shown = [Status::Draft, Status::Submitted, Status::Returned, Status::Approved, Status::Won, Status::Lost];
         let mut bars = Vec::new();
-        let mut max = 1u64;
         for st in shown {
             let mut q = DEALS.query().eq("status", st.key());
             if actor.is_vendor() {
                 q = q.all_orgs();
             }
             let n = q.clone().count()?;
-            max = max.max(n);
             let mut amounts: BTreeMap<String, f64> = BTreeMap::new();
             let mut partial = false;
             if matches!(st, Status::Submitted | Status::Approved | Status::Won) && n > 0 {
@@ -91,11 +123,12 @@ mod plugin {
         let bars: Vec<_> = bars
             .into_iter()
             .map(|(st, n, amount, partial)| {
-                json!({ "key": st.key(), "label": st.label(), "count": n, "amount": amount, "partial": partial,
-                        "pct": (n * 100).div_ceil(max), "step": (n * 20).div_ceil(max) * 5 })
+                json!({ "key": st.key(), "label": st.label(), "count": n, "amount": amount, "partial": partial })
             })
             .collect();
-        Ok(json!({ "bars": bars, "base": "/p/deal-registration" }))
+        let labels: Vec<_> = bars.iter().map(|b| b["label"].clone()).collect();
+        let counts: Vec<_> = bars.iter().map(|b| b["count"].clone()).collect();
+        Ok(json!({ "bars": bars, "labels": labels, "counts": counts, "base": "/p/deal-registration" }))
     }
 
     fn approvals(ctx: &Context, s: &Settings) -> Result<portico_sdk::Value, Error> {

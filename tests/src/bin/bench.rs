@@ -10,6 +10,11 @@
 //! - what a hostile plugin costs the host: peak resident memory while it receives a 400 MiB answer and while its
 //!   template tries to print 100 MB (each bounded by its cap), and how long a CPU-burning template runs before
 //!   its deadline stops it;
+//! - what feature plugins lean on, on SQLite and PostgreSQL: a 1 GiB file uploaded through a plugin route and
+//!   downloaded from its link (the host's peak resident memory growth and throughput), full-text search over
+//!   `BENCH_DOCS` (default 100,000) documents through a plugin route, and plugin storage with `BENCH_ROWS`
+//!   (default 1,000,000) records: one partner's first page ordered by a field (the partner holding a fifth), and
+//!   a two-filter query whose first filter matches half the records and whose second matches ten;
 //! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
 //!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals, each with its receipt in the chain, in the
 //!   tenant, on SQLite and PostgreSQL.
@@ -17,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_tests::{DbKind, api_get, deals, guestbook, hostile, invocation, load_plugin, spawn_app};
+use portico_tests::{DbKind, api_get, capabilities, deals, guestbook, hostile, invocation, load_plugin, spawn_app};
 use serde_json::{Value, json};
 
 /// The allocator the `portico` binary uses, so the in-process server measures as it runs.
@@ -269,6 +274,199 @@ async fn deals_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
     checks.sort_by(f64::total_cmp);
     submits.sort_by(f64::total_cmp);
     (checks, submits, seed_s)
+}
+
+/// Sorted latencies in ms as p50/p99 JSON.
+fn spread(ms: &[f64]) -> Value {
+    json!({ "p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "n": ms.len() })
+}
+
+/// A 1 GiB file uploaded through a plugin route (streamed to the blob store) and downloaded from the link the
+/// plugin makes: the peak growth of this process's resident memory over its size before each (MiB), and each
+/// direction's throughput (MiB/s).
+async fn large_file(kind: DbKind) -> [f64; 4] {
+    const MIB: usize = 1 << 20;
+    const SIZE: usize = 1024 * MIB;
+    let app = spawn_app(kind).await;
+    app.install(&capabilities().package(None), &["reseller", "msp"]).await;
+    let token = app.client().token("bob@northwind.example", portico::demo::DEMO_PASSWORD).await;
+    let c = app.client();
+    let chunk = bytes::Bytes::from(vec![b'p'; MIB]);
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(
+        (0..SIZE / MIB).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    ));
+    let part = reqwest::multipart::Part::stream_with_length(body, SIZE as u64).file_name("big.bin");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    reset_peak();
+    let before = rss_mib();
+    let t = Instant::now();
+    let res = c
+        .http
+        .post(format!("{}/api/v1/p/capabilities/upload-large", c.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap_or_default());
+    let up_s = t.elapsed().as_secs_f64();
+    let up_growth = peak_mib() - before;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["files"][0]["size"], SIZE as u64);
+    let key = body["files"][0]["key"].as_str().unwrap().to_string();
+    let link = c
+        .api(reqwest::Method::GET, &format!("/api/v1/p/capabilities/link?key={key}&name=big.bin"), Some(&token), None)
+        .await
+        .json()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    reset_peak();
+    let before = rss_mib();
+    let t = Instant::now();
+    let mut res = c.http.get(format!("{}{link}", c.base)).bearer_auth(&token).send().await.unwrap();
+    let mut got = 0usize;
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        got += chunk.len();
+    }
+    assert_eq!(got, SIZE);
+    let down_s = t.elapsed().as_secs_f64();
+    let down_growth = peak_mib() - before;
+    [up_growth, down_growth, 1024.0 / up_s, 1024.0 / down_s]
+}
+
+/// Words of the search fixture: pronounceable, a few thousand of them, used with a skewed frequency.
+fn word(i: u64) -> String {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut s = String::new();
+    for _ in 0..3 {
+        x = x.rotate_left(17).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        s.push(CONSONANTS[(x % 20) as usize] as char);
+        s.push(VOWELS[((x >> 8) % 5) as usize] as char);
+    }
+    s
+}
+
+/// Full-text search over `n` documents through the capabilities plugin's route (the plugin's invocation and the
+/// host's query together), as a partner whose labels admit about half of them: latencies in ms, sorted.
+async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
+    use portico::storage::search::{SearchDoc, SearchScope, index};
+    let app = spawn_app(kind).await;
+    app.install(&capabilities().package(None), &["reseller", "msp"]).await;
+    let tenant = app.tenant_id("acme").await;
+    let scope = SearchScope { tenant_id: &tenant, plugin_id: "capabilities" };
+    let backend = app.state.db.backend();
+    let t = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let mut tx = app.state.db.begin().await.unwrap();
+        for k in i..(i + 2_000).min(n) {
+            // Zipf-like: low word numbers are common, high ones rare.
+            let pick = |j: u64| word((k * 7_919 + j * 104_729) % 4_000 / (1 + (k + j) % 7));
+            let doc = SearchDoc {
+                id: format!("d{k}"),
+                title: format!("{} {} guide", pick(1), pick(2)),
+                text: (0..60).map(pick).collect::<Vec<_>>().join(" "),
+                tags: vec![["video", "pdf", "course"][(k % 3) as usize].into()],
+                labels: vec![format!("tier:{}", ["gold", "silver"][(k % 2) as usize])],
+                org_id: None,
+            };
+            index(&mut tx, backend, scope, &doc, 0).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        i += 2_000;
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+    let token = app.client().token("bob@northwind.example", portico::demo::DEMO_PASSWORD).await;
+    let c = app.client();
+    let mut ms = Vec::new();
+    for q in 0..300u64 {
+        let text = match q % 3 {
+            0 => word(q * 13 % 500),
+            1 => format!("{} {}", word(q * 13 % 500), word(q * 31 % 2_000)),
+            _ => format!("{}*", &word(q * 17 % 1_000)[..3]),
+        };
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let url =
+            format!("{}/api/v1/p/capabilities/find?q={}&groups={}", c.base, enc(&text), enc(r#"[["tier:gold"]]"#));
+        let t = Instant::now();
+        let r = c.http.get(url).bearer_auth(&token).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+        let _ = r.bytes().await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    (ms, seed_s)
+}
+
+/// Plugin storage with `n` records in one collection: one partner's first page (of 50) ordered by a field, the
+/// partner holding a fifth of the records; and a query filtered by a field that half the records match, then by
+/// one that ten match (in that order), ordered by creation. Latencies in ms, sorted, through the host's query
+/// layer (what a plugin's `storage.query` runs).
+async fn lists_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
+    use portico::storage::plugin_data::{Condition, IndexSpec, RecordQuery, RecordScope, bulk_insert, query};
+    let app = spawn_app(kind).await;
+    let tenant = app.tenant_id("acme").await;
+    let rs = RecordScope { tenant_id: tenant.clone(), plugin_id: "bench-lists".into(), org: None };
+    let indexes: Vec<IndexSpec> =
+        ["amount", "region", "code"].iter().map(|f| IndexSpec { field: f.to_string(), unique: false }).collect();
+    let t = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let records: Vec<_> = (i..(i + 5_000).min(n))
+            .map(|k| {
+                let org = if k % 5 == 0 { "org-mine".to_string() } else { format!("org-{}", k % 50) };
+                let code = if k % (n / 10).max(1) == 7 { "rare".to_string() } else { format!("c{}", k % 1_000) };
+                let region = ["emea", "amer"][(k % 2) as usize];
+                let data = json!({ "amount": (k * 7_919) % 1_000_003, "region": region, "code": code });
+                (format!("row{k:08}"), Some(org), data.as_object().unwrap().clone())
+            })
+            .collect();
+        let mut tx = app.state.db.begin().await.unwrap();
+        bulk_insert(&mut tx, &rs, "rows", &records, &indexes, 1_000).await.unwrap();
+        tx.commit().await.unwrap();
+        i += 5_000;
+        if i % 200_000 == 0 {
+            eprintln!("  seeded {i} records ({:.0} s)", t.elapsed().as_secs_f64());
+        }
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+    let mine = RecordScope { org: Some("org-mine".into()), ..rs.clone() };
+    let (mut first_page, mut two_filters) = (Vec::new(), Vec::new());
+    for k in 0..300 {
+        let q = RecordQuery {
+            collection: "rows".into(),
+            filters: vec![],
+            order_by: Some(("amount".into(), k % 2 == 0)),
+            limit: 50,
+            cursor: None,
+        };
+        let mut tx = app.state.db.begin().await.unwrap();
+        let t = Instant::now();
+        let (page, _) = query(&mut tx, &mine, &q).await.unwrap();
+        first_page.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(page.len(), 50);
+        assert!(page.iter().all(|r| r.org_id.as_deref() == Some("org-mine")));
+        let q = RecordQuery {
+            collection: "rows".into(),
+            filters: vec![
+                ("region".into(), Condition::Eq(json!(["emea", "amer"][k % 2]))),
+                ("code".into(), Condition::Eq(json!("rare"))),
+            ],
+            order_by: None,
+            limit: 50,
+            cursor: None,
+        };
+        let t = Instant::now();
+        let (page, _) = query(&mut tx, &rs, &q).await.unwrap();
+        two_filters.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(page.len() <= 10 && page.iter().all(|r| r.data.contains(r#""code":"rare""#)));
+    }
+    first_page.sort_by(f64::total_cmp);
+    two_filters.sort_by(f64::total_cmp);
+    (first_page, two_filters, seed_s)
 }
 
 /// The dashboard as the channel manager (who sees every bundled widget) under `users` connections of `wrk`,
@@ -560,6 +758,52 @@ async fn main() {
             json!({ "peak_growth_400mib_answer_mib": answer, "peak_growth_100mb_template_mib": template,
                     "burning_template_stopped_ms": burn_ms, "deadline_ms": deadline_ms }),
         );
+    }
+
+    if section("capabilities") {
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let docs: u64 = std::env::var("BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            let [up, down, up_rate, down_rate] = large_file(kind).await;
+            table.push(row(&format!("1 GiB upload, peak memory growth, {label} (MiB; cap 64)"), up, None));
+            table.push(row(&format!("1 GiB download, peak memory growth, {label} (MiB; cap 64)"), down, None));
+            table.push(row(&format!("1 GiB upload / download, {label} (MiB/s)"), up_rate, Some(down_rate)));
+            eprintln!("indexing {docs} documents on {label}…");
+            let (search, search_seed) = search_at_scale(kind, docs).await;
+            table.push(row(
+                &format!("search, {docs} documents, {label} (ms; p99 ≤ 30)"),
+                percentile(&search, 0.5),
+                Some(percentile(&search, 0.99)),
+            ));
+            eprintln!("seeding {rows} records on {label}…");
+            let (first, two, rows_seed) = lists_at_scale(kind, rows).await;
+            table.push(row(
+                &format!("partner's first page by a field, {rows} rows, {label} (ms)"),
+                percentile(&first, 0.5),
+                Some(percentile(&first, 0.99)),
+            ));
+            table.push(row(
+                &format!("two filters (half, then ten), {rows} rows, {label} (ms)"),
+                percentile(&two, 0.5),
+                Some(percentile(&two, 0.99)),
+            ));
+            out.insert(
+                label.into(),
+                json!({
+                    "large_file": { "size_mib": 1024, "upload_peak_growth_mib": up, "download_peak_growth_mib": down,
+                                    "upload_mib_s": up_rate, "download_mib_s": down_rate },
+                    "search": { "documents": docs, "seed_seconds": search_seed, "query_ms": spread(&search) },
+                    "lists": { "records": rows, "seed_seconds": rows_seed, "partner_first_page_ms": spread(&first),
+                               "two_filters_ms": spread(&two) },
+                }),
+            );
+        }
+        report.insert("capabilities".into(), Value::Object(out));
     }
 
     if section("deals") {

@@ -17,7 +17,8 @@ struct World {
     rt: tokio::runtime::Runtime,
     db: Db,
     scope: RecordScope,
-    records: Vec<(String, Map<String, Value>)>,
+    /// Id, organisation, data.
+    records: Vec<(String, Option<&'static str>, Map<String, Value>)>,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +31,7 @@ fn world() -> &'static World {
         let scope = RecordScope { tenant_id: "t".into(), plugin_id: "p".into(), org: None };
         let indexes: Vec<IndexSpec> =
             FIELDS.iter().map(|f| IndexSpec { field: f.to_string(), unique: false }).collect();
-        let records: Vec<(String, Map<String, Value>)> = (0..60)
+        let records: Vec<(String, Option<&'static str>, Map<String, Value>)> = (0..60)
             .map(|i: i64| {
                 let mut m = Map::new();
                 if i % 11 != 0 {
@@ -52,15 +53,15 @@ fn world() -> &'static World {
                 if i % 3 != 0 {
                     m.insert("flag".into(), json!(i % 2 == 0));
                 }
-                (format!("r{i:03}"), m)
+                (format!("r{i:03}"), [Some("o1"), Some("o2"), None][(i % 3) as usize], m)
             })
             .collect();
         let db = rt.block_on(async {
             let db = Db::connect(&url).await.unwrap();
             db.migrate().await.unwrap();
             let mut tx = db.begin().await.unwrap();
-            for (id, m) in &records {
-                plugin_data::insert(&mut tx, &scope, "c", Some(id), None, m, &indexes, 1_000).await.unwrap();
+            for (id, org, m) in &records {
+                plugin_data::insert(&mut tx, &scope, "c", Some(id), *org, m, &indexes, 1_000).await.unwrap();
             }
             tx.commit().await.unwrap();
             db
@@ -218,12 +219,30 @@ pub fn run(data: &[u8]) {
         })
         .collect();
     let order_by = input.order.map(|(f, desc)| (FIELDS[f as usize % FIELDS.len()].to_string(), desc));
+    let limit = u32::from(input.limit % 25) + 1;
+    // Every plan: the whole collection and one organisation, each driven by its most selective filter and read
+    // in order with the filters checked per record.
+    for org in [None, Some("o1")] {
+        for selective in [2_000, 1] {
+            check(w, &filters, &order_by, limit, org, selective);
+        }
+    }
+}
+
+fn check(
+    w: &World,
+    filters: &[(String, Condition)],
+    order_by: &Option<(String, bool)>,
+    limit: u32,
+    org: Option<&'static str>,
+    selective: i64,
+) {
     // Every record was created at the same time, so creation order is id order.
     let mut expected: Vec<(u8, f64, String, &str)> = w
         .records
         .iter()
-        .filter(|(_, r)| filters.iter().all(|(f, c)| matches(r, f, c)))
-        .map(|(id, r)| match &order_by {
+        .filter(|(_, o, r)| (org.is_none() || *o == org) && filters.iter().all(|(f, c)| matches(r, f, c)))
+        .map(|(id, _, r)| match order_by {
             Some((field, desc)) => {
                 let (g, n, t) = sort_key(r, field, *desc);
                 (g, n, t, id.as_str())
@@ -237,7 +256,7 @@ pub fn run(data: &[u8]) {
         a.0.cmp(&b.0).then(if desc { within.reverse() } else { within })
     });
     let expected: Vec<&str> = expected.into_iter().map(|e| e.3).collect();
-    let limit = u32::from(input.limit % 25) + 1;
+    let scope = RecordScope { org: org.map(str::to_string), ..w.scope.clone() };
     let mut seen = Vec::new();
     let mut cursor = None;
     w.rt.block_on(async {
@@ -245,12 +264,13 @@ pub fn run(data: &[u8]) {
         for _ in 0..100 {
             let q = RecordQuery {
                 collection: "c".into(),
-                filters: filters.clone(),
+                filters: filters.to_vec(),
                 order_by: order_by.clone(),
                 limit,
                 cursor: cursor.clone(),
             };
-            let (page, next) = plugin_data::query(&mut conn, &w.scope, &q).await.expect("a query never fails");
+            let (page, next) =
+                plugin_data::query_planned(&mut conn, &scope, &q, selective).await.expect("a query never fails");
             assert!(page.len() <= limit as usize);
             seen.extend(page.into_iter().map(|r| r.id));
             match next {
@@ -258,10 +278,13 @@ pub fn run(data: &[u8]) {
                 None => break,
             }
         }
-        let n = plugin_data::count(&mut conn, &w.scope, "c", &filters).await.expect("a count never fails");
-        assert_eq!(n as usize, expected.len(), "count of {filters:?}");
+        let n = plugin_data::count(&mut conn, &scope, "c", filters).await.expect("a count never fails");
+        assert_eq!(n as usize, expected.len(), "count of {filters:?} in {org:?}");
     });
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a record was listed twice: {seen:?}");
-    assert_eq!(seen, expected, "filters {filters:?}, order {order_by:?}, limit {limit}");
+    assert_eq!(
+        seen, expected,
+        "filters {filters:?}, order {order_by:?}, limit {limit}, org {org:?}, bound {selective}"
+    );
 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod capabilities;
 mod compat;
 mod containment;
 mod deals;
@@ -9,6 +10,7 @@ mod demo;
 mod escaping;
 mod events;
 mod faults;
+mod files;
 mod fuzz_corpus;
 mod harness;
 mod headers;
@@ -19,6 +21,7 @@ mod plugins;
 mod replicas;
 mod roles;
 mod runtime;
+mod search;
 mod storage;
 mod tenancy;
 mod theming;

@@ -7,6 +7,7 @@ use super::super::bindings::portico::plugin::blobs::Host;
 use super::super::state::{Adds, HostState, Spend};
 use super::{denied, invalid};
 use crate::storage::plugin_usage;
+use sha2::Digest;
 
 /// Largest file a plugin may store through its own memory (large files stream through the host instead).
 const MAX_BLOB: usize = 16 * 1024 * 1024;
@@ -29,15 +30,26 @@ impl Host for HostState {
         if body.len() > MAX_BLOB {
             return Err(invalid("body", "files may be at most 16 MiB"));
         }
-        let _ = content_type;
         let size = body.len() as u64;
+        let row = plugin_usage::BlobRow {
+            key: String::new(),
+            size,
+            sha256: hex::encode(sha2::Sha256::digest(&body)),
+            content_type: if content_type.is_ascii() && content_type.len() < 100 {
+                content_type
+            } else {
+                String::new()
+            },
+            filename: name.clone(),
+        };
         self.spend(Spend::BlobBytes(size))?;
         self.within_quota(Adds::BlobBytes(size)).await?;
         let key = format!("{prefix}{}-{name}", crate::domain::new_id());
         let (tenant, plugin, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
         // The row first, in the transaction: if the store then fails, the row goes with the rollback.
+        let row = plugin_usage::BlobRow { key: key.clone(), ..row };
         let tx = self.tx().await?;
-        plugin_usage::record_blob(tx, &tenant, &plugin, &key, size, now).await.map_err(|e| self.write_error(e))?;
+        plugin_usage::record_blob(tx, &tenant, &plugin, &row, now).await.map_err(|e| self.write_error(e))?;
         let blobs = self.shared.blobs.clone();
         blobs
             .put(&key, body)

@@ -80,6 +80,59 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// One organisation's records: any for vendor staff and calls without a user, a partner's own only.
+    fn org_scope(&self, org_id: String) -> Result<RecordScope, PluginError> {
+        no_nul("org_id", &org_id)?;
+        if let Some(c) = &self.inv.caller
+            && c.is_partner()
+            && c.org_id != org_id
+        {
+            return Err(denied("a partner's call may read only its own organisation's records"));
+        }
+        Ok(RecordScope {
+            tenant_id: self.inv.tenant_id.clone(),
+            plugin_id: self.plugin.manifest.id.clone(),
+            org: Some(org_id),
+        })
+    }
+
+    async fn query_in(&mut self, scope: RecordScope, q: QuerySpec) -> Result<RecordPage, PluginError> {
+        let indexes = self.collection(&q.collection)?;
+        let filters = self.filters(&indexes, q.filters)?;
+        if let Some((field, _)) = &q.order_by
+            && !indexes.iter().any(|i| &i.field == field)
+        {
+            return Err(invalid("order_by", format!("{field} is not an indexed field of the collection")));
+        }
+        let rq = RecordQuery {
+            collection: q.collection,
+            filters,
+            order_by: q
+                .order_by
+                .map(|(f, d)| (f, matches!(d, super::super::bindings::portico::plugin::storage::Direction::Desc))),
+            limit: q.limit,
+            cursor: q.cursor,
+        };
+        let tx = self.tx().await?;
+        let (records, next_cursor) = plugin_data::query(tx, &scope, &rq).await.map_err(|e| self.storage_error(e))?;
+        Ok(RecordPage { records: records.into_iter().map(to_wit).collect(), next_cursor })
+    }
+
+    async fn count_in(
+        &mut self,
+        scope: RecordScope,
+        collection: String,
+        filters: Vec<Filter>,
+    ) -> Result<u64, PluginError> {
+        let indexes = self.collection(&collection)?;
+        let filters = self.filters(&indexes, filters)?;
+        let tx = self.tx().await?;
+        let n = plugin_data::count(tx, &scope, &collection, &filters).await.map_err(|e| self.storage_error(e))?;
+        Ok(n as u64)
+    }
+}
+
 /// Whether a record remembered from this invocation may be written in `scope` (a partner's own org only).
 fn in_scope(r: &PluginRecord, scope: &RecordScope) -> bool {
     scope.org.is_none() || r.org_id == scope.org
@@ -239,26 +292,8 @@ impl Host for HostState {
     }
 
     async fn query(&mut self, q: QuerySpec) -> Result<RecordPage, PluginError> {
-        let indexes = self.collection(&q.collection)?;
         let scope = self.read_scope(q.visibility)?;
-        let filters = self.filters(&indexes, q.filters)?;
-        if let Some((field, _)) = &q.order_by
-            && !indexes.iter().any(|i| &i.field == field)
-        {
-            return Err(invalid("order_by", format!("{field} is not an indexed field of the collection")));
-        }
-        let rq = RecordQuery {
-            collection: q.collection,
-            filters,
-            order_by: q
-                .order_by
-                .map(|(f, d)| (f, matches!(d, super::super::bindings::portico::plugin::storage::Direction::Desc))),
-            limit: q.limit,
-            cursor: q.cursor,
-        };
-        let tx = self.tx().await?;
-        let (records, next_cursor) = plugin_data::query(tx, &scope, &rq).await.map_err(|e| self.storage_error(e))?;
-        Ok(RecordPage { records: records.into_iter().map(to_wit).collect(), next_cursor })
+        self.query_in(scope, q).await
     }
 
     async fn count(
@@ -267,11 +302,22 @@ impl Host for HostState {
         filters: Vec<Filter>,
         visibility: Visibility,
     ) -> Result<u64, PluginError> {
-        let indexes = self.collection(&collection)?;
         let scope = self.read_scope(visibility)?;
-        let filters = self.filters(&indexes, filters)?;
-        let tx = self.tx().await?;
-        let n = plugin_data::count(tx, &scope, &collection, &filters).await.map_err(|e| self.storage_error(e))?;
-        Ok(n as u64)
+        self.count_in(scope, collection, filters).await
+    }
+
+    async fn query_org(&mut self, q: QuerySpec, org_id: String) -> Result<RecordPage, PluginError> {
+        let scope = self.org_scope(org_id)?;
+        self.query_in(scope, q).await
+    }
+
+    async fn count_org(
+        &mut self,
+        collection: String,
+        filters: Vec<Filter>,
+        org_id: String,
+    ) -> Result<u64, PluginError> {
+        let scope = self.org_scope(org_id)?;
+        self.count_in(scope, collection, filters).await
     }
 }

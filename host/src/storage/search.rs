@@ -1,0 +1,376 @@
+//! Full-text search for plugins, on SQLite FTS5 or PostgreSQL full-text search. A document's title, tags and text
+//! are searched; its access labels, tags, organisation and (on SQLite) its tenant and plugin are indexed as tokens
+//! of their own, so every filter is part of the full-text query itself and applies before ranking and limits: a
+//! caller never finds, or counts, what it may not see. Queries take words, "quoted phrases" and prefix* terms; the
+//! same terms are sent to either engine (no stemming on either, so both find the same words).
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use super::{Backend, Result};
+use crate::domain::Millis;
+
+/// A document to index.
+#[derive(Debug, Clone)]
+pub struct SearchDoc {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+    pub org_id: Option<String>,
+}
+
+/// A query.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    /// Each group must share a label with the document.
+    pub label_groups: Vec<Vec<String>>,
+    pub tags: Vec<String>,
+    /// For a partner caller: only documents of this organisation or of none.
+    pub org: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A document found: id, title, score (higher is better) and a snippet as (text, matched) pieces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub title: String,
+    pub score: f64,
+    pub snippet: Vec<(String, bool)>,
+}
+
+/// Where a document belongs: its tenant and plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchScope<'a> {
+    pub tenant_id: &'a str,
+    pub plugin_id: &'a str,
+}
+
+/// Indexes (or re-indexes) a document, on the caller's connection (a plugin's transaction).
+pub async fn index(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    s: SearchScope<'_>,
+    doc: &SearchDoc,
+    now: Millis,
+) -> Result<()> {
+    remove(conn, backend, s, &doc.id).await?;
+    let tags = doc.tags.join(" ");
+    let tokens = doc_tokens(s, doc).join(" ");
+    match backend {
+        Backend::Sqlite => {
+            // FTS5 tables take no RETURNING clause: the connection's last rowid is the new row's.
+            sqlx::query("INSERT INTO search_fts (title, tags, body, labels) VALUES ($1, $2, $3, $4)")
+                .bind(&doc.title)
+                .bind(&tags)
+                .bind(&doc.text)
+                .bind(&tokens)
+                .execute(&mut *conn)
+                .await?;
+            let rowid: i64 = sqlx::query_scalar("SELECT last_insert_rowid()").fetch_one(&mut *conn).await?;
+            sqlx::query(
+                "INSERT INTO search_docs (tenant_id, plugin_id, doc_id, fts_rowid, title, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(&doc.id)
+            .bind(rowid)
+            .bind(&doc.title)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Backend::Postgres => {
+            sqlx::query(
+                "INSERT INTO search_docs (tenant_id, plugin_id, doc_id, title, body, tsv, updated_at) VALUES ($1, $2, $3, $4, $5, \
+                 setweight(to_tsvector('simple', $4), 'A') || setweight(to_tsvector('simple', $6), 'B') \
+                 || setweight(to_tsvector('simple', $5), 'C') || setweight(to_tsvector('simple', $7), 'D'), $8)",
+            )
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(&doc.id)
+            .bind(&doc.title)
+            .bind(&doc.text)
+            .bind(&tags)
+            .bind(&tokens)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a document; true when it was indexed.
+pub async fn remove(conn: &mut AnyConnection, backend: Backend, s: SearchScope<'_>, id: &str) -> Result<bool> {
+    if backend == Backend::Sqlite {
+        let rowid: Option<i64> = sqlx::query_scalar(
+            "SELECT fts_rowid FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 AND doc_id = $3",
+        )
+        .bind(s.tenant_id)
+        .bind(s.plugin_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(rowid) = rowid {
+            sqlx::query("DELETE FROM search_fts WHERE rowid = $1").bind(rowid).execute(&mut *conn).await?;
+        }
+    }
+    let done = sqlx::query("DELETE FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 AND doc_id = $3")
+        .bind(s.tenant_id)
+        .bind(s.plugin_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The hits of a query's rows (`doc_id`, `title`, `rank`, `snip`), scores signed so that higher is better.
+fn hits(rows: &[sqlx::any::AnyRow], sign: f64) -> Result<Vec<SearchHit>> {
+    rows.iter()
+        .map(|r| {
+            Ok(SearchHit {
+                id: r.try_get("doc_id")?,
+                title: r.try_get("title")?,
+                score: sign * r.try_get::<f64, _>("rank")?,
+                snippet: pieces(&r.try_get::<String, _>("snip")?),
+            })
+        })
+        .collect()
+}
+
+/// Searches; returns a page of hits, best first, and how many documents match in all.
+pub async fn query(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    s: SearchScope<'_>,
+    q: &SearchQuery,
+) -> Result<(Vec<SearchHit>, u64)> {
+    let terms = parse(&q.text);
+    let filters = filter_groups(s, q);
+    let limit = i64::from(q.limit.clamp(1, 100));
+    let offset = i64::from(q.offset.min(10_000));
+    match backend {
+        Backend::Sqlite => {
+            let mut parts = Vec::new();
+            if !terms.is_empty() {
+                let words: Vec<String> = terms.iter().map(Term::fts5).collect();
+                parts.push(format!("{{title tags body}} : ({})", words.join(" AND ")));
+            }
+            for group in &filters {
+                let any: Vec<String> = group.iter().map(|t| format!("\"{t}\"")).collect();
+                parts.push(format!("labels : ({})", any.join(" OR ")));
+            }
+            let expr = parts.join(" AND ");
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_fts WHERE search_fts MATCH $1")
+                .bind(&expr)
+                .fetch_one(&mut *conn)
+                .await?;
+            let rows = sqlx::query(
+                "SELECT d.doc_id, d.title, bm25(search_fts, 10.0, 3.0, 1.0, 0.0) AS rank, \
+                 snippet(search_fts, 2, char(2), char(3), '…', 24) AS snip \
+                 FROM search_fts JOIN search_docs d ON d.fts_rowid = search_fts.rowid \
+                 WHERE search_fts MATCH $1 AND d.tenant_id = $2 AND d.plugin_id = $3 \
+                 ORDER BY rank LIMIT $4 OFFSET $5",
+            )
+            .bind(&expr)
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *conn)
+            .await?;
+            // bm25 ranks better matches lower: negated, higher is better on both engines.
+            let hits = hits(&rows, -1.0)?;
+            Ok((hits, total.max(0) as u64))
+        }
+        Backend::Postgres => {
+            let mut parts = Vec::new();
+            let text_query: Vec<String> = terms.iter().map(Term::tsquery).collect();
+            if !text_query.is_empty() {
+                parts.push(format!("({})", text_query.join(" & ")));
+            }
+            for group in &filters {
+                let any: Vec<String> = group.iter().map(|t| format!("{t}:D")).collect();
+                parts.push(format!("({})", any.join(" | ")));
+            }
+            let expr = parts.join(" & ");
+            // The snippet highlights the text terms only.
+            let highlight = if text_query.is_empty() { "zzznothing".to_string() } else { text_query.join(" & ") };
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 AND tsv @@ to_tsquery('simple', $3)",
+            )
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(&expr)
+            .fetch_one(&mut *conn)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT doc_id, title, CAST(ts_rank_cd('{0, 0.2, 0.4, 1.0}', tsv, to_tsquery('simple', $3)) AS DOUBLE PRECISION) AS rank, \
+                 ts_headline('simple', body, to_tsquery('simple', $4), \
+                   'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"') AS snip \
+                 FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 AND tsv @@ to_tsquery('simple', $3) \
+                 ORDER BY rank DESC, doc_id LIMIT $5 OFFSET $6",
+            )
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(&expr)
+            .bind(&highlight)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *conn)
+            .await?;
+            let hits = hits(&rows, 1.0)?;
+            Ok((hits, total.max(0) as u64))
+        }
+    }
+}
+
+/// A term of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    Word(String),
+    Prefix(String),
+    Phrase(Vec<String>),
+}
+
+impl Term {
+    fn fts5(&self) -> String {
+        match self {
+            Term::Word(w) => format!("\"{w}\""),
+            Term::Prefix(p) => format!("\"{p}\" *"),
+            Term::Phrase(ws) => format!("\"{}\"", ws.join(" ")),
+        }
+    }
+
+    fn tsquery(&self) -> String {
+        match self {
+            Term::Word(w) => format!("{w}:ABC"),
+            Term::Prefix(p) => format!("{p}:*ABC"),
+            Term::Phrase(ws) => {
+                format!("({})", ws.iter().map(|w| format!("{w}:ABC")).collect::<Vec<_>>().join(" <-> "))
+            }
+        }
+    }
+}
+
+/// The words of text as both engines split it: runs of letters and digits, lowercased.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Words, "quoted phrases" and prefix* terms; anything else is a separator (operators cannot be injected).
+fn parse(text: &str) -> Vec<Term> {
+    let mut terms = Vec::new();
+    for (i, chunk) in text.split('"').enumerate() {
+        if i % 2 == 1 {
+            let ws = words(chunk);
+            match ws.len() {
+                0 => {}
+                1 => terms.push(Term::Word(ws[0].clone())),
+                _ => terms.push(Term::Phrase(ws)),
+            }
+            continue;
+        }
+        for raw in chunk.split_whitespace() {
+            let prefix = raw.ends_with('*');
+            let ws = words(raw);
+            for (j, w) in ws.iter().enumerate() {
+                if prefix && j == ws.len() - 1 && w.chars().count() >= 2 {
+                    terms.push(Term::Prefix(w.clone()));
+                } else {
+                    terms.push(Term::Word(w.clone()));
+                }
+            }
+        }
+    }
+    terms.truncate(16);
+    terms
+}
+
+/// A filter value as an index token of its own: a prefix and a hash, letters and digits only, so neither engine
+/// splits it and no searched word can be one.
+fn token(kind: &str, value: &str) -> String {
+    format!("z{kind}{}", &hex::encode(Sha256::digest(value.as_bytes()))[..20])
+}
+
+/// The tokens a document is found by when filtering.
+fn doc_tokens(s: SearchScope<'_>, doc: &SearchDoc) -> Vec<String> {
+    let mut t = vec![token("s", &format!("{}/{}", s.tenant_id, s.plugin_id))];
+    t.push(token("o", doc.org_id.as_deref().unwrap_or("")));
+    t.extend(doc.labels.iter().map(|l| token("l", l)));
+    t.extend(doc.tags.iter().map(|tag| token("t", &tag.to_lowercase())));
+    t
+}
+
+/// The query's filters as groups of tokens, every group required, any token of a group enough.
+fn filter_groups(s: SearchScope<'_>, q: &SearchQuery) -> Vec<Vec<String>> {
+    let mut groups = vec![vec![token("s", &format!("{}/{}", s.tenant_id, s.plugin_id))]];
+    if let Some(org) = &q.org {
+        groups.push(vec![token("o", org), token("o", "")]);
+    }
+    for g in &q.label_groups {
+        groups.push(g.iter().map(|l| token("l", l)).collect());
+    }
+    for tag in &q.tags {
+        groups.push(vec![token("t", &tag.to_lowercase())]);
+    }
+    groups
+}
+
+/// A snippet with STX/ETX around its matches, as pieces.
+fn pieces(snippet: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut hit = false;
+    for part in snippet.split(['\u{2}', '\u{3}']) {
+        if !part.is_empty() {
+            out.push((part.to_string(), hit));
+        }
+        hit = !hit;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_into_words_phrases_and_prefixes_and_nothing_else() {
+        assert_eq!(
+            parse(r#"Partner "deal registration" integr* OR x:y NEAR(a) -b"#),
+            vec![
+                Term::Word("partner".into()),
+                Term::Phrase(vec!["deal".into(), "registration".into()]),
+                Term::Prefix("integr".into()),
+                Term::Word("or".into()),
+                Term::Word("x".into()),
+                Term::Word("y".into()),
+                Term::Word("near".into()),
+                Term::Word("a".into()),
+                Term::Word("b".into()),
+            ]
+        );
+        assert_eq!(parse("Café-Straße"), vec![Term::Word("café".into()), Term::Word("straße".into())]);
+        assert_eq!(Term::Prefix("integr".into()).tsquery(), "integr:*ABC");
+        assert_eq!(Term::Phrase(vec!["a".into(), "b".into()]).fts5(), "\"a b\"");
+    }
+
+    #[test]
+    fn snippets_split_at_their_marks() {
+        assert_eq!(
+            pieces("the \u{2}deal\u{3} was \u{2}won\u{3}."),
+            vec![
+                ("the ".into(), false),
+                ("deal".into(), true),
+                (" was ".into(), false),
+                ("won".into(), true),
+                (".".into(), false)
+            ]
+        );
+    }
+}
