@@ -77,3 +77,53 @@ async fn search_finds_words_phrases_and_prefixes_and_never_what_a_caller_may_not
         assert_eq!(ids(&find(&app, &admin, "handbook", json!([])).await), ["a"]);
     }
 }
+
+/// A broad query ranks and counts its first `MATCH_CAP` matches, and only the caller's: another tenant's (or
+/// plugin's) thousand matches never crowd out this one's three, and a page past the cap is empty, not an error.
+#[tokio::test]
+async fn broad_queries_are_bounded_per_caller_and_never_crowded_out() {
+    use portico::storage::search::{self, MATCH_CAP, SearchDoc, SearchQuery, SearchScope};
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        let t = portico_tests::TestDb::new(kind).await;
+        let backend = t.db.backend();
+        let tenant = |slug: &str| portico::storage::NewTenant { slug: slug.into(), name: slug.into(), domain: None };
+        let busy_id = t.db.create_tenant(&tenant("busy")).await.unwrap().id;
+        let quiet_id = t.db.create_tenant(&tenant("quiet")).await.unwrap().id;
+        let busy = SearchScope { tenant_id: &busy_id, plugin_id: "content" };
+        let quiet = SearchScope { tenant_id: &quiet_id, plugin_id: "content" };
+        let other_plugin = SearchScope { tenant_id: &quiet_id, plugin_id: "training" };
+        let doc = |i: usize, title: &str| SearchDoc {
+            id: format!("d{i}"),
+            title: title.to_string(),
+            text: format!("Widget datasheet number {i}."),
+            tags: vec![],
+            labels: vec![],
+            org_id: None,
+        };
+        let n = MATCH_CAP as usize + 50;
+        let mut conn = t.db.acquire().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+        for i in 0..n {
+            search::index(&mut conn, backend, busy, &doc(i, "Widget"), 1).await.unwrap();
+            search::index(&mut conn, backend, other_plugin, &doc(i, "Widget"), 1).await.unwrap();
+        }
+        for i in 0..3 {
+            search::index(&mut conn, backend, quiet, &doc(i, if i == 1 { "Widget widget guide" } else { "Notes" }), 1)
+                .await
+                .unwrap();
+        }
+        sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+        let q = |offset: u32| SearchQuery { text: "widget".into(), limit: 20, offset, ..Default::default() };
+        let (hits, total) = search::query(&mut conn, backend, quiet, &q(0)).await.unwrap();
+        assert_eq!(total, 3, "{kind:?}");
+        assert_eq!(hits.len(), 3);
+        assert_eq!(hits[0].id, "d1", "{kind:?}: the title match ranks first: {hits:?}");
+        let (hits, total) = search::query(&mut conn, backend, busy, &q(0)).await.unwrap();
+        assert_eq!(total, MATCH_CAP as u64, "{kind:?}: counted up to the cap");
+        assert_eq!(hits.len(), 20);
+        let (hits, _) = search::query(&mut conn, backend, busy, &q(MATCH_CAP as u32 - 5)).await.unwrap();
+        assert_eq!(hits.len(), 5, "{kind:?}: the last page of the ranked matches");
+        let (hits, _) = search::query(&mut conn, backend, busy, &q(u32::MAX)).await.unwrap();
+        assert!(hits.is_empty());
+    }
+}

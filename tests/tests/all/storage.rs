@@ -544,10 +544,16 @@ mod plugin_records {
             ("products", true, "abgfedc"),
         ] {
             for limit in [1, 3, 10] {
-                for (path, filters, sc) in [
-                    ("index", vec![], scope(&tenant, None)),
-                    ("sorted", open.clone(), scope(&tenant, None)),
-                    ("org", vec![], scope(&tenant, Some(&org))),
+                // Every plan: read in order from the field's index (the organisation's part of it when scoped),
+                // with the filter checked per record when it is unselective (a bound of 1), or driven by the
+                // filter and sorted by keys.
+                for (path, filters, sc, selective) in [
+                    ("index", vec![], scope(&tenant, None), 2_000),
+                    ("sorted", open.clone(), scope(&tenant, None), 2_000),
+                    ("index, filter per record", open.clone(), scope(&tenant, None), 1),
+                    ("org index", vec![], scope(&tenant, Some(&org)), 2_000),
+                    ("org index, filter per record", open.clone(), scope(&tenant, Some(&org)), 1),
+                    ("org sorted", open.clone(), scope(&tenant, Some(&org)), 2_000),
                 ] {
                     let mut seen = String::new();
                     let mut cursor = None;
@@ -559,7 +565,7 @@ mod plugin_records {
                             limit,
                             cursor: cursor.clone(),
                         };
-                        let (page, next) = plugin_data::query(&mut conn, &sc, &q).await.unwrap();
+                        let (page, next) = plugin_data::query_planned(&mut conn, &sc, &q, selective).await.unwrap();
                         seen.extend(page.into_iter().map(|r| r.id));
                         if next.is_none() {
                             break;
