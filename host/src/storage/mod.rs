@@ -103,6 +103,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "activity and files", include_str!("../../../migrations/sqlite/0006_activity_and_files.sql")),
     (7, "search", include_str!("../../../migrations/sqlite/0007_search.sql")),
     (8, "org ordered index", include_str!("../../../migrations/sqlite/0008_org_ordered_index.sql")),
+    (9, "search prefix index", include_str!("../../../migrations/sqlite/0009_search_prefix_index.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../../migrations/postgres/0001_foundation.sql")),
@@ -113,6 +114,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "activity and files", include_str!("../../../migrations/postgres/0006_activity_and_files.sql")),
     (7, "search", include_str!("../../../migrations/postgres/0007_search.sql")),
     (8, "org ordered index", include_str!("../../../migrations/postgres/0008_org_ordered_index.sql")),
+    (9, "search prefix index", include_str!("../../../migrations/postgres/0009_search_prefix_index.sql")),
 ];
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! caller never finds, or counts, what it may not see. Queries take words, "quoted phrases" and prefix* terms; the
 //! same terms are sent to either engine (no stemming on either, so both find the same words).
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
@@ -163,43 +165,92 @@ pub async fn query(
     let offset = i64::from(q.offset).min(MATCH_CAP);
     match backend {
         Backend::Sqlite => {
-            let mut parts = Vec::new();
-            if !terms.is_empty() {
+            let text = (!terms.is_empty()).then(|| {
                 let words: Vec<String> = terms.iter().map(Term::fts5).collect();
-                parts.push(format!("{{title tags body}} : ({})", words.join(" AND ")));
-            }
+                format!("{{title tags body}} : ({})", words.join(" AND "))
+            });
+            let mut parts: Vec<String> = text.iter().cloned().collect();
             for group in &filters {
                 let any: Vec<String> = group.iter().map(|t| format!("\"{t}\"")).collect();
                 parts.push(format!("labels : ({})", any.join(" OR ")));
             }
             let expr = parts.join(" AND ");
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH $1 LIMIT $2) c",
+            // Each query reads one table, so that no statistics can turn a MATCH into a per-row lookup (a join,
+            // or a `rowid IN (…)` beside the MATCH, was planned that way after ANALYZE and took seconds).
+            // 1. The caller's first MATCH_CAP matches, filters and all: the total, and the set that is ranked.
+            let found: Vec<i64> = sqlx::query_scalar("SELECT rowid FROM search_fts WHERE search_fts MATCH $1 LIMIT $2")
+                .bind(&expr)
+                .bind(MATCH_CAP)
+                .fetch_all(&mut *conn)
+                .await?;
+            let total = found.len() as u64;
+            let (Some(&first), Some(&last)) = (found.iter().min(), found.iter().max()) else {
+                return Ok((Vec::new(), total));
+            };
+            let set = serde_json::to_string(&found).expect("a list of integers serialises");
+            // 2. The page, ranked by the text terms alone: bm25 weighs every phrase of its MATCH by how many rows
+            // hold it, and a scope or label token held by half the table cost a scan of half the table per query.
+            // CASE keeps bm25 to the set's rows; the scan runs over the text's matches between its ends.
+            let page: Vec<(i64, f64)> =
+                match &text {
+                    Some(text) => sqlx::query_as(
+                        "SELECT r, rank FROM (SELECT rowid AS r, CASE WHEN rowid IN (SELECT value FROM json_each($2)) \
+                         THEN bm25(search_fts, 10.0, 3.0, 1.0, 0.0) END AS rank FROM search_fts \
+                         WHERE search_fts MATCH $1 AND rowid >= $3 AND rowid <= $4) m \
+                         WHERE rank IS NOT NULL ORDER BY rank, r LIMIT $5 OFFSET $6",
+                    )
+                    .bind(text)
+                    .bind(&set)
+                    .bind(first)
+                    .bind(last)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                    // Labels only: nothing to rank by, so in the index's order.
+                    None => found.iter().skip(offset as usize).take(limit as usize).map(|&r| (r, 0.0)).collect(),
+                };
+            let Some(page_last) = page.iter().map(|(r, _)| *r).max() else {
+                return Ok((Vec::new(), total));
+            };
+            let rowids = serde_json::to_string(&page.iter().map(|(r, _)| *r).collect::<Vec<_>>())
+                .expect("a list of integers serialises");
+            // 3. The snippets of the page's rows only (snippet is costly; CASE makes it lazy).
+            let snippets: Vec<(i64, Option<String>)> = sqlx::query_as(
+                "SELECT rowid, CASE WHEN rowid IN (SELECT value FROM json_each($2)) \
+                 THEN snippet(search_fts, 2, char(2), char(3), '…', 24) END \
+                 FROM search_fts WHERE search_fts MATCH $1 AND rowid >= $3 AND rowid <= $4",
             )
             .bind(&expr)
-            .bind(MATCH_CAP)
-            .fetch_one(&mut *conn)
-            .await?;
-            // bm25 is computed only for the rows that pass the WHERE clause: the first MATCH_CAP matches.
-            let rows = sqlx::query(
-                "SELECT d.doc_id, d.title, bm25(search_fts, 10.0, 3.0, 1.0, 0.0) AS rank, \
-                 snippet(search_fts, 2, char(2), char(3), '…', 24) AS snip \
-                 FROM search_fts JOIN search_docs d ON d.fts_rowid = search_fts.rowid \
-                 WHERE search_fts MATCH $1 AND d.tenant_id = $2 AND d.plugin_id = $3 \
-                 AND search_fts.rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $1 LIMIT $6) \
-                 ORDER BY rank LIMIT $4 OFFSET $5",
-            )
-            .bind(&expr)
-            .bind(s.tenant_id)
-            .bind(s.plugin_id)
-            .bind(limit)
-            .bind(offset)
-            .bind(MATCH_CAP)
+            .bind(&rowids)
+            .bind(first)
+            .bind(page_last)
             .fetch_all(&mut *conn)
             .await?;
+            // 4. The documents' ids and titles, checked against the caller's tenant and plugin once more.
+            let docs: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT fts_rowid, doc_id, title FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 \
+                 AND fts_rowid IN (SELECT value FROM json_each($3))",
+            )
+            .bind(s.tenant_id)
+            .bind(s.plugin_id)
+            .bind(&rowids)
+            .fetch_all(&mut *conn)
+            .await?;
+            let snippets: HashMap<i64, String> =
+                snippets.into_iter().filter_map(|(r, snip)| Some((r, snip?))).collect();
+            let docs: HashMap<i64, (String, String)> =
+                docs.into_iter().map(|(r, id, title)| (r, (id, title))).collect();
             // bm25 ranks better matches lower: negated, higher is better on both engines.
-            let hits = hits(&rows, -1.0)?;
-            Ok((hits, total.max(0) as u64))
+            let hits = page
+                .into_iter()
+                .filter_map(|(r, rank)| {
+                    let (id, title) = docs.get(&r)?.clone();
+                    let snippet = pieces(snippets.get(&r).map_or("", String::as_str));
+                    Some(SearchHit { id, title, score: 0.0 - rank, snippet })
+                })
+                .collect();
+            Ok((hits, total))
         }
         Backend::Postgres => {
             let mut parts = Vec::new();
