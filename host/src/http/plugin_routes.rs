@@ -273,26 +273,7 @@ pub fn same_origin_path(to: &str) -> bool {
 /// (RFC 6266: an ASCII fallback and the UTF-8 name as `filename*`).
 pub(super) fn file_response(content_type: &str, filename: &str, body: Vec<u8>) -> Response {
     let ct = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let passive = [
-        "text/plain",
-        "text/csv",
-        "application/pdf",
-        "application/json",
-        "application/zip",
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/webp",
-        "image/avif",
-        "audio/mpeg",
-        "audio/ogg",
-        "video/mp4",
-        "video/webm",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ];
-    let inline = passive.contains(&ct.as_str()) && !ct.starts_with("text/html");
+    let inline = passive(&ct);
     let content_type = if ct.is_empty() || !ct.is_ascii() || ct.contains(|c: char| c.is_control()) {
         "application/octet-stream".to_string()
     } else if ct.starts_with("text/") {
