@@ -157,6 +157,23 @@ pub async fn spawn_app_with(kind: DbKind, tweak: impl FnOnce(&mut Config)) -> Te
 }
 
 impl TestApp {
+    /// The files in the local blob store whose path contains `fragment` (`/plugins/hostile/`, say).
+    pub fn blob_files(&self, fragment: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.data_dir.join("blobs")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().contains(fragment) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
     /// A client for the default tenant (`http://127.0.0.1:port`).
     pub fn client(&self) -> Client {
         self.client_for("127.0.0.1")

@@ -33,19 +33,7 @@ async fn upload(app: &TestApp, token: &str, form: Form, query: &str) -> portico_
 
 /// Files of the capabilities plugin in the local blob store.
 fn stored(app: &TestApp) -> usize {
-    let mut n = 0;
-    let mut stack = vec![app.data_dir.join("blobs")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/plugins/capabilities/uploads/") {
-                n += 1;
-            }
-        }
-    }
-    n
+    app.blob_files("/plugins/capabilities/uploads/").len()
 }
 
 #[tokio::test]

@@ -35,19 +35,7 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
 
 /// Files the plugin has in the blob store.
 fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![app.data_dir.join("blobs")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/plugins/hostile/") {
-                out.push(p);
-            }
-        }
-    }
-    out
+    app.blob_files("/plugins/hostile/")
 }
 
 #[tokio::test]
