@@ -104,6 +104,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "search", include_str!("../../../migrations/sqlite/0007_search.sql")),
     (8, "org ordered index", include_str!("../../../migrations/sqlite/0008_org_ordered_index.sql")),
     (9, "search prefix index", include_str!("../../../migrations/sqlite/0009_search_prefix_index.sql")),
+    (10, "search labels column", include_str!("../../../migrations/sqlite/0010_search_labels_column.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../../migrations/postgres/0001_foundation.sql")),
@@ -115,6 +116,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "search", include_str!("../../../migrations/postgres/0007_search.sql")),
     (8, "org ordered index", include_str!("../../../migrations/postgres/0008_org_ordered_index.sql")),
     (9, "search prefix index", include_str!("../../../migrations/postgres/0009_search_prefix_index.sql")),
+    (10, "search labels column", include_str!("../../../migrations/postgres/0010_search_labels_column.sql")),
 ];
 
 #[cfg(test)]

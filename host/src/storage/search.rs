@@ -1,13 +1,14 @@
 //! Full-text search for plugins, on SQLite FTS5 or PostgreSQL full-text search. A document's title, tags and text
 //! are searched; its access labels, tags, organisation and (on SQLite) its tenant and plugin are indexed as tokens
-//! of their own, so every filter is part of the full-text query itself and applies before ranking and limits: a
-//! caller never finds, or counts, what it may not see. Queries take words, "quoted phrases" and prefix* terms; the
+//! of their own (on SQLite in the FTS table's `labels` column, on PostgreSQL in a `labels` array indexed with the
+//! text in one GIN index), so every filter is part of the indexed query itself and applies before ranking and
+//! limits: a caller never finds, or counts, what it may not see. Queries take words, "quoted phrases" and prefix* terms; the
 //! same terms are sent to either engine (no stemming on either, so both find the same words).
 
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{Backend, Result};
 use crate::domain::Millis;
@@ -62,9 +63,10 @@ pub async fn index(
 ) -> Result<()> {
     remove(conn, backend, s, &doc.id).await?;
     let tags = doc.tags.join(" ");
-    let tokens = doc_tokens(s, doc).join(" ");
+    let tokens = doc_tokens(doc);
     match backend {
         Backend::Sqlite => {
+            let tokens = format!("{} {}", scope_token(s), tokens.join(" "));
             // FTS5 tables take no RETURNING clause: the connection's last rowid is the new row's.
             sqlx::query("INSERT INTO search_fts (title, tags, body, labels) VALUES ($1, $2, $3, $4)")
                 .bind(&doc.title)
@@ -87,10 +89,13 @@ pub async fn index(
             .await?;
         }
         Backend::Postgres => {
+            // Tokens are letters and digits only: the array literal needs no quoting.
+            let tokens = format!("{{{}}}", tokens.join(","));
             sqlx::query(
-                "INSERT INTO search_docs (tenant_id, plugin_id, doc_id, title, body, tsv, updated_at) VALUES ($1, $2, $3, $4, $5, \
-                 setweight(to_tsvector('simple', $4), 'A') || setweight(to_tsvector('simple', $6), 'B') \
-                 || setweight(to_tsvector('simple', $5), 'C') || setweight(to_tsvector('simple', $7), 'D'), $8)",
+                "INSERT INTO search_docs (tenant_id, plugin_id, doc_id, title, body, tsv, labels, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, setweight(to_tsvector('simple', $4), 'A') \
+                 || setweight(to_tsvector('simple', $6), 'B') || setweight(to_tsvector('simple', $5), 'C'), \
+                 CAST($7 AS TEXT[]), $8)",
             )
             .bind(s.tenant_id)
             .bind(s.plugin_id)
@@ -160,7 +165,7 @@ pub async fn query(
     q: &SearchQuery,
 ) -> Result<(Vec<SearchHit>, u64)> {
     let terms = parse(&q.text);
-    let filters = filter_groups(s, q);
+    let filters = filter_groups(q);
     let limit = i64::from(q.limit.clamp(1, 100));
     let offset = i64::from(q.offset).min(MATCH_CAP);
     match backend {
@@ -170,7 +175,7 @@ pub async fn query(
                 format!("{{title tags body}} : ({})", words.join(" AND "))
             });
             let mut parts: Vec<String> = text.iter().cloned().collect();
-            for group in &filters {
+            for group in std::iter::once(&vec![scope_token(s)]).chain(&filters) {
                 let any: Vec<String> = group.iter().map(|t| format!("\"{t}\"")).collect();
                 parts.push(format!("labels : ({})", any.join(" OR ")));
             }
@@ -210,23 +215,32 @@ pub async fn query(
                     // Labels only: nothing to rank by, so in the index's order.
                     None => found.iter().skip(offset as usize).take(limit as usize).map(|&r| (r, 0.0)).collect(),
                 };
-            let Some(page_last) = page.iter().map(|(r, _)| *r).max() else {
+            let (Some(page_first), Some(page_last)) =
+                (page.iter().map(|(r, _)| *r).min(), page.iter().map(|(r, _)| *r).max())
+            else {
                 return Ok((Vec::new(), total));
             };
             let rowids = serde_json::to_string(&page.iter().map(|(r, _)| *r).collect::<Vec<_>>())
                 .expect("a list of integers serialises");
-            // 3. The snippets of the page's rows only (snippet is costly; CASE makes it lazy).
-            let snippets: Vec<(i64, Option<String>)> = sqlx::query_as(
-                "SELECT rowid, CASE WHEN rowid IN (SELECT value FROM json_each($2)) \
-                 THEN snippet(search_fts, 2, char(2), char(3), '…', 24) END \
-                 FROM search_fts WHERE search_fts MATCH $1 AND rowid >= $3 AND rowid <= $4",
-            )
-            .bind(&expr)
-            .bind(&rowids)
-            .bind(first)
-            .bind(page_last)
-            .fetch_all(&mut *conn)
-            .await?;
+            // 3. The snippets of the page's rows only (snippet is costly; CASE makes it lazy), over the text's
+            // matches between the page's ends: the text terms are what is highlighted, and the filters were
+            // applied in step 1. Without text there is nothing to highlight.
+            let snippets: Vec<(i64, Option<String>)> = match &text {
+                Some(text) => {
+                    sqlx::query_as(
+                        "SELECT rowid, CASE WHEN rowid IN (SELECT value FROM json_each($2)) \
+                     THEN snippet(search_fts, 2, char(2), char(3), '…', 24) END \
+                     FROM search_fts WHERE search_fts MATCH $1 AND rowid >= $3 AND rowid <= $4",
+                    )
+                    .bind(text)
+                    .bind(&rowids)
+                    .bind(page_first)
+                    .bind(page_last)
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+                None => Vec::new(),
+            };
             // 4. The documents' ids and titles, checked against the caller's tenant and plugin once more.
             let docs: Vec<(i64, String, String)> = sqlx::query_as(
                 "SELECT fts_rowid, doc_id, title FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 \
@@ -253,52 +267,64 @@ pub async fn query(
             Ok((hits, total))
         }
         Backend::Postgres => {
-            let mut parts = Vec::new();
             let text_query: Vec<String> = terms.iter().map(Term::tsquery).collect();
-            if !text_query.is_empty() {
-                parts.push(format!("({})", text_query.join(" & ")));
+            let text_query = text_query.join(" & ");
+            // The conditions: the text through the GIN index's tsvector column, each filter group through its
+            // labels column (`&&`: shares a token with the group), all in one index scan.
+            let mut conds = vec!["tenant_id = $1".to_string(), "plugin_id = $2".to_string()];
+            if !terms.is_empty() {
+                conds.push("tsv @@ to_tsquery('simple', $3)".into());
             }
-            for group in &filters {
-                let any: Vec<String> = group.iter().map(|t| format!("{t}:D")).collect();
-                parts.push(format!("({})", any.join(" | ")));
+            let groups: Vec<String> = filters.iter().map(|g| format!("{{{}}}", g.join(","))).collect();
+            for i in 0..groups.len() {
+                conds.push(format!("labels && CAST(${} AS TEXT[])", i + 7));
             }
-            let expr = parts.join(" & ");
-            // Ranking and the snippet take the text terms only: the filter tokens carry weight 0, and a cover that
-            // must include them would rank every document 0.
-            let highlight = if text_query.is_empty() { "zzznothing".to_string() } else { text_query.join(" & ") };
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 \
-                 AND tsv @@ to_tsquery('simple', $3) LIMIT $4) c",
-            )
-            .bind(s.tenant_id)
-            .bind(s.plugin_id)
-            .bind(&expr)
-            .bind(MATCH_CAP)
-            .fetch_one(&mut *conn)
-            .await?;
-            // The first MATCH_CAP matches are ranked, and only the page's hits get a headline (it reparses the
-            // body, so it is worth computing for twenty rows, not for every match).
-            let rows = sqlx::query(
-                "WITH m AS (SELECT doc_id, title, body, tsv FROM search_docs WHERE tenant_id = $1 AND plugin_id = $2 \
-                   AND tsv @@ to_tsquery('simple', $3) LIMIT $7), \
-                 page AS (SELECT doc_id, title, body, \
-                   CAST(ts_rank_cd('{0, 0.2, 0.4, 1.0}', tsv, to_tsquery('simple', $4)) AS DOUBLE PRECISION) AS rank \
-                   FROM m ORDER BY rank DESC, doc_id LIMIT $5 OFFSET $6) \
-                 SELECT doc_id, title, rank, ts_headline('simple', body, to_tsquery('simple', $4), \
+            let conds = conds.join(" AND ");
+            // Ranking and the snippet take the text terms; with none, nothing is highlighted.
+            let highlight = if terms.is_empty() { "zzznothing" } else { text_query.as_str() };
+            // The first MATCH_CAP matches are counted and ranked in one scan, and only the page's hits get a
+            // headline (it reparses the body, so it is worth computing for twenty rows, not for every match).
+            let sql = format!(
+                "WITH m AS (SELECT doc_id, title, body, tsv FROM search_docs WHERE {conds} LIMIT $6), \
+                 page AS (SELECT doc_id, title, body, COUNT(*) OVER () AS total, \
+                   CAST(ts_rank_cd('{{0, 0.2, 0.4, 1.0}}', tsv, to_tsquery('simple', $3)) AS DOUBLE PRECISION) AS rank \
+                   FROM m ORDER BY rank DESC, doc_id LIMIT $4 OFFSET $5) \
+                 SELECT doc_id, title, rank, total, ts_headline('simple', body, to_tsquery('simple', $3), \
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"') AS snip \
-                 FROM page ORDER BY rank DESC, doc_id",
-            )
-            .bind(s.tenant_id)
-            .bind(s.plugin_id)
-            .bind(&expr)
-            .bind(&highlight)
-            .bind(limit)
-            .bind(offset)
-            .bind(MATCH_CAP)
-            .fetch_all(&mut *conn)
-            .await?;
-            let hits = hits(&rows, 1.0)?;
-            Ok((hits, total.max(0) as u64))
+                 FROM page ORDER BY rank DESC, doc_id"
+            );
+            // Built from fixed clauses and numbered placeholders only: every value is bound.
+            let mut rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(s.tenant_id)
+                .bind(s.plugin_id)
+                .bind(highlight)
+                .bind(limit)
+                .bind(offset)
+                .bind(MATCH_CAP);
+            for g in &groups {
+                rows = rows.bind(g);
+            }
+            let rows = rows.fetch_all(&mut *conn).await?;
+            let total: i64 = match rows.first() {
+                Some(r) => r.try_get("total")?,
+                // A page past the last match: the count alone.
+                None if offset > 0 => {
+                    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM search_docs WHERE {conds} LIMIT $6) c");
+                    let mut count = sqlx::query_scalar(AssertSqlSafe(sql.as_str()))
+                        .bind(s.tenant_id)
+                        .bind(s.plugin_id)
+                        .bind(highlight)
+                        .bind(limit)
+                        .bind(offset)
+                        .bind(MATCH_CAP);
+                    for g in &groups {
+                        count = count.bind(g);
+                    }
+                    count.fetch_one(&mut *conn).await?
+                }
+                None => 0,
+            };
+            Ok((hits(&rows, 1.0)?, total.max(0) as u64))
         }
     }
 }
@@ -322,11 +348,9 @@ impl Term {
 
     fn tsquery(&self) -> String {
         match self {
-            Term::Word(w) => format!("{w}:ABC"),
-            Term::Prefix(p) => format!("{p}:*ABC"),
-            Term::Phrase(ws) => {
-                format!("({})", ws.iter().map(|w| format!("{w}:ABC")).collect::<Vec<_>>().join(" <-> "))
-            }
+            Term::Word(w) => w.clone(),
+            Term::Prefix(p) => format!("{p}:*"),
+            Term::Phrase(ws) => format!("({})", ws.join(" <-> ")),
         }
     }
 }
@@ -371,18 +395,22 @@ fn token(kind: &str, value: &str) -> String {
     format!("z{kind}{}", &hex::encode(Sha256::digest(value.as_bytes()))[..20])
 }
 
+/// The token of a document's tenant and plugin, which SQLite's one FTS table filters by (PostgreSQL has columns).
+fn scope_token(s: SearchScope<'_>) -> String {
+    token("s", &format!("{}/{}", s.tenant_id, s.plugin_id))
+}
+
 /// The tokens a document is found by when filtering.
-fn doc_tokens(s: SearchScope<'_>, doc: &SearchDoc) -> Vec<String> {
-    let mut t = vec![token("s", &format!("{}/{}", s.tenant_id, s.plugin_id))];
-    t.push(token("o", doc.org_id.as_deref().unwrap_or("")));
+fn doc_tokens(doc: &SearchDoc) -> Vec<String> {
+    let mut t = vec![token("o", doc.org_id.as_deref().unwrap_or(""))];
     t.extend(doc.labels.iter().map(|l| token("l", l)));
     t.extend(doc.tags.iter().map(|tag| token("t", &tag.to_lowercase())));
     t
 }
 
 /// The query's filters as groups of tokens, every group required, any token of a group enough.
-fn filter_groups(s: SearchScope<'_>, q: &SearchQuery) -> Vec<Vec<String>> {
-    let mut groups = vec![vec![token("s", &format!("{}/{}", s.tenant_id, s.plugin_id))]];
+fn filter_groups(q: &SearchQuery) -> Vec<Vec<String>> {
+    let mut groups = Vec::new();
     if let Some(org) = &q.org {
         groups.push(vec![token("o", org), token("o", "")]);
     }
@@ -429,7 +457,7 @@ mod tests {
             ]
         );
         assert_eq!(parse("Café-Straße"), vec![Term::Word("café".into()), Term::Word("straße".into())]);
-        assert_eq!(Term::Prefix("integr".into()).tsquery(), "integr:*ABC");
+        assert_eq!(Term::Prefix("integr".into()).tsquery(), "integr:*");
         assert_eq!(Term::Phrase(vec!["a".into(), "b".into()]).fts5(), "\"a b\"");
     }
 

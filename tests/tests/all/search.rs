@@ -125,6 +125,8 @@ async fn broad_queries_are_bounded_per_caller_and_never_crowded_out() {
         assert_eq!(total, 3, "{kind:?}");
         assert_eq!(hits.len(), 3);
         assert_eq!(hits[0].id, "d1", "{kind:?}: the title match ranks first: {hits:?}");
+        let (hits, total) = search::query(&mut conn, backend, quiet, &q(20)).await.unwrap();
+        assert_eq!((hits.len(), total), (0, 3), "{kind:?}: a page past the last match still says how many");
         // No words, only the caller's scope: everything of its own, in the index's order.
         let all = SearchQuery { limit: 20, ..Default::default() };
         let (hits, total) = search::query(&mut conn, backend, quiet, &all).await.unwrap();
