@@ -130,7 +130,7 @@ impl Outbound {
             Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
             None => return Err(OutboundError::Invalid("the URL has no host".into())),
         };
-        if !declared.iter().any(|d| normalize_host(d).as_deref() == Some(host.as_str())) {
+        if !declared.iter().any(|d| declares(d, &host)) {
             return Err(OutboundError::Denied(format!("{host} is not among the outbound hosts in plugin.toml")));
         }
         let literal = match url.host() {
@@ -175,6 +175,15 @@ impl Outbound {
             "the answer was larger than {} MiB, so it was cut off",
             self.max_response >> 20
         ))
+    }
+}
+
+/// Whether a manifest's `declared` host (or `*.domain`, every host under the domain) covers `host`.
+fn declares(declared: &str, host: &str) -> bool {
+    match declared.strip_prefix("*.") {
+        Some(domain) => normalize_host(domain)
+            .is_some_and(|d| host.strip_suffix(d.as_str()).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))),
+        None => normalize_host(declared).as_deref() == Some(host),
     }
 }
 
@@ -309,6 +318,21 @@ mod tests {
             assert_eq!(normalize_host(spelling).as_deref(), Some("127.0.0.1"), "{spelling}");
         }
         assert_eq!(normalize_host("API.Example.com").as_deref(), Some("api.example.com"));
+    }
+
+    #[test]
+    fn a_wildcard_covers_the_hosts_under_its_domain_only() {
+        for host in ["acme.my.salesforce.com", "a.b.my.salesforce.com"] {
+            assert!(declares("*.my.salesforce.com", host), "{host}");
+        }
+        for host in
+            ["my.salesforce.com", "evilmy.salesforce.com", "acme.my.salesforce.com.evil.example", ".my.salesforce.com"]
+        {
+            assert!(!declares("*.my.salesforce.com", host), "{host}");
+        }
+        assert!(declares("*.My.Salesforce.com", "acme.my.salesforce.com"));
+        assert!(declares("login.salesforce.com", "login.salesforce.com"));
+        assert!(!declares("login.salesforce.com", "x.login.salesforce.com"));
     }
 
     #[tokio::test]

@@ -63,7 +63,9 @@ pub struct Grants {
     /// Read every partner organisation's records and directory entries, not just the caller's.
     #[serde(default)]
     pub cross_org_read: bool,
-    /// Host names it may send HTTP requests to.
+    /// Host names it may send HTTP requests to. `*.example.com` allows every host under `example.com` (not
+    /// `example.com` itself), for services that give each customer a host of its own (`acme.my.salesforce.com`);
+    /// the wildcard needs at least two labels after it. Since 0.1.2.
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
     /// Names of secrets the vendor stores for it.
@@ -350,10 +352,15 @@ impl Manifest {
             }
         }
         for (i, h) in self.grants.outbound_hosts.iter().enumerate() {
-            if !is_host(h) {
+            let ok = match h.strip_prefix("*.") {
+                Some(domain) => is_host(domain) && domain.contains('.'),
+                None => is_host(h),
+            };
+            if !ok {
                 err(
                     format!("grants.outbound_hosts[{i}]"),
-                    "name a host such as api.example.com, without scheme, port or path",
+                    "name a host such as api.example.com (or every host under a domain, *.example.com), without \
+                     scheme, port or path",
                 );
             }
         }
@@ -652,6 +659,16 @@ max = 365
             "settings[0].max",
         ] {
             assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+    }
+
+    #[test]
+    fn outbound_hosts_may_name_every_host_under_a_domain() {
+        let with = |hosts: &str| GOOD.replace("[\"api.hubspot.com\"]", hosts);
+        assert!(Manifest::parse(&with("[\"*.my.salesforce.com\", \"login.salesforce.com\"]")).is_ok());
+        for bad in ["[\"*.com\"]", "[\"*\"]", "[\"api.*.com\"]", "[\"*.*.example.com\"]"] {
+            let e = Manifest::parse(&with(bad)).unwrap_err();
+            assert_eq!(e.0[0].path, "grants.outbound_hosts[0]", "{bad}");
         }
     }
 
