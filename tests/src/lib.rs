@@ -1,6 +1,7 @@
 //! Test support: spawn the real app on port 0 with a throwaway database (SQLite file or a fresh PostgreSQL
 //! database), and a browser-like client that keeps cookies and CSRF tokens.
 
+pub mod crm;
 pub mod fuzz;
 pub mod process;
 

@@ -5,6 +5,7 @@ mod auth;
 mod capabilities;
 mod compat;
 mod containment;
+mod crm;
 mod deals;
 mod demo;
 mod escaping;

@@ -1,0 +1,4 @@
+//! The Salesforce connector. [`api`] speaks Salesforce's REST API for the sync engine of `portico-crm`; the
+//! plugin's pages, routes and schedule come with the engine.
+
+pub mod api;

@@ -1,0 +1,262 @@
+//! The CRM connectors' protocols against local servers that speak each CRM's REST API (`portico_tests::crm`):
+//! tokens obtained and refreshed the CRM's way, schemas read and mappings checked against them, writes that never
+//! duplicate a record, changes pulled across pages, and each failure classified in words without a secret in them.
+
+#[allow(dead_code)]
+#[path = "../../../plugins/crm-salesforce/src/api.rs"]
+mod salesforce_api;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use portico_crm::connector::{Crm, Reply, Request, Target, Transport, with_session};
+use portico_crm::retry::Failure;
+use portico_crm::schema::{Entity, Mapping, ObjectMapping, validate};
+use portico_tests::crm::salesforce::{self as fake, FakeSalesforce, Fault};
+use serde_json::{Map, Value, json};
+
+/// Plain HTTP from a test, with a timeout, as the host's outbound client sends a plugin's requests.
+struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new(timeout: Duration) -> Http {
+        Http { client: reqwest::Client::builder().timeout(timeout).build().unwrap() }
+    }
+}
+
+impl Transport for Http {
+    fn send(&mut self, req: Request) -> Result<Reply, Failure> {
+        let client = self.client.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let mut r = client.request(req.method.parse().unwrap(), &req.url).body(req.body);
+                for (k, v) in &req.headers {
+                    r = r.header(k, v);
+                }
+                let resp = r.send().await.map_err(|e| Failure::Unavailable(format!("{}", e.without_url())))?;
+                let status = resp.status().as_u16();
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                    .collect();
+                let body = resp.bytes().await.map_err(|e| Failure::Unavailable(e.to_string()))?.to_vec();
+                Ok(Reply { status, headers, body })
+            })
+        })
+    }
+}
+
+fn connector(sf: &FakeSalesforce) -> salesforce_api::Salesforce {
+    salesforce_api::Salesforce {
+        login_url: sf.base.clone(),
+        client_id: fake::CLIENT_ID.into(),
+        client_secret: fake::CLIENT_SECRET.into(),
+        refresh_token: fake::REFRESH_TOKEN.into(),
+        access_token: None,
+        instance_url: None,
+    }
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn opportunity_mapping() -> Mapping {
+    let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    Mapping {
+        objects: vec![
+            ObjectMapping {
+                entity: Entity::Deal,
+                object: "Opportunity".into(),
+                fields: f(&[
+                    ("name", "Name"),
+                    ("amount", "Amount"),
+                    ("close_date", "CloseDate"),
+                    ("stage", "StageName"),
+                ]),
+                external_id: Some("Partner_Deal_Id__c".into()),
+            },
+            ObjectMapping {
+                entity: Entity::Customer,
+                object: "Account".into(),
+                fields: f(&[("name", "Name"), ("domain", "Website")]),
+                external_id: None,
+            },
+        ],
+        stages: vec![
+            ("Qualification".into(), "approved".into()),
+            ("Closed Won".into(), "won".into()),
+            ("Closed Lost".into(), "lost".into()),
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_connects_describes_and_writes_each_deal_once() {
+    let sf = FakeSalesforce::start().await;
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = connector(&sf);
+    let mut refreshed = Vec::new();
+
+    // No session yet: the first call obtains one with the refresh token.
+    let opp = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Opportunity")).unwrap();
+    let acct = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Account")).unwrap();
+    assert_eq!(refreshed.len(), 1, "one token for both calls");
+    assert!(opp.iter().any(|f| f.name == "Partner_Deal_Id__c" && f.external_id && f.custom));
+    let problems = validate(&opportunity_mapping(), "Salesforce", |o| match o {
+        "Opportunity" => Some(opp.as_slice()),
+        "Account" => Some(acct.as_slice()),
+        _ => None,
+    });
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut bad = opportunity_mapping();
+    bad.objects[0].fields.retain(|(k, _)| k != "close_date");
+    let problems = validate(&bad, "Salesforce", |o| (o == "Opportunity").then_some(opp.as_slice()));
+    assert_eq!(problems[0].message, "Close Date (CloseDate) is required by Salesforce and not mapped");
+
+    // A deal written by its external id, twice (a retry): one opportunity.
+    let deal = fields(
+        json!({"Name": "Northwind — Edge Router", "Amount": 48000, "CloseDate": "2027-03-31", "StageName": "Qualification"}),
+    );
+    let target = Target::ExternalId { field: "Partner_Deal_Id__c", value: "deal-1" };
+    let first =
+        with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "Opportunity", target, &deal)).unwrap();
+    let again =
+        with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "Opportunity", target, &deal)).unwrap();
+    assert_eq!(first, again);
+    assert_eq!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!("deal-1")).len(), 1);
+
+    // The CRM stores the write and its answer never arrives: the attempt fails, the retry finds the same record.
+    sf.inject(Fault::StoreThenHang(Duration::from_secs(3)), 1);
+    let mut impatient = Http::new(Duration::from_millis(500));
+    let target = Target::ExternalId { field: "Partner_Deal_Id__c", value: "deal-2" };
+    let err = crm.write(&mut impatient, "Opportunity", target, &deal).unwrap_err();
+    assert!(matches!(err, Failure::Unavailable(_)), "{err:?}");
+    let id = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "Opportunity", target, &deal)).unwrap();
+    let stored = sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!("deal-2"));
+    assert_eq!(stored.len(), 1, "exactly once in the CRM");
+    assert_eq!(stored[0]["Id"], json!(id));
+
+    // An account found by its web domain, stored as a URL.
+    let acct_id = crm
+        .write(
+            &mut t,
+            "Account",
+            Target::New,
+            &fields(json!({"Name": "Northwind", "Website": "https://www.northwind.example/"})),
+        )
+        .unwrap();
+    assert_eq!(crm.find(&mut t, "Account", "Website", "northwind.example").unwrap(), Some(acct_id));
+    assert_eq!(crm.find(&mut t, "Account", "Website", "o'brien.example").unwrap(), None);
+
+    // Salesforce's own errors, in words.
+    let err = crm.write(&mut t, "Opportunity", Target::New, &fields(json!({"Name": "No date"}))).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "the CRM rejected the record: REQUIRED_FIELD_MISSING: Required fields are missing: [CloseDate, StageName]"
+    );
+    let err = crm.write(&mut t, "Opportunity", Target::Id(&id), &fields(json!({"IsWon": true}))).unwrap_err();
+    assert!(err.message().contains("INVALID_FIELD_FOR_INSERT_UPDATE"), "{}", err.message());
+    sf.inject(Fault::DailyLimit, 1);
+    let err = crm.describe(&mut t, "Opportunity").unwrap_err();
+    assert!(matches!(err, Failure::RateLimited { .. }), "{err:?}");
+    sf.inject(Fault::Outage, 1);
+    let err = crm.describe(&mut t, "Opportunity").unwrap_err();
+    assert_eq!(err.next_attempt(1, 0), Some(30_000), "an outage is retried after a back-off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_sessions_expire_and_a_revoked_grant_says_so_without_secrets() {
+    let sf = FakeSalesforce::start().await;
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = connector(&sf);
+    let mut refreshed = Vec::new();
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Account")).unwrap();
+    // The session times out: the next call refreshes once and goes through.
+    sf.expire_sessions();
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Account")).unwrap();
+    assert_eq!(refreshed.len(), 2);
+    assert_ne!(refreshed[0].1, refreshed[1].1, "a new access token each time");
+
+    // The admin revoked the app's access: the refresh fails and says what to do.
+    sf.revoke();
+    let err = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Account")).unwrap_err();
+    assert!(err.is_connection(), "{err:?}");
+    assert!(err.message().contains("revoked or has expired"), "{}", err.message());
+    assert_eq!(err.next_attempt(1, 0), None, "waits for a reconnect");
+    // Reconnected: works again.
+    sf.reconnect();
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "Account")).unwrap();
+
+    // Wrong client secret, wrong login URL.
+    let mut wrong = connector(&sf);
+    wrong.client_secret = "not-it".into();
+    let err = wrong.refresh(&mut t).unwrap_err();
+    assert!(err.message().contains("client id or client secret is wrong"), "{}", err.message());
+    let mut elsewhere = connector(&sf);
+    elsewhere.login_url = format!("{}/not-salesforce", sf.base);
+    let err = elsewhere.refresh(&mut t).unwrap_err();
+    assert!(matches!(err, Failure::BadUrl(_)), "{err:?}");
+
+    // No message carries a credential.
+    for e in [err.message(), wrong.refresh(&mut t).unwrap_err().message()] {
+        for secret in [fake::CLIENT_SECRET, fake::REFRESH_TOKEN, "not-it"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_changes_are_pulled_across_pages_none_missed_or_doubled() {
+    let sf = FakeSalesforce::start().await;
+    let start = {
+        let mut org = sf.org();
+        org.page_size = 300;
+        let start = org.clock;
+        for i in 0..2_000 {
+            let stage = if i % 7 == 0 { "Closed Won" } else { "Qualification" };
+            org.insert(
+                "Opportunity",
+                fields(json!({"Name": format!("Opp {i}"), "CloseDate": "2027-01-31", "StageName": stage, "Amount": i})),
+            );
+        }
+        start
+    };
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = connector(&sf);
+    let mut refreshed = Vec::new();
+    let wanted = vec!["StageName".to_string(), "Amount".to_string(), "CloseDate".to_string()];
+    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
+    loop {
+        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
+            c.changed(t, "Opportunity", &wanted, start, next.as_deref())
+        })
+        .unwrap();
+        pages += 1;
+        for r in &page.records {
+            assert!(r.modified >= last, "oldest first");
+            last = r.modified;
+            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+            assert!(r.fields.contains_key("StageName") && r.fields.contains_key("Amount"));
+        }
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+        // A session that times out between pages is renewed and the locator still works.
+        if pages == 3 {
+            sf.expire_sessions();
+        }
+    }
+    assert_eq!((seen.len(), pages), (2_000, 7));
+    // Pulling from the newest modification again returns only what changed since.
+    let newest = last;
+    let id = seen.iter().next().unwrap().clone();
+    sf.org().edit("Opportunity", &id, fields(json!({"StageName": "Closed Lost"})));
+    let page = crm.changed(&mut t, "Opportunity", &wanted, newest + 1, None).unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records[0].fields["StageName"], json!("Closed Lost"));
+}
