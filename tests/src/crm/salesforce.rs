@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -18,6 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Map, Value, json};
 
+pub use super::Fault;
+use super::maybe_hang;
+
 /// The API version the fake serves under `/services/data/`.
 pub const VERSION: &str = "v60.0";
 
@@ -25,17 +27,6 @@ pub const VERSION: &str = "v60.0";
 pub const CLIENT_ID: &str = "3MVG9-portico-test";
 pub const CLIENT_SECRET: &str = "sf-client-secret-8c1f";
 pub const REFRESH_TOKEN: &str = "5Aep861-refresh-token-42";
-
-/// A fault to inject into the next matching calls.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    /// The next API calls answer 403 `REQUEST_LIMIT_EXCEEDED`.
-    DailyLimit,
-    /// The next writes are stored, and then answered only after this long (past the caller's timeout).
-    StoreThenHang(Duration),
-    /// The next API calls answer 503.
-    Outage,
-}
 
 /// The fake's state, shared with the test.
 #[derive(Debug, Default)]
@@ -63,9 +54,7 @@ pub struct Org {
 
 impl Org {
     fn fault(&mut self, want: fn(&Fault) -> bool) -> Option<Fault> {
-        let i = self.faults.iter().position(|(f, n)| *n > 0 && want(f))?;
-        self.faults[i].1 -= 1;
-        Some(self.faults[i].0.clone())
+        super::take(&mut self.faults, want)
     }
 
     fn stamp(&mut self) -> String {
@@ -188,7 +177,7 @@ fn admit(org: &mut Org, headers: &HeaderMap, call: String, body: &str) -> Result
     if !token.is_some_and(|t| org.sessions.iter().any(|s| s == t)) {
         return Err(errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid"));
     }
-    if org.fault(|f| matches!(f, Fault::DailyLimit)).is_some() {
+    if org.fault(|f| matches!(f, Fault::RateLimit)).is_some() {
         return Err(errors(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."));
     }
     if org.fault(|f| matches!(f, Fault::Outage)).is_some() {
@@ -332,13 +321,6 @@ fn check_fields(object: &str, body: &Map<String, Value>, creating: bool) -> Resu
         }
     }
     Ok(())
-}
-
-/// Waits when a write is to hang after it was stored (the fault is taken before the lock is released).
-async fn maybe_hang(hang: Option<Fault>) {
-    if let Some(Fault::StoreThenHang(d)) = hang {
-        tokio::time::sleep(d).await;
-    }
 }
 
 async fn create(

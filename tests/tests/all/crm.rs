@@ -6,12 +6,17 @@
 #[path = "../../../plugins/crm-salesforce/src/api.rs"]
 mod salesforce_api;
 
+#[allow(dead_code)]
+#[path = "../../../plugins/crm-hubspot/src/api.rs"]
+mod hubspot_api;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use portico_crm::connector::{Crm, Reply, Request, Target, Transport, with_session};
 use portico_crm::retry::Failure;
 use portico_crm::schema::{Entity, Mapping, ObjectMapping, validate};
+use portico_tests::crm::hubspot::{self as fake_hs, FakeHubSpot};
 use portico_tests::crm::salesforce::{self as fake, FakeSalesforce, Fault};
 use serde_json::{Map, Value, json};
 
@@ -160,7 +165,7 @@ async fn salesforce_connects_describes_and_writes_each_deal_once() {
     );
     let err = crm.write(&mut t, "Opportunity", Target::Id(&id), &fields(json!({"IsWon": true}))).unwrap_err();
     assert!(err.message().contains("INVALID_FIELD_FOR_INSERT_UPDATE"), "{}", err.message());
-    sf.inject(Fault::DailyLimit, 1);
+    sf.inject(Fault::RateLimit, 1);
     let err = crm.describe(&mut t, "Opportunity").unwrap_err();
     assert!(matches!(err, Failure::RateLimited { .. }), "{err:?}");
     sf.inject(Fault::Outage, 1);
@@ -259,4 +264,143 @@ async fn salesforce_changes_are_pulled_across_pages_none_missed_or_doubled() {
     let page = crm.changed(&mut t, "Opportunity", &wanted, newest + 1, None).unwrap();
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].fields["StageName"], json!("Closed Lost"));
+}
+
+fn hubspot(hs: &FakeHubSpot) -> hubspot_api::HubSpot {
+    hubspot_api::HubSpot {
+        base_url: hs.base.clone(),
+        portal_id: Some("4412345".into()),
+        auth: hubspot_api::Auth::OAuth {
+            client_id: fake_hs::CLIENT_ID.into(),
+            client_secret: fake_hs::CLIENT_SECRET.into(),
+            refresh_token: fake_hs::REFRESH_TOKEN.into(),
+        },
+        access_token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_refreshes_its_way_and_writes_each_deal_once() {
+    let hs = FakeHubSpot::start().await;
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = hubspot(&hs);
+    let mut refreshed = Vec::new();
+    let deals = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "deals")).unwrap();
+    let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mapping = Mapping {
+        objects: vec![ObjectMapping {
+            entity: Entity::Deal,
+            object: "deals".into(),
+            fields: f(&[
+                ("name", "dealname"),
+                ("amount", "amount"),
+                ("close_date", "closedate"),
+                ("stage", "dealstage"),
+            ]),
+            external_id: Some("portal_deal_id".into()),
+        }],
+        stages: vec![
+            ("qualifiedtobuy".into(), "approved".into()),
+            ("closedwon".into(), "won".into()),
+            ("closedlost".into(), "lost".into()),
+        ],
+    };
+    let problems = validate(&mapping, "HubSpot", |o| (o == "deals").then_some(deals.as_slice()));
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut read_only = mapping.clone();
+    read_only.objects[0].fields.push(("notes".into(), "hs_lastmodifieddate".into()));
+    let problems = validate(&read_only, "HubSpot", |o| (o == "deals").then_some(deals.as_slice()));
+    assert_eq!(problems[0].message, "hs_lastmodifieddate is read-only in HubSpot");
+
+    // Upserted by the unique property, twice, and once more after an answer that never came: one deal each.
+    let deal = fields(
+        json!({"dealname": "Northwind", "amount": 48000, "closedate": "2027-03-31", "dealstage": "qualifiedtobuy"}),
+    );
+    let target = Target::ExternalId { field: "portal_deal_id", value: "deal-1" };
+    let a = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "deals", target, &deal)).unwrap();
+    let b = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "deals", target, &deal)).unwrap();
+    assert_eq!(a, b);
+    hs.inject(Fault::StoreThenHang(Duration::from_secs(3)), 1);
+    let target = Target::ExternalId { field: "portal_deal_id", value: "deal-2" };
+    assert!(crm.write(&mut Http::new(Duration::from_millis(500)), "deals", target, &deal).is_err());
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "deals", target, &deal)).unwrap();
+    assert_eq!(hs.account().find("deals", "portal_deal_id", "deal-1").len(), 1);
+    assert_eq!(hs.account().find("deals", "portal_deal_id", "deal-2").len(), 1);
+    assert_eq!(hs.account().find("deals", "portal_deal_id", "deal-2")[0]["amount"], json!("48000"));
+
+    // Tokens expire every half hour and the refresh token rotates now and then: the connector keeps up, and hands
+    // each new secret back to be stored.
+    for _ in 0..4 {
+        hs.expire_tokens();
+        with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "companies")).unwrap();
+    }
+    let rotated: Vec<&(String, String)> = refreshed.iter().filter(|(k, _)| k == "refresh_token").collect();
+    assert!(!rotated.is_empty(), "{refreshed:?}");
+    assert_eq!(rotated.last().unwrap().1, hs.account().refresh_token);
+
+    // HubSpot's burst limit and a bad stage value, in words.
+    hs.inject(Fault::RateLimit, 1);
+    let err = crm.describe(&mut t, "deals").unwrap_err();
+    assert!(matches!(err, Failure::RateLimited { wait_ms: 10_000, .. }), "{err:?}");
+    let err = crm.write(&mut t, "deals", Target::Id(&a), &fields(json!({"dealstage": "won-ish"}))).unwrap_err();
+    assert!(err.message().contains("was not one of the allowed options"), "{}", err.message());
+    let company = crm
+        .write(&mut t, "companies", Target::New, &fields(json!({"name": "Northwind", "domain": "northwind.example"})))
+        .unwrap();
+    assert_eq!(crm.find(&mut t, "companies", "domain", "northwind.example").unwrap(), Some(company));
+
+    // A private app's token needs no refresh; one that is refused is the connection's failure.
+    let mut private = hubspot(&hs);
+    private.auth = hubspot_api::Auth::PrivateApp(fake_hs::PRIVATE_APP_TOKEN.into());
+    private.describe(&mut t, "contacts").unwrap();
+    private.auth = hubspot_api::Auth::PrivateApp("pat-na1-wrong".into());
+    let err = with_session(&mut private, &mut t, &mut Vec::new(), |c, t| c.describe(t, "contacts")).unwrap_err();
+    assert!(err.is_connection() && !err.message().contains("pat-na1-wrong"), "{err:?}");
+
+    // The app was uninstalled: refresh says so, without a secret.
+    hs.revoke();
+    let err = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "deals")).unwrap_err();
+    assert!(err.message().contains("revoked or is unknown"), "{}", err.message());
+    for secret in [fake_hs::CLIENT_SECRET, fake_hs::REFRESH_TOKEN] {
+        assert!(!err.message().contains(secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_changes_are_searched_across_pages_none_missed_or_doubled() {
+    let hs = FakeHubSpot::start().await;
+    let start = {
+        let mut a = hs.account();
+        let start = a.clock;
+        for i in 0..2_000 {
+            let stage = if i % 5 == 0 { "closedwon" } else { "qualifiedtobuy" };
+            a.insert("deals", fields(json!({"dealname": format!("Deal {i}"), "dealstage": stage, "amount": i})));
+        }
+        start
+    };
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = hubspot(&hs);
+    let mut refreshed = Vec::new();
+    let wanted = vec!["dealstage".to_string(), "amount".to_string()];
+    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
+    loop {
+        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
+            c.changed(t, "deals", &wanted, start, next.as_deref())
+        })
+        .unwrap();
+        pages += 1;
+        for r in &page.records {
+            assert!(r.modified >= last, "oldest first");
+            last = r.modified;
+            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+        }
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+        if pages == 5 {
+            hs.expire_tokens();
+        }
+    }
+    assert_eq!((seen.len(), pages), (2_000, 20));
 }
