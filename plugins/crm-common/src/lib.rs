@@ -10,6 +10,8 @@
 //! - [`conflict`]: what happens when both sides changed the same field since the last sync;
 //! - [`retry`]: how a failed call is classified (expired session, rate limit, bad credentials, missing permission,
 //!   bad data, outage) and when it is tried again;
+//! - [`sync`]: the CRM fields a deal is written as, and what a pulled record changes on either side, field by
+//!   field under the conflict policy;
 //! - [`watermark`]: where the next pull starts, with an overlap so an edit made during a pull is not lost, and how
 //!   the overlap's repeats are told apart from real changes.
 
@@ -17,4 +19,5 @@ pub mod conflict;
 pub mod connector;
 pub mod retry;
 pub mod schema;
+pub mod sync;
 pub mod watermark;
