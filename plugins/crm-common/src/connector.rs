@@ -37,19 +37,25 @@ impl Request {
 
     /// An `application/x-www-form-urlencoded` body.
     pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-                    b' ' => "+".to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
-        self.body =
-            pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&").into_bytes();
+        self.body = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+            .into_bytes();
         self.header("Content-Type", "application/x-www-form-urlencoded")
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a URL's path segment or query value and
+/// for form bodies alike.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// An HTTP answer.
@@ -265,6 +271,6 @@ mod tests {
     #[test]
     fn form_bodies_are_encoded() {
         let r = Request::new("POST", "x").form(&[("refresh_token", "a b&c=d/é")]);
-        assert_eq!(String::from_utf8(r.body).unwrap(), "refresh_token=a+b%26c%3Dd%2F%C3%A9");
+        assert_eq!(String::from_utf8(r.body).unwrap(), "refresh_token=a%20b%26c%3Dd%2F%C3%A9");
     }
 }

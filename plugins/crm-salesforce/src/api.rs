@@ -5,7 +5,7 @@
 //! followed through `nextRecordsUrl`. Errors are read from Salesforce's own bodies (`[{"errorCode", "message"}]`
 //! for the API, `{"error", "error_description"}` for OAuth).
 
-use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport};
+use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, encode};
 use portico_crm::retry::{Failure, retry_after_header};
 use portico_crm::schema::{CrmField, Kind};
 use portico_crm::watermark::{iso, parse_time};
@@ -89,16 +89,6 @@ fn oauth_failure(reply: &Reply) -> Failure {
         )),
         other => Failure::Credentials(format!("{other}: {description}")),
     }
-}
-
-/// Percent-encodes a query-string value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A SOQL string literal's content: backslash, quote and the LIKE wildcards escaped.
