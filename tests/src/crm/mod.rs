@@ -1,6 +1,7 @@
 //! Local CRMs that speak each vendor's REST protocol for the endpoints the connectors use, for the connectors'
 //! tests and the bench (no network beyond loopback).
 
+pub mod dynamics;
 pub mod hubspot;
 pub mod salesforce;
 

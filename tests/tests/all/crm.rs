@@ -10,12 +10,17 @@ mod salesforce_api;
 #[path = "../../../plugins/crm-hubspot/src/api.rs"]
 mod hubspot_api;
 
+#[allow(dead_code)]
+#[path = "../../../plugins/crm-dynamics/src/api.rs"]
+mod dynamics_api;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use portico_crm::connector::{Crm, Reply, Request, Target, Transport, with_session};
 use portico_crm::retry::Failure;
 use portico_crm::schema::{Entity, Mapping, ObjectMapping, validate};
+use portico_tests::crm::dynamics::{self as fake_d365, FakeDynamics};
 use portico_tests::crm::hubspot::{self as fake_hs, FakeHubSpot};
 use portico_tests::crm::salesforce::{self as fake, FakeSalesforce, Fault};
 use serde_json::{Map, Value, json};
@@ -403,4 +408,149 @@ async fn hubspot_changes_are_searched_across_pages_none_missed_or_doubled() {
         }
     }
     assert_eq!((seen.len(), pages), (2_000, 20));
+}
+
+fn dynamics(d: &FakeDynamics) -> dynamics_api::Dynamics {
+    dynamics_api::Dynamics {
+        authority: d.base.clone(),
+        tenant: fake_d365::TENANT.into(),
+        org_url: d.base.clone(),
+        client_id: fake_d365::CLIENT_ID.into(),
+        client_secret: fake_d365::CLIENT_SECRET.into(),
+        access_token: None,
+        statuses: dynamics_api::STANDARD_STATUSES.to_vec(),
+        option_fields: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamics_signs_in_describes_and_closes_opportunities_its_way() {
+    let d = FakeDynamics::start().await;
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = dynamics(&d);
+    let mut refreshed = Vec::new();
+    let opp = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "opportunity")).unwrap();
+    assert_eq!(refreshed.len(), 1);
+    assert!(opp.iter().any(|f| f.name == "portal_dealid" && f.external_id && f.custom), "the alternate key");
+    assert!(crm.statuses.contains(&(100_000_001, 0)), "the organisation's own status reasons: {:?}", crm.statuses);
+    let f = |pairs: &[(&str, &str)]| pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mapping = Mapping {
+        objects: vec![ObjectMapping {
+            entity: Entity::Deal,
+            object: "opportunity".into(),
+            fields: f(&[
+                ("name", "name"),
+                ("amount", "estimatedvalue"),
+                ("close_date", "estimatedclosedate"),
+                ("stage", "statuscode"),
+            ]),
+            external_id: Some("portal_dealid".into()),
+        }],
+        stages: vec![("100000001".into(), "approved".into()), ("3".into(), "won".into()), ("5".into(), "lost".into())],
+    };
+    let problems = validate(&mapping, "Dynamics 365", |o| (o == "opportunity").then_some(opp.as_slice()));
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // Upserted by the alternate key, twice and after a lost answer: one opportunity.
+    let deal = fields(
+        json!({"name": "Globex — Edge Router", "estimatedvalue": 48000, "estimatedclosedate": "2027-03-31", "statuscode": "100000001"}),
+    );
+    let target = Target::ExternalId { field: "portal_dealid", value: "deal-1" };
+    let id = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "opportunity", target, &deal)).unwrap();
+    assert_eq!(
+        with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "opportunity", target, &deal)).unwrap(),
+        id
+    );
+    d.inject(Fault::StoreThenHang(Duration::from_secs(3)), 1);
+    let target2 = Target::ExternalId { field: "portal_dealid", value: "deal-2" };
+    assert!(crm.write(&mut Http::new(Duration::from_millis(500)), "opportunity", target2, &deal).is_err());
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "opportunity", target2, &deal)).unwrap();
+    for v in ["deal-1", "deal-2"] {
+        assert_eq!(d.env().find("opportunity", "portal_dealid", &json!(v)).len(), 1, "{v}");
+    }
+    assert_eq!(d.env().find("opportunity", "portal_dealid", &json!("deal-1"))[0]["statuscode"], json!(100_000_001));
+
+    // Won in the portal: closed with WinOpportunity, never by writing the status.
+    let won = fields(json!({"statuscode": "3"}));
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.write(t, "opportunity", Target::Id(&id), &won)).unwrap();
+    let rec = d.env().records["opportunity"][&id].clone();
+    assert_eq!((rec["statecode"].clone(), rec["statuscode"].clone()), (json!(1), json!(3)));
+    assert!(d.env().calls.iter().any(|c| c == "POST WinOpportunity"));
+
+    // An update by id never creates; Dataverse's errors and its limit, in words.
+    let missing = "00000000-0000-4000-8000-00000000ffff";
+    let err = crm.write(&mut t, "opportunity", Target::Id(missing), &fields(json!({"name": "x"}))).unwrap_err();
+    assert!(matches!(err, Failure::NotFound(_)), "{err:?}");
+    assert_eq!(d.env().records["opportunity"].len(), 2);
+    let err = crm.write(&mut t, "opportunity", Target::New, &fields(json!({"estimatedvalue": 1}))).unwrap_err();
+    assert_eq!(err.message(), "the CRM rejected the record: name is required (0x80040200)");
+    d.inject(Fault::RateLimit, 1);
+    let err = crm.describe(&mut t, "account").unwrap_err();
+    assert!(matches!(err, Failure::RateLimited { wait_ms: 2_000, .. }), "{err:?}");
+    let acct = crm
+        .write(
+            &mut t,
+            "account",
+            Target::New,
+            &fields(json!({"name": "Globex", "websiteurl": "https://www.globex.example"})),
+        )
+        .unwrap();
+    assert_eq!(crm.find(&mut t, "account", "websiteurl", "globex.example").unwrap(), Some(acct));
+
+    // Tokens are asked for again when refused; a deleted client secret, a wrong tenant or environment say so.
+    d.expire_tokens();
+    with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "contact")).unwrap();
+    d.revoke();
+    let err = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, "contact")).unwrap_err();
+    assert!(err.message().contains("client secret is wrong or has expired"), "{}", err.message());
+    assert!(!err.message().contains(fake_d365::CLIENT_SECRET));
+    d.reconnect();
+    let mut wrong_tenant = dynamics(&d);
+    wrong_tenant.tenant = "00000000-0000-0000-0000-000000000000".into();
+    assert!(wrong_tenant.refresh(&mut t).unwrap_err().message().contains("tenant) id was not found"));
+    let mut wrong_org = dynamics(&d);
+    wrong_org.org_url = "https://other.crm.example".into();
+    assert!(wrong_org.refresh(&mut t).unwrap_err().message().contains("not a Dynamics 365 environment"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamics_changes_are_followed_through_next_links_none_missed_or_doubled() {
+    let d = FakeDynamics::start().await;
+    let start = {
+        let mut e = d.env();
+        let start = e.clock;
+        for i in 0..2_000 {
+            e.insert("opportunity", fields(json!({"name": format!("Opp {i}"), "estimatedvalue": i})));
+        }
+        start
+    };
+    let mut t = Http::new(Duration::from_secs(5));
+    let mut crm = dynamics(&d);
+    let mut refreshed = Vec::new();
+    let wanted = vec!["statuscode".to_string(), "estimatedvalue".to_string()];
+    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
+    loop {
+        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
+            c.changed(t, "opportunity", &wanted, start, next.as_deref())
+        })
+        .unwrap();
+        pages += 1;
+        for r in &page.records {
+            assert!(r.modified >= last, "oldest first");
+            last = r.modified;
+            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+            assert!(!r.fields.contains_key("@odata.etag"));
+        }
+        next = page.next;
+        if next.is_none() {
+            break;
+        }
+        if pages == 2 {
+            d.expire_tokens();
+        }
+    }
+    assert_eq!((seen.len(), pages), (2_000, 4));
+    assert!(
+        crm.changed(&mut t, "opportunity", &wanted, start, Some("https://elsewhere.example/api/data/v9.2/x")).is_err()
+    );
 }
