@@ -148,6 +148,18 @@ pub trait Crm {
         next: Option<&str>,
     ) -> Result<Changes, Failure>;
 
+    /// Links record `id` of `object` to record `to_id` of `to_object` through `field` (a lookup field of `object`,
+    /// or for a CRM that links by associations, the pseudo-field its `describe` lists for them).
+    fn associate(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        field: &str,
+        to_object: &str,
+        to_id: &str,
+    ) -> Result<(), Failure>;
+
     /// Where a person opens the record in the CRM.
     fn record_url(&self, object: &str, id: &str) -> String;
 }
@@ -244,6 +256,17 @@ mod tests {
             _: i64,
             _: Option<&str>,
         ) -> Result<Changes, Failure> {
+            unreachable!()
+        }
+        fn associate(
+            &mut self,
+            _: &mut dyn Transport,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), Failure> {
             unreachable!()
         }
         fn record_url(&self, _: &str, id: &str) -> String {

@@ -118,6 +118,9 @@ pub enum PortalKind {
     Stage,
     /// The portal's own id of the record, written to the CRM's external-id field.
     Id,
+    /// A link from the deal to another of its records (the customer's or the partner's account), made by the
+    /// connector its CRM's way: a lookup field, an OData bind, an association.
+    Reference,
 }
 
 /// Every portal field a mapping may use.
@@ -143,6 +146,20 @@ pub const PORTAL_FIELDS: &[PortalField] = &[
     PortalField { entity: Entity::Deal, key: "products", label: "Products", kind: PortalKind::Text, inbound: false },
     PortalField { entity: Entity::Deal, key: "notes", label: "Notes", kind: PortalKind::Text, inbound: false },
     PortalField { entity: Entity::Deal, key: "partner", label: "Partner name", kind: PortalKind::Text, inbound: false },
+    PortalField {
+        entity: Entity::Deal,
+        key: "customer_account",
+        label: "Link to the customer account",
+        kind: PortalKind::Reference,
+        inbound: false,
+    },
+    PortalField {
+        entity: Entity::Deal,
+        key: "partner_account",
+        label: "Link to the partner account",
+        kind: PortalKind::Reference,
+        inbound: false,
+    },
     PortalField { entity: Entity::Customer, key: "name", label: "Company", kind: PortalKind::Text, inbound: false },
     PortalField {
         entity: Entity::Customer,
@@ -248,6 +265,7 @@ fn compatible(portal: PortalKind, crm: &Kind) -> bool {
         PortalKind::Money => matches!(crm, Kind::Money | Kind::Number),
         PortalKind::Date => matches!(crm, Kind::Date | Kind::DateTime),
         PortalKind::Stage => matches!(crm, Kind::Picklist(_)),
+        PortalKind::Reference => matches!(crm, Kind::Reference),
     }
 }
 
@@ -353,6 +371,7 @@ fn portal_kind(k: PortalKind) -> &'static str {
         PortalKind::Money => "an amount",
         PortalKind::Date => "a date",
         PortalKind::Stage => "a status",
+        PortalKind::Reference => "a link to another record",
     }
 }
 

@@ -399,6 +399,22 @@ impl Crm for Dynamics {
         Ok(Changes { records, next: body["@odata.nextLink"].as_str().map(String::from) })
     }
 
+    fn associate(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        field: &str,
+        to_object: &str,
+        to_id: &str,
+    ) -> Result<(), Failure> {
+        // A lookup is set by binding its navigation property to the other record's address.
+        let url = self.api(&format!("{}({})", entity_set(name(object)?), guid(id)?));
+        let bind = json!({ format!("{}@odata.bind", name(field)?): format!("/{}({})", entity_set(name(to_object)?), guid(to_id)?) });
+        self.call(t, Request::new("PATCH", url).header("If-Match", "*").json(&bind))?;
+        Ok(())
+    }
+
     fn record_url(&self, object: &str, id: &str) -> String {
         format!("{}/main.aspx?etn={object}&pagetype=entityrecord&id={id}", self.org_url.trim_end_matches('/'))
     }

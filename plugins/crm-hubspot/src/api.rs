@@ -179,6 +179,17 @@ impl Crm for HubSpot {
         let body = self.call(t, Request::new("GET", url))?;
         let results =
             body["results"].as_array().ok_or_else(|| Failure::NotFound(format!("no properties of {object}")))?;
+        // HubSpot links records by associations rather than fields: offered to a mapping as fields of their own.
+        let associations = ["companies", "contacts"].into_iter().filter(|o| *o != object).map(|o| CrmField {
+            name: format!("associations.{o}"),
+            label: format!("Associated {o}"),
+            kind: Kind::Reference,
+            createable: true,
+            updateable: true,
+            required: false,
+            external_id: false,
+            custom: false,
+        });
         Ok(results
             .iter()
             .filter(|p| !p["hidden"].as_bool().unwrap_or(false))
@@ -197,6 +208,7 @@ impl Crm for HubSpot {
                     name,
                 })
             })
+            .chain(associations)
             .collect())
     }
 
@@ -306,6 +318,27 @@ impl Crm for HubSpot {
         // record seen.
         let next = after.filter(|a| a.parse::<u32>().is_ok_and(|n| n < SEARCH_WINDOW));
         Ok(Changes { records, next })
+    }
+
+    fn associate(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        _field: &str,
+        to_object: &str,
+        to_id: &str,
+    ) -> Result<(), Failure> {
+        // HubSpot links records by associations (v4, the default association type), not by fields.
+        let url = self.url(&format!(
+            "crm/v4/objects/{}/{}/associations/default/{}/{}",
+            object_name(object)?,
+            object_name(id)?,
+            object_name(to_object)?,
+            object_name(to_id)?
+        ));
+        self.call(t, Request::new("PUT", url))?;
+        Ok(())
     }
 
     fn record_url(&self, object: &str, id: &str) -> String {

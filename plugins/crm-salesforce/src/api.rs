@@ -299,6 +299,20 @@ impl Crm for Salesforce {
         Ok(Changes { records, next })
     }
 
+    fn associate(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        field: &str,
+        _to_object: &str,
+        to_id: &str,
+    ) -> Result<(), Failure> {
+        let mut body = Map::new();
+        body.insert(identifier(field)?.to_string(), Value::String(to_id.to_string()));
+        self.write(t, object, Target::Id(id), &body).map(|_| ())
+    }
+
     fn record_url(&self, object: &str, id: &str) -> String {
         let base = self.instance_url.as_deref().unwrap_or(&self.login_url).trim_end_matches('/');
         format!("{base}/lightning/r/{object}/{id}/view")

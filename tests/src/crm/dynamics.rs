@@ -66,11 +66,22 @@ impl Environment {
         id
     }
 
-    /// Changes a record as a person in Dynamics would, stamped now.
+    /// Changes a record as a person in Dynamics would, stamped now. A bound lookup (`x@odata.bind`:
+    /// `/accounts(id)`) is kept as Dataverse reads it back, `_x_value`.
     pub fn edit(&mut self, table: &str, id: &str, columns: Map<String, Value>) {
         let stamp = self.stamp();
         let rec = self.records.get_mut(table).and_then(|r| r.get_mut(id)).expect("the record exists");
-        rec.extend(columns);
+        for (k, v) in columns {
+            match k.strip_suffix("@odata.bind") {
+                Some(nav) => {
+                    let target = v.as_str().and_then(|b| b.rsplit_once('(')).map(|(_, id)| id.trim_end_matches(')'));
+                    rec.insert(format!("_{nav}_value"), json!(target));
+                }
+                None => {
+                    rec.insert(k, v);
+                }
+            }
+        }
         rec.insert("modifiedon".into(), json!(stamp));
     }
 
@@ -277,6 +288,11 @@ fn table_of(set: &str) -> Option<&'static str> {
 fn check(table: &str, body: &Map<String, Value>, creating: bool) -> Result<(), Response> {
     let known = attributes(table).unwrap_or_default();
     for (k, v) in body {
+        // A lookup is bound by its navigation property (`parentaccountid@odata.bind`).
+        let (k, bind) = match k.strip_suffix("@odata.bind") {
+            Some(nav) => (nav, true),
+            None => (k.as_str(), false),
+        };
         let Some(a) = known.iter().find(|a| a["LogicalName"] == json!(k)) else {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -284,6 +300,14 @@ fn check(table: &str, body: &Map<String, Value>, creating: bool) -> Result<(), R
                 &format!("Could not find a property named '{k}' on type 'Microsoft.Dynamics.CRM.{table}'."),
             ));
         };
+        let lookup = matches!(a["AttributeType"].as_str(), Some("Lookup" | "Customer"));
+        if bind != lookup {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "0x80060888",
+                &format!("A lookup such as {k} is set with {k}@odata.bind, and only a lookup is"),
+            ));
+        }
         let valid = if creating { a["IsValidForCreate"] == json!(true) } else { a["IsValidForUpdate"] == json!(true) };
         if !valid {
             return Err(error(

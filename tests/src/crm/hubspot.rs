@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use serde_json::{Map, Value, json};
 
 pub use super::Fault;
@@ -39,6 +39,8 @@ pub struct Account {
     pub clock: i64,
     pub calls: Vec<String>,
     pub bodies: Vec<String>,
+    /// Associations: (object, id, other object, other id).
+    pub associations: Vec<(String, String, String, String)>,
     next_id: u64,
 }
 
@@ -117,6 +119,7 @@ impl FakeHubSpot {
             .route("/crm/v3/objects/{object}/batch/upsert", post(upsert))
             .route("/crm/v3/objects/{object}/search", post(search))
             .route("/crm/v3/objects/{object}/{id}", patch(update))
+            .route("/crm/v4/objects/{object}/{id}/associations/default/{to_object}/{to_id}", put(associate))
             .with_state(account.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("the fake serves") });
         FakeHubSpot { base, account }
@@ -402,6 +405,28 @@ async fn upsert(State(account): Shared, Path(object): Path<String>, headers: Hea
     };
     maybe_hang(hang).await;
     axum::Json(reply).into_response()
+}
+
+async fn associate(
+    State(account): Shared,
+    Path((object, id, to_object, to_id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut a = account.lock().expect("state");
+    if let Err(r) = admit(&mut a, &headers, format!("PUT {object}/{id} associate {to_object}/{to_id}"), "") {
+        return r;
+    }
+    let exists = |a: &Account, o: &str, i: &str| a.records.get(o).is_some_and(|r| r.contains_key(i));
+    if !exists(&a, &object, &id) || !exists(&a, &to_object, &to_id) {
+        return error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "One or more objects of the association do not exist");
+    }
+    let link = (object.clone(), id.clone(), to_object.clone(), to_id.clone());
+    if !a.associations.contains(&link) {
+        a.associations.push(link);
+    }
+    axum::Json(json!({ "status": "COMPLETE", "results": [{ "from": { "id": id }, "to": { "id": to_id },
+        "type": format!("{object}_to_{to_object}") }] }))
+    .into_response()
 }
 
 async fn search(State(account): Shared, Path(object): Path<String>, headers: HeaderMap, body: String) -> Response {

@@ -86,6 +86,7 @@ fn opportunity_mapping() -> Mapping {
                     ("amount", "Amount"),
                     ("close_date", "CloseDate"),
                     ("stage", "StageName"),
+                    ("customer_account", "AccountId"),
                 ]),
                 external_id: Some("Partner_Deal_Id__c".into()),
             },
@@ -126,6 +127,17 @@ async fn salesforce_connects_describes_and_writes_each_deal_once() {
     bad.objects[0].fields.retain(|(k, _)| k != "close_date");
     let problems = validate(&bad, "Salesforce", |o| (o == "Opportunity").then_some(opp.as_slice()));
     assert_eq!(problems[0].message, "Close Date (CloseDate) is required by Salesforce and not mapped");
+    let mut not_a_link = opportunity_mapping();
+    for (k, v) in not_a_link.objects[0].fields.iter_mut() {
+        if k == "customer_account" {
+            *v = "Description".into();
+        }
+    }
+    let problems = validate(&not_a_link, "Salesforce", |o| (o == "Opportunity").then_some(opp.as_slice()));
+    assert_eq!(
+        problems[0].message,
+        "Description holds text, and the portal's Link to the customer account is a link to another record"
+    );
 
     // A deal written by its external id, twice (a retry): one opportunity.
     let deal = fields(
@@ -159,7 +171,9 @@ async fn salesforce_connects_describes_and_writes_each_deal_once() {
             &fields(json!({"Name": "Northwind", "Website": "https://www.northwind.example/"})),
         )
         .unwrap();
-    assert_eq!(crm.find(&mut t, "Account", "Website", "northwind.example").unwrap(), Some(acct_id));
+    assert_eq!(crm.find(&mut t, "Account", "Website", "northwind.example").unwrap(), Some(acct_id.clone()));
+    crm.associate(&mut t, "Opportunity", &id, "AccountId", "Account", &acct_id).unwrap();
+    assert_eq!(sf.org().records["Opportunity"][&id]["AccountId"], json!(acct_id));
     assert_eq!(crm.find(&mut t, "Account", "Website", "o'brien.example").unwrap(), None);
 
     // Salesforce's own errors, in words.
@@ -352,7 +366,11 @@ async fn hubspot_refreshes_its_way_and_writes_each_deal_once() {
     let company = crm
         .write(&mut t, "companies", Target::New, &fields(json!({"name": "Northwind", "domain": "northwind.example"})))
         .unwrap();
-    assert_eq!(crm.find(&mut t, "companies", "domain", "northwind.example").unwrap(), Some(company));
+    assert_eq!(crm.find(&mut t, "companies", "domain", "northwind.example").unwrap(), Some(company.clone()));
+    assert!(deals.iter().any(|f| f.name == "associations.companies"), "associations offered as fields");
+    crm.associate(&mut t, "deals", &a, "associations.companies", "companies", &company).unwrap();
+    let link = ("deals".to_string(), a.clone(), "companies".to_string(), company.clone());
+    assert!(hs.account().associations.contains(&link));
 
     // A private app's token needs no refresh; one that is refused is the connection's failure.
     let mut private = hubspot(&hs);
@@ -495,7 +513,9 @@ async fn dynamics_signs_in_describes_and_closes_opportunities_its_way() {
             &fields(json!({"name": "Globex", "websiteurl": "https://www.globex.example"})),
         )
         .unwrap();
-    assert_eq!(crm.find(&mut t, "account", "websiteurl", "globex.example").unwrap(), Some(acct));
+    assert_eq!(crm.find(&mut t, "account", "websiteurl", "globex.example").unwrap(), Some(acct.clone()));
+    crm.associate(&mut t, "opportunity", &id, "parentaccountid", "account", &acct).unwrap();
+    assert_eq!(d.env().records["opportunity"][&id]["_parentaccountid_value"], json!(acct));
 
     // Tokens are asked for again when refused; a deleted client secret, a wrong tenant or environment say so.
     d.expire_tokens();
