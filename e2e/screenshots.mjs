@@ -86,6 +86,7 @@ try {
   await admin.goto('/admin/orgs');
   await admin.getByRole('link', { name: 'Northwind Solutions', exact: true }).click();
   await shot(admin, new URL(admin.url()).pathname, 'admin-org-cards');
+  await shot(admin, '/p/crm-salesforce/', 'crm-salesforce-sync');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

@@ -27,6 +27,18 @@ browserTest('the main pages pass the accessibility check for every role', async 
   for (const url of ['/', '/org', '/org/users', '/account']) await visit(alice, url);
 });
 
+browserTest('the Salesforce sync page says what is wrong and answers its buttons', async (open) => {
+  const admin = await open('admin@acme.example');
+  // The demo has no Salesforce to reach: the page says so, and lists the approved deals that wait for it.
+  await visit(admin, '/p/crm-salesforce/');
+  await admin.getByRole('button', { name: 'Test connection' }).click();
+  await admin.waitForLoadState();
+  const alert = admin.locator('.alert[role=alert]');
+  assert.match(await alert.textContent(), /not connected yet: set the connected app.s consumer key/);
+  await accessible(admin);
+  await visit(admin, '/p/crm-salesforce/?status=paused');
+});
+
 browserTest('charts and partner cards are accessible markup without script', async (open) => {
   const manager = await open('manager@acme.example');
   await visit(manager, '/');

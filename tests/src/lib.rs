@@ -470,6 +470,14 @@ pub fn capabilities() -> PluginSource {
     }
 }
 
+/// The bundled Salesforce connector.
+pub fn crm_salesforce() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/crm-salesforce"),
+        crate_name: "portico_plugin_crm_salesforce",
+    }
+}
+
 /// The SDK's example plugin.
 pub fn guestbook() -> PluginSource {
     PluginSource {

@@ -3,6 +3,8 @@
 //!
 //! - [`connector`]: the calls each CRM's protocol implements (refresh, describe, write, find, pull changes) over a
 //!   transport the plugin backs with the host's outbound HTTP, and the session rule every call follows;
+//! - [`engine`]: the sync itself on the plugin SDK — deal events written to the CRM, the schedule's pulls, the
+//!   sync log and its retries, the connection's health, and the JSON API every connector serves;
 //! - [`schema`]: the portal's side of a mapping (which deal, partner-org and contact fields can be synced), a CRM
 //!   object's fields as its own schema describes them, and the checks that refuse a mapping when it is saved
 //!   (unknown field, incompatible type, read-only target, required field left unmapped, unknown picklist value),
@@ -17,6 +19,7 @@
 
 pub mod conflict;
 pub mod connector;
+pub mod engine;
 pub mod retry;
 pub mod schema;
 pub mod sync;

@@ -20,6 +20,8 @@ pub const MAX_BACKOFF_MS: i64 = 3_600_000;
 pub enum Failure {
     /// The access token expired or the session ended: refresh it and try once more.
     Expired,
+    /// The connection is not set up (a setting or secret is missing): nothing syncs until the admin adds it.
+    NotConfigured(String),
     /// The credentials are wrong or the grant was revoked: nothing syncs until the admin reconnects.
     Credentials(String),
     /// The connected user lacks a permission the call needs.
@@ -41,6 +43,7 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Expired => "the session expired".into(),
+            Failure::NotConfigured(m) => format!("not connected yet: {m}"),
             Failure::Credentials(m) => format!("the CRM refused the credentials: {m}"),
             Failure::Permission(m) => format!("missing permission: {m}"),
             Failure::RateLimited { wait_ms, message } => {
@@ -55,7 +58,10 @@ impl Failure {
 
     /// Whether the failure is the connection's (every call would fail alike) rather than one record's.
     pub fn is_connection(&self) -> bool {
-        matches!(self, Failure::Credentials(_) | Failure::Permission(_) | Failure::BadUrl(_))
+        matches!(
+            self,
+            Failure::NotConfigured(_) | Failure::Credentials(_) | Failure::Permission(_) | Failure::BadUrl(_)
+        )
     }
 
     /// When to try again after `attempts` attempts (this one included), or `None` to wait for a person: the

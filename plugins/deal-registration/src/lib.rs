@@ -39,6 +39,16 @@ mod plugin {
             }
         }
 
+        fn on_event(ctx: &Context, event: Event) -> Result<(), Error> {
+            match event.topic.as_str() {
+                "crm.deal.changed" => {
+                    let payload: portico_sdk::Value = portico_sdk::events::payload(&event)?;
+                    workflow::apply_crm_change(ctx, &event.source, &payload)
+                }
+                _ => Ok(()),
+            }
+        }
+
         fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
             match schedule {
                 "housekeeping" => workflow::housekeeping(ctx),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use portico_sdk::directory;
 use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::storage::{Collection, Record};
-use portico_sdk::{Context, Error, Role, events, json};
+use portico_sdk::{Context, Error, Role, Value, events, json};
 use serde::{Deserialize, Serialize};
 
 use crate::matching;
@@ -757,4 +757,74 @@ pub fn probe(checked: Checked, program: &str) -> Deal {
 /// A blank input for the form.
 pub fn blank() -> Input {
     Input { currency: "USD".into(), ..Input::default() }
+}
+
+/// The connectors whose `crm.deal.changed` events deal registration applies: the bundled ones. Any plugin can
+/// emit any topic, so the source is checked; another connector is trusted by adding its id here in a release.
+pub const CRM_SOURCES: &[&str] = &["crm-salesforce", "crm-hubspot", "crm-dynamics"];
+
+/// A change a CRM connector pulled from the CRM (`crm.deal.changed`): `{"deal_id", "changes": {"stage",
+/// "amount", "close_date"}, "crm", "url"}`. A won or lost stage closes an approved deal through [`close`] (its
+/// events, notifications and the end of protection, as when a manager closes it); amount and close date are
+/// updated with a note on the timeline. Anything else, or a deal in another state, is left alone: the CRM may
+/// not reopen, reject or withdraw a registration.
+pub fn apply_crm_change(ctx: &Context, source: &str, payload: &Value) -> Result<(), Error> {
+    if !CRM_SOURCES.contains(&source) {
+        return Err(Error::Denied(format!("{source} is not a CRM connector deal registration trusts")));
+    }
+    let Some(id) = payload["deal_id"].as_str() else { return Err(Error::invalid("deal_id", "is missing")) };
+    let Some(mut rec) = DEALS.get::<Deal>(id)? else { return Ok(()) };
+    let crm = payload["crm"].as_str().unwrap_or("the CRM");
+    let actor = Actor {
+        id: String::new(),
+        name: format!("{crm} sync"),
+        role: None,
+        org_id: String::new(),
+        org_name: String::new(),
+    };
+    let changes = &payload["changes"];
+    let now = ctx.now_ms();
+    let mut notes = Vec::new();
+    {
+        let d = &mut rec.data;
+        if let Some(amount) = changes["amount"].as_f64().filter(|a| a.is_finite() && *a >= 0.0)
+            && d.input.amount != Some(amount)
+        {
+            d.input.amount = Some(amount);
+            notes.push(format!("amount changed in {crm} to {} {}", group_thousands(amount), d.input.currency));
+        }
+        if let Some(date) =
+            changes["close_date"].as_str().filter(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
+            && d.input.expected_close_date != date
+        {
+            d.input.expected_close_date = date.to_string();
+            notes.push(format!("expected close date changed in {crm} to {date}"));
+        }
+        if !notes.is_empty() {
+            let status = d.status;
+            d.timeline.push(Transition {
+                at: now,
+                by_id: String::new(),
+                by_name: actor.name.clone(),
+                from: Some(status),
+                to: status,
+                note: notes.join("; "),
+            });
+        }
+    }
+    if !notes.is_empty() {
+        rec = DEALS.update(id, rec.revision, &rec.data)?;
+        emit("updated", id, &rec.data, &actor, &notes.join("; "))?;
+    }
+    let won = match changes["stage"].as_str() {
+        Some("won") => true,
+        Some("lost") => false,
+        _ => return Ok(()),
+    };
+    if rec.data.status != Status::Approved {
+        return Ok(());
+    }
+    let reason = format!("closed {} in {crm}", if won { "won" } else { "lost" });
+    close(ctx, &actor, rec, won, Decision { reason, ..Default::default() })?;
+    Ok(())
 }

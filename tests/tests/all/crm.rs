@@ -574,3 +574,185 @@ async fn dynamics_changes_are_followed_through_next_links_none_missed_or_doubled
         crm.changed(&mut t, "opportunity", &wanted, start, Some("https://elsewhere.example/api/data/v9.2/x")).is_err()
     );
 }
+
+/// The Salesforce connector installed beside deal registration in the demo portal, reaching the local Salesforce
+/// (its manifest also lists 127.0.0.1, which the operator allows), connected by its settings and secrets.
+async fn portal_with_salesforce(sf: &FakeSalesforce, timeout_ms: u32) -> portico_tests::TestApp {
+    use portico_tests::{DbKind, crm_salesforce, deals, spawn_app_with};
+    let app = spawn_app_with(DbKind::Sqlite, |c| c.runtime.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    app.install(&deals().package(None), &["reseller", "msp"]).await;
+    let manifest = crm_salesforce()
+        .manifest_text()
+        .replace("outbound_hosts = [", "outbound_hosts = [\"127.0.0.1\", ")
+        .replace("timeout_ms = 8000", &format!("timeout_ms = {timeout_ms}"));
+    app.install(&crm_salesforce().package(Some(&manifest)), &["reseller"]).await;
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&tenant.id);
+    let program = scope.program_by_key("reseller").await.unwrap();
+    let settings = json!({ "login_url": sf.base, "client_id": fake::CLIENT_ID, "conflict_policy": "crm_wins" });
+    scope.set_plugin_settings("crm-salesforce", &program.id, &settings.to_string()).await.unwrap();
+    for (name, value) in [("client_secret", fake::CLIENT_SECRET), ("refresh_token", fake::REFRESH_TOKEN)] {
+        portico::plugins::set_secret(&app.state, &tenant, "crm-salesforce", name, Some(value), None).await.unwrap();
+    }
+    // The CRM's clock runs with the portal's: a first pull starts at "now".
+    sf.org().clock = app.state.clock.now_ms();
+    app
+}
+
+async fn deliver(app: &portico_tests::TestApp) {
+    portico::plugins::jobs::deliver_due(&app.state, 500).await.unwrap();
+}
+
+/// A partner registers a deal and a manager approves it, through deal registration's API; returns its id.
+async fn approved_deal(app: &portico_tests::TestApp, customer: &str, domain: &str) -> String {
+    use reqwest::Method;
+    let bob = app.client().token("bob@northwind.example", "portico-demo").await;
+    let body = json!({ "customer_name": customer, "customer_domain": domain, "country": "DE", "amount": 20000,
+        "currency": "EUR", "products": ["Edge Router"], "expected_close_date": "2027-03-31",
+        "contact_name": "Jane Doe", "contact_email": "jane@example.com", "submit": true });
+    let page = app.client().api(Method::POST, "/api/v1/p/deal-registration/deals", Some(&bob), Some(body)).await;
+    assert_eq!(page.status, reqwest::StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let path = format!("/api/v1/p/deal-registration/deals/{id}/approve");
+    let page = app.client().api(Method::POST, &path, Some(&manager), Some(json!({}))).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    id
+}
+
+async fn crm_api(
+    app: &portico_tests::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> portico_tests::Page {
+    let admin = app.client().token("admin@acme.example", "portico-demo").await;
+    app.client().api(method, &format!("/api/v1/p/crm-salesforce{path}"), Some(&admin), body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_deals_reach_salesforce_once_and_salesforce_closes_them_in_the_portal() {
+    use reqwest::Method;
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 1_500).await;
+
+    // Approved: written at once, with the customer's account found or created by its domain and linked.
+    let first = approved_deal(&app, "Globex", "https://www.globex.com").await;
+    deliver(&app).await;
+    let opp = sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(first));
+    assert_eq!(opp.len(), 1, "{:?}", sf.org().calls);
+    assert_eq!(opp[0]["StageName"], json!("Qualification"));
+    assert_eq!(opp[0]["Amount"], json!(20000.0));
+    let accounts = sf.org().records["Account"].clone();
+    assert_eq!(accounts.len(), 1);
+    let (account_id, account) = accounts.iter().next().unwrap();
+    assert_eq!((account["Website"].clone(), opp[0]["AccountId"].clone()), (json!("globex.com"), json!(account_id)));
+
+    // A second deal: Salesforce stores the new account and its answer never comes (the call outlives the plugin's
+    // deadline), so the whole write fails; the event is delivered again, the account is found by its domain and
+    // the opportunity upserted by the external id: each exists once.
+    let second = approved_deal(&app, "Umbrella", "umbrella.com").await;
+    sf.inject(Fault::StoreThenHang(Duration::from_secs(3)), 1);
+    deliver(&app).await;
+    assert_eq!(sf.org().records["Account"].len(), 2, "stored before the hang");
+    assert!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(second)).is_empty());
+    // Event delivery retries after a back-off of 2 s, on the wall clock.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    deliver(&app).await;
+    let log = crm_api(&app, Method::GET, "/log", None).await.body;
+    assert_eq!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(second)).len(), 1, "exactly once: {log}");
+    assert_eq!(sf.org().records["Account"].len(), 2, "the account was found, not made again");
+    let status = crm_api(&app, Method::GET, "/status", None).await.json();
+    assert_eq!((status["synced"].clone(), status["connected"].clone()), (json!(2), json!(true)), "{status}");
+
+    // Closed won in Salesforce, with a new amount: the schedule pulls it and deal registration closes the deal.
+    let opp_id =
+        sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(first))[0]["Id"].as_str().unwrap().to_string();
+    sf.org().clock = app.state.clock.now_ms() + 1_000;
+    sf.org().edit("Opportunity", &opp_id, fields(json!({"StageName": "Closed Won", "Amount": 61000})));
+    let ran = crm_api(&app, Method::POST, "/sync", None).await;
+    assert_eq!(ran.json()["pulled"], json!(1), "{}", ran.body);
+    deliver(&app).await;
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let deal = app
+        .client()
+        .api(Method::GET, &format!("/api/v1/p/deal-registration/deals/{first}"), Some(&manager), None)
+        .await
+        .json();
+    assert_eq!((deal["status"].clone(), deal["amount"].clone()), (json!("won"), json!(61000.0)), "{deal}");
+    let timeline = deal["timeline"].to_string();
+    assert!(timeline.contains("Salesforce sync") && timeline.contains("closed won in Salesforce"), "{timeline}");
+    // Pulling again changes nothing: what was applied is not applied twice.
+    assert_eq!(crm_api(&app, Method::POST, "/sync", None).await.json()["pulled"], json!(0));
+
+    // The admin revokes the app's access: the next deal waits, the log and the status say why in words.
+    sf.revoke();
+    let third = approved_deal(&app, "Initech", "initech.com").await;
+    deliver(&app).await;
+    let status = crm_api(&app, Method::GET, "/status", None).await.json();
+    assert_eq!(status["connected"], json!(false), "{status}");
+    assert!(status["connection_error"].as_str().unwrap().contains("revoked or has expired"), "{status}");
+    let log = crm_api(&app, Method::GET, "/log?status=paused", None).await.json();
+    assert_eq!(log["entries"][0]["deal_id"], json!(third), "{log}");
+    assert!(log["entries"][0]["last_error"].as_str().unwrap().contains("connect again"), "{log}");
+    let page = {
+        let mut admin = app.client();
+        admin.login_ok("admin@acme.example").await;
+        admin.get("/p/crm-salesforce/").await
+    };
+    assert!(page.body.contains("Nothing syncs until this is fixed") && page.body.contains("Initech"), "{}", page.body);
+    // Reconnected: the next sync probes, finds it works, and what waited goes out (the new deal, and the won
+    // deal's own update, which had failed on the revoked grant first).
+    sf.reconnect();
+    let ran = crm_api(&app, Method::POST, "/sync", None).await.json();
+    assert_eq!(ran["written"], json!(2), "{ran}");
+    assert_eq!(sf.org().records["Opportunity"][&opp_id]["StageName"], json!("Closed Won"));
+    assert_eq!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(third)).len(), 1);
+    assert_eq!(crm_api(&app, Method::GET, "/status", None).await.json()["connected"], json!(true));
+
+    // No secret in any answer or page.
+    let answers = [
+        crm_api(&app, Method::GET, "/status", None).await.body,
+        crm_api(&app, Method::GET, "/log", None).await.body,
+        crm_api(&app, Method::GET, "/mapping", None).await.body,
+        page.body,
+    ];
+    let sessions = sf.org().sessions.clone();
+    for body in &answers {
+        for secret in
+            [fake::CLIENT_SECRET, fake::REFRESH_TOKEN].iter().copied().chain(sessions.iter().map(String::as_str))
+        {
+            assert!(!body.contains(secret), "a secret in {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_that_does_not_fit_salesforce_is_refused_when_saved() {
+    use reqwest::Method;
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    let mut m = crm_api(&app, Method::GET, "/mapping", None).await.json()["mapping"].clone();
+    m["objects"][0]["fields"].as_array_mut().unwrap().retain(|p| p[0] != json!("close_date"));
+    m["objects"][0]["fields"].as_array_mut().unwrap().push(json!(["notes", "IsWon"]));
+    let page = crm_api(&app, Method::PUT, "/mapping", Some(m)).await;
+    assert_eq!(page.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    let messages = page.json()["error"]["fields"].to_string();
+    assert!(messages.contains("IsWon is read-only in Salesforce"), "{messages}");
+    assert!(messages.contains("Close Date (CloseDate) is required by Salesforce and not mapped"), "{messages}");
+    // The default mapping fits, and is saved.
+    let good = crm_api(&app, Method::GET, "/mapping", None).await.json()["mapping"].clone();
+    let page = crm_api(&app, Method::PUT, "/mapping", Some(good)).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    assert_eq!(crm_api(&app, Method::GET, "/mapping", None).await.json()["saved"], json!(true));
+    // "Test connection" says what is wrong in words.
+    let test = crm_api(&app, Method::POST, "/test", None).await.json();
+    assert_eq!(test["ok"], json!(true), "{test}");
+    sf.revoke();
+    let test = crm_api(&app, Method::POST, "/test", None).await.json();
+    assert!(test["message"].as_str().unwrap().contains("revoked or has expired"), "{test}");
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    portico::plugins::set_secret(&app.state, &tenant, "crm-salesforce", "client_secret", None, None).await.unwrap();
+    let test = crm_api(&app, Method::POST, "/test", None).await.json();
+    assert_eq!(test["message"], json!("not connected yet: set the client_secret secret"), "{test}");
+}

@@ -1,0 +1,697 @@
+//! The sync engine every connector plugin runs, on the SDK only: deal events become writes to the CRM, a schedule
+//! pulls what changed in the CRM, and every synced deal has a link record that is also its line in the sync log.
+//!
+//! - **Portal → CRM.** A deal event (`deal.approved` and what follows it) stores the deal on its link and writes
+//!   it at once: the customer's account found by its domain or created, the partner's account by the portal's org
+//!   id, the opportunity upserted by the external-id field (or by the CRM id stored at the last write), then the
+//!   accounts linked. A failure is recorded on the link with its attempts and the next try (see
+//!   [`crate::retry`]); the event itself always succeeds, so nothing depends on the event being redelivered.
+//! - **CRM → portal.** The `sync` schedule writes what is due, then pulls the opportunities modified since the
+//!   watermark (minus the overlap), page by page, and for each one the portal knows decides field by field with
+//!   [`crate::sync::inbound`]; the portal's changes are published as `crm.deal.changed`, which deal registration
+//!   applies (won, lost, amount, close date) through its own workflow; the portal's winning values are written
+//!   back. The watermark advances after each page.
+//! - **A connection failure** (bad credentials, revoked grant, missing permission, wrong URL) pauses every write
+//!   and pull and is shown as the connection's state until a sync succeeds again; what waited goes out then.
+
+use portico_sdk::prelude::*;
+use portico_sdk::storage::{Collection, Direction, Record};
+use portico_sdk::{events, http, secrets};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::conflict::Policy;
+use crate::connector::{Crm, Reply, Request as HttpRequest, Target, Transport, with_session};
+use crate::retry::Failure;
+use crate::schema::{CrmField, Entity, Mapping, Problem, validate};
+use crate::sync::{PortalDeal, inbound, inbound_fields, outbound};
+use crate::watermark::{advance, is_news, pull_from};
+
+/// One record per synced deal (id = the deal's id): its CRM ids, its state in the sync log, the deal as last
+/// seen and the values both sides last agreed on.
+pub const LINKS: Collection = Collection::new("links");
+/// The connection's state (one record, [`STATE_ID`]): mapping, watermark, session, health.
+pub const STATE: Collection = Collection::new("state");
+pub const STATE_ID: &str = "sync";
+
+/// The deal events a connector subscribes to: a deal syncs once it is approved.
+pub const DEAL_TOPICS: &[&str] =
+    &["deal.approved", "deal.won", "deal.lost", "deal.extended", "deal.expired", "deal.withdrawn"];
+/// Published when the CRM changed a synced deal; deal registration applies it.
+pub const CHANGED_TOPIC: &str = "crm.deal.changed";
+
+/// Links written per scheduled run, and pages pulled per run (the rest waits for the next run: each run is one
+/// plugin invocation, under its deadline).
+pub const WRITES_PER_RUN: u32 = 50;
+pub const PAGES_PER_RUN: u32 = 10;
+
+/// What a connector plugin gives the engine besides its CRM protocol.
+pub trait Connector: Crm + Sized {
+    /// The plugin's id (`crm-salesforce`), for its pages' addresses.
+    const PLUGIN: &'static str;
+
+    /// Builds the connection from the plugin's settings and secrets (read with `secrets::get`) and the kept
+    /// session; a message in words when something is missing.
+    fn connect(settings: &Value, session: &Value) -> Result<Self, String>;
+
+    /// What of the session to keep in storage rather than secrets (Salesforce's instance URL).
+    fn session(&self) -> Value {
+        Value::Null
+    }
+
+    /// The mapping a new connection starts with.
+    fn default_mapping() -> Mapping;
+}
+
+/// A link, which is also a line of the sync log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub deal_id: String,
+    pub customer: String,
+    pub org_name: String,
+    /// `pending` (to write), `synced`, `failed` (waits for a retry), `paused` (waits for the connection).
+    pub status: String,
+    /// The last sync's direction: `out` (portal → CRM) or `in`.
+    pub direction: String,
+    pub crm_id: Option<String>,
+    pub customer_account: Option<String>,
+    pub partner_account: Option<String>,
+    pub attempts: u32,
+    /// When the next automatic attempt is due (indexed; none when waiting for a person).
+    pub next_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<i64>,
+    pub synced_at: Option<i64>,
+    /// The deal as the last event carried it.
+    pub deal: Value,
+    /// When the portal last changed the deal.
+    pub portal_at: i64,
+    /// The values (in the portal's terms) both sides agreed on at the last sync.
+    pub synced: Map<String, Value>,
+    /// The CRM's modification time last applied.
+    pub crm_modified: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// The connection's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    pub mapping: Option<Mapping>,
+    pub watermark: Option<i64>,
+    /// Where an interrupted pull continues.
+    pub next: Option<String>,
+    pub session: Value,
+    pub last_success_at: Option<i64>,
+    pub last_pull_at: Option<i64>,
+    /// Why nothing syncs (the connection's failure), until a call succeeds again.
+    pub connection_error: Option<String>,
+    /// Changes applied from the CRM, in all.
+    pub pulled: u64,
+}
+
+/// Outbound HTTP through the host, as a [`Transport`].
+#[derive(Debug, Default)]
+pub struct HostHttp;
+
+impl Transport for HostHttp {
+    fn send(&mut self, req: HttpRequest) -> Result<Reply, Failure> {
+        let r = http::Request { method: req.method.to_string(), url: req.url, headers: req.headers, body: req.body };
+        match http::send(&r) {
+            Ok(resp) => Ok(Reply { status: resp.status, headers: resp.headers, body: resp.body }),
+            Err(Error::Denied(m)) => Err(Failure::BadUrl(format!("the portal may not reach that address: {m}"))),
+            Err(Error::Invalid(e)) => Err(Failure::BadUrl(e.message)),
+            Err(Error::Unavailable(m)) => Err(Failure::Unavailable(m)),
+            Err(other) => Err(Failure::Unavailable(format!("{other:?}"))),
+        }
+    }
+}
+
+/// The state record, and its revision (none before the first save).
+pub fn load_state() -> Result<(SyncState, Option<u64>), Error> {
+    Ok(match STATE.get::<SyncState>(STATE_ID)? {
+        Some(r) => (r.data, Some(r.revision)),
+        None => (SyncState::default(), None),
+    })
+}
+
+fn save_state(state: &SyncState, revision: Option<u64>) -> Result<(), Error> {
+    match revision {
+        Some(rev) => STATE.update(STATE_ID, rev, state).map(|_| ()),
+        None => STATE.insert_with(Some(STATE_ID), None, state).map(|_| ()),
+    }
+}
+
+/// The mapping in force: the saved one, or the connector's default.
+pub fn mapping<C: Connector>(state: &SyncState) -> Mapping {
+    state.mapping.clone().unwrap_or_else(C::default_mapping)
+}
+
+/// Stores the secrets a call obtained (refreshed tokens) and the session; never logs them.
+fn keep_session<C: Connector>(crm: &C, refreshed: &[(String, String)], state: &mut SyncState) -> Result<(), Error> {
+    for (name, value) in refreshed {
+        secrets::set(name, value)?;
+    }
+    state.session = crm.session();
+    Ok(())
+}
+
+/// A connection, or the reason there is none (as a connection failure).
+fn connect<C: Connector>(state: &SyncState) -> Result<C, Failure> {
+    let settings = portico_sdk::settings::get::<Value>().map_err(|e| Failure::NotConfigured(format!("{e:?}")))?;
+    C::connect(&settings, &state.session).map_err(Failure::NotConfigured)
+}
+
+/// The policy for the call's program.
+fn policy() -> Policy {
+    portico_sdk::settings::get::<Value>()
+        .ok()
+        .and_then(|s| s["conflict_policy"].as_str().and_then(Policy::parse))
+        .unwrap_or_default()
+}
+
+/// Handles a deal event: records the deal on its link and writes it to the CRM now. Always succeeds: a failure is
+/// the link's, to be retried from the log.
+pub fn on_deal_event<C: Connector>(ctx: &Context, event: &Event) -> Result<(), Error> {
+    if !DEAL_TOPICS.contains(&event.topic.as_str()) {
+        return Ok(());
+    }
+    let payload: Value = events::payload(event)?;
+    let Some(deal) = PortalDeal::from_json(&payload) else {
+        return Err(Error::invalid("payload", "the event carries no deal"));
+    };
+    let now = ctx.now_ms();
+    let existing = LINKS.get::<Link>(&deal.id)?;
+    let mut link = existing.as_ref().map(|r| r.data.clone()).unwrap_or_default();
+    link.deal_id = deal.id.clone();
+    link.customer = deal.customer_name.clone();
+    link.org_name = deal.org_name.clone();
+    link.deal = payload.get("deal").cloned().unwrap_or(payload.clone());
+    link.portal_at = now;
+    link.status = "pending".into();
+    link.attempts = 0;
+    link.next_at = Some(now);
+    let (mut state, state_rev) = load_state()?;
+    if state.connection_error.is_none() {
+        attempt::<C>(ctx, &mut state, &mut link)?;
+        save_state(&state, state_rev)?;
+    } else {
+        link.status = "paused".into();
+        link.next_at = None;
+        link.last_error = state.connection_error.clone();
+    }
+    save_link(existing.as_ref(), &link, now)
+}
+
+fn save_link(existing: Option<&Record<Link>>, link: &Link, now: i64) -> Result<(), Error> {
+    let mut link = link.clone();
+    link.updated_at = now;
+    match existing {
+        Some(r) => LINKS.update(&r.id, r.revision, &link).map(|_| ()),
+        None => LINKS.insert_with(Some(&link.deal_id), None, &link).map(|_| ()),
+    }
+}
+
+/// One attempt at writing a link's deal; the outcome is recorded on the link and the connection's state.
+fn attempt<C: Connector>(ctx: &Context, state: &mut SyncState, link: &mut Link) -> Result<(), Error> {
+    let now = ctx.now_ms();
+    link.attempts += 1;
+    link.last_attempt_at = Some(now);
+    link.direction = "out".into();
+    let result = connect::<C>(state).and_then(|mut crm| {
+        let mut t = HostHttp;
+        let mut refreshed = Vec::new();
+        let r = push(&mut crm, &mut t, &mut refreshed, &mapping::<C>(state), link);
+        keep_session(&crm, &refreshed, state).map_err(|e| Failure::Unavailable(format!("{e:?}")))?;
+        r
+    });
+    match result {
+        Ok(()) => {
+            link.status = "synced".into();
+            link.attempts = 0;
+            link.next_at = None;
+            link.last_error = None;
+            link.synced_at = Some(now);
+            state.connection_error = None;
+            state.last_success_at = Some(now);
+        }
+        Err(f) => fail(state, link, &f, now),
+    }
+    Ok(())
+}
+
+/// Records a failure on a link (and on the connection, when it is the connection's).
+fn fail(state: &mut SyncState, link: &mut Link, f: &Failure, now: i64) {
+    link.last_error = Some(f.message());
+    link.next_at = f.next_attempt(link.attempts, now);
+    link.status = if f.is_connection() {
+        state.connection_error = Some(f.message());
+        "paused"
+    } else if link.next_at.is_some() {
+        "pending"
+    } else {
+        "failed"
+    }
+    .into();
+}
+
+/// Writes a deal and its accounts, and links them.
+fn push<C: Crm>(
+    crm: &mut C,
+    t: &mut dyn Transport,
+    refreshed: &mut Vec<(String, String)>,
+    m: &Mapping,
+    link: &mut Link,
+) -> Result<(), Failure> {
+    let deal =
+        PortalDeal::from_json(&link.deal).ok_or_else(|| Failure::Rejected("the stored deal is unreadable".into()))?;
+    if let Some(om) = m.object(Entity::Customer)
+        && link.customer_account.is_none()
+    {
+        let domain_field = om.fields.iter().find(|(k, _)| k == "domain").map(|(_, f)| f.clone());
+        let found = match &domain_field {
+            Some(f) if !deal.customer_domain.is_empty() => {
+                with_session(crm, t, refreshed, |c, t| c.find(t, &om.object, f, &deal.customer_domain))?
+            }
+            _ => None,
+        };
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let fields = outbound(&deal, m, Entity::Customer);
+                with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, Target::New, &fields))?
+            }
+        };
+        link.customer_account = Some(id);
+    }
+    if let Some(om) = m.object(Entity::Partner)
+        && link.partner_account.is_none()
+    {
+        let fields = outbound(&deal, m, Entity::Partner);
+        let target = match &om.external_id {
+            Some(f) if !deal.org_id.is_empty() => Target::ExternalId { field: f, value: &deal.org_id },
+            _ => Target::New,
+        };
+        link.partner_account = Some(with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, target, &fields))?);
+    }
+    let om = m.object(Entity::Deal).ok_or_else(|| Failure::Rejected("deals are not mapped".into()))?;
+    let fields = outbound(&deal, m, Entity::Deal);
+    let target = match (&om.external_id, &link.crm_id) {
+        (Some(f), _) => Target::ExternalId { field: f, value: &deal.id },
+        (None, Some(id)) => Target::Id(id),
+        (None, None) => Target::New,
+    };
+    let id = with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, target, &fields))?;
+    for (key, account, to) in [
+        ("customer_account", &link.customer_account, m.object(Entity::Customer)),
+        ("partner_account", &link.partner_account, m.object(Entity::Partner)),
+    ] {
+        let field = om.fields.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone());
+        if let (Some(field), Some(account), Some(to)) = (field, account, to) {
+            with_session(crm, t, refreshed, |c, t| c.associate(t, &om.object, &id, &field, &to.object, account))?;
+        }
+    }
+    link.crm_id = Some(id);
+    // What was just written is what both sides agree on.
+    for (key, _) in inbound_fields(m) {
+        let v = match key {
+            "stage" => Value::String(deal.status.clone()),
+            "amount" => deal.amount.map_or(Value::Null, |a| serde_json::json!(a)),
+            "close_date" => Value::String(deal.close_date.clone()),
+            _ => Value::Null,
+        };
+        link.synced.insert(key.to_string(), v);
+    }
+    Ok(())
+}
+
+/// The `sync` schedule (and "sync now"): writes what is due, then pulls what changed. Returns a summary.
+pub fn run<C: Connector>(ctx: &Context) -> Result<Value, Error> {
+    let now = ctx.now_ms();
+    let (mut state, rev) = load_state()?;
+    // A paused connection is probed once per run: when it works again (the admin reconnected, the outage is
+    // over), what waited is put back in line.
+    if state.connection_error.is_some() && probe::<C>(&mut state).is_ok() {
+        state.connection_error = None;
+        requeue(now, &["paused"])?;
+    }
+    let mut written = 0;
+    let due = LINKS
+        .query()
+        .all_orgs()
+        // `range` excludes its upper bound: due means at or before now.
+        .range("next_at", None::<i64>, Some(now + 1))
+        .order_by("next_at", Direction::Asc)
+        .limit(WRITES_PER_RUN)
+        .fetch::<Link>()?;
+    for r in due.records {
+        let mut link = r.data.clone();
+        attempt::<C>(ctx, &mut state, &mut link)?;
+        save_link(Some(&r), &link, now)?;
+        written += 1;
+        if state.connection_error.is_some() {
+            break;
+        }
+    }
+    let pulled = if state.connection_error.is_none() { pull::<C>(ctx, &mut state)? } else { 0 };
+    save_state(&state, rev)?;
+    Ok(serde_json::json!({ "written": written, "pulled": pulled, "connection_error": state.connection_error }))
+}
+
+/// Pulls changed opportunities and applies them; returns how many changed a deal.
+fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error> {
+    let now = ctx.now_ms();
+    let m = mapping::<C>(state);
+    let Some(om) = m.object(Entity::Deal) else { return Ok(0) };
+    let fields: Vec<String> = inbound_fields(&m).into_iter().map(|(_, f)| f).collect();
+    let mut crm = match connect::<C>(state) {
+        Ok(c) => c,
+        Err(f) => {
+            state.connection_error = Some(f.message());
+            return Ok(0);
+        }
+    };
+    let mut t = HostHttp;
+    let mut refreshed = Vec::new();
+    let policy = policy();
+    let mut applied = 0;
+    // A first pull starts now: existing opportunities are brought in by an import, not by the schedule.
+    let first = state.watermark.is_none();
+    let since = pull_from(state.watermark, now);
+    for _ in 0..PAGES_PER_RUN {
+        let next = state.next.clone();
+        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
+            c.changed(t, &om.object, &fields, since, next.as_deref())
+        });
+        let page = match page {
+            Ok(p) => p,
+            Err(f) => {
+                if f.is_connection() {
+                    state.connection_error = Some(f.message());
+                }
+                break;
+            }
+        };
+        let mut newest = None;
+        for rec in &page.records {
+            newest = advance(newest, Some(rec.modified));
+            let found = LINKS.query().all_orgs().eq("crm_id", &rec.id).limit(1).fetch::<Link>()?;
+            let Some(r) = found.records.into_iter().next() else { continue };
+            if !is_news(r.data.crm_modified, rec.modified) {
+                continue;
+            }
+            let mut link = r.data.clone();
+            let Some(deal) = PortalDeal::from_json(&link.deal) else { continue };
+            let result = inbound(rec, &deal, &m, &link.synced, policy, link.portal_at);
+            if !result.portal.is_empty() {
+                events::emit(
+                    CHANGED_TOPIC,
+                    &serde_json::json!({ "deal_id": link.deal_id, "changes": result.portal, "crm_id": rec.id,
+                                         "crm": crm.name(), "url": crm.record_url(&om.object, &rec.id) }),
+                )?;
+                applied += 1;
+            }
+            if !result.crm.is_empty() {
+                let back = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
+                    c.write(t, &om.object, Target::Id(&rec.id), &result.crm)
+                });
+                if let Err(f) = back {
+                    fail(state, &mut link, &f, now);
+                }
+            }
+            link.synced = result.synced;
+            link.crm_modified = Some(rec.modified);
+            link.direction = "in".into();
+            link.synced_at = Some(now);
+            save_link(Some(&r), &link, now)?;
+        }
+        state.watermark = advance(state.watermark, newest);
+        state.next = page.next;
+        if state.next.is_none() {
+            if first {
+                state.watermark = advance(state.watermark, Some(since));
+            }
+            break;
+        }
+    }
+    keep_session(&crm, &refreshed, state)?;
+    state.last_pull_at = Some(now);
+    state.pulled += applied;
+    if state.connection_error.is_none() {
+        state.last_success_at = Some(now);
+    }
+    Ok(applied)
+}
+
+/// Obtains a fresh session: whether the connection works.
+fn probe<C: Connector>(state: &mut SyncState) -> Result<(), Failure> {
+    let mut crm = connect::<C>(state)?;
+    let refreshed = crm.refresh(&mut HostHttp)?;
+    keep_session(&crm, &refreshed, state).map_err(|e| Failure::Unavailable(format!("{e:?}")))
+}
+
+/// Puts the links of the given statuses back in line, now.
+fn requeue(now: i64, statuses: &[&str]) -> Result<u64, Error> {
+    let mut n = 0;
+    for status in statuses {
+        for r in LINKS.query().all_orgs().eq("status", *status).limit(200).fetch::<Link>()?.records {
+            let mut link = r.data.clone();
+            link.status = "pending".into();
+            link.attempts = 0;
+            link.next_at = Some(now);
+            save_link(Some(&r), &link, now)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Checks a mapping against the CRM's schema (read now) and saves it, or returns its problems.
+pub fn save_mapping<C: Connector>(m: Mapping) -> Result<Result<(), Vec<Problem>>, Error> {
+    let (mut state, rev) = load_state()?;
+    let mut crm = connect::<C>(&state).map_err(|f| Error::Unavailable(f.message()))?;
+    let mut t = HostHttp;
+    let mut refreshed = Vec::new();
+    let mut schemas: Vec<(String, Vec<CrmField>)> = Vec::new();
+    for om in &m.objects {
+        match with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.describe(t, &om.object)) {
+            Ok(fields) => schemas.push((om.object.clone(), fields)),
+            Err(Failure::NotFound(_)) => {}
+            Err(f) => return Err(Error::Unavailable(f.message())),
+        }
+    }
+    keep_session(&crm, &refreshed, &mut state)?;
+    let problems = validate(&m, crm.name(), |o| schemas.iter().find(|(n, _)| n == o).map(|(_, f)| f.as_slice()));
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    state.mapping = Some(m);
+    save_state(&state, rev)?;
+    Ok(Ok(()))
+}
+
+/// "Test connection": obtains a session and reads the deal object's schema; says in words what is wrong.
+pub fn test<C: Connector>(ctx: &Context) -> Result<Value, Error> {
+    let now = ctx.now_ms();
+    let (mut state, rev) = load_state()?;
+    let m = mapping::<C>(&state);
+    let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
+    let result = connect::<C>(&state).and_then(|mut crm| {
+        let mut t = HostHttp;
+        let mut refreshed = Vec::new();
+        let r = crm.refresh(&mut t).and_then(|fresh| {
+            refreshed = fresh;
+            crm.describe(&mut t, &object)
+        });
+        keep_session(&crm, &refreshed, &mut state).map_err(|e| Failure::Unavailable(format!("{e:?}")))?;
+        r
+    });
+    let answer = match result {
+        Ok(fields) => {
+            if state.connection_error.take().is_some() {
+                requeue(now, &["paused"])?;
+            }
+            serde_json::json!({ "ok": true, "message": format!("Connected: {object} has {} fields.", fields.len()) })
+        }
+        Err(f) => serde_json::json!({ "ok": false, "message": f.message() }),
+    };
+    save_state(&state, rev)?;
+    Ok(answer)
+}
+
+/// Puts failed and paused links back in line, now (after a fix or a reconnect); one link, or all.
+pub fn retry(ctx: &Context, id: Option<&str>) -> Result<u64, Error> {
+    let now = ctx.now_ms();
+    let Some(id) = id else {
+        let (mut state, rev) = load_state()?;
+        state.connection_error = None;
+        save_state(&state, rev)?;
+        return requeue(now, &["failed", "paused"]);
+    };
+    let Some(r) = LINKS.get::<Link>(id)? else { return Ok(0) };
+    let mut link = r.data.clone();
+    link.status = "pending".into();
+    link.attempts = 0;
+    link.next_at = Some(now);
+    save_link(Some(&r), &link, now)?;
+    Ok(1)
+}
+
+/// The link as the log shows it.
+pub fn log_entry<C: Connector>(r: &Record<Link>, crm: Option<&C>, object: &str) -> Value {
+    let l = &r.data;
+    serde_json::json!({
+        "deal_id": l.deal_id, "customer": l.customer, "partner": l.org_name, "status": l.status,
+        "direction": l.direction, "crm_id": l.crm_id,
+        "crm_url": l.crm_id.as_deref().zip(crm).map(|(id, c)| c.record_url(object, id)),
+        "attempts": l.attempts, "last_error": l.last_error, "next_at": l.next_at,
+        "last_attempt_at": l.last_attempt_at, "synced_at": l.synced_at, "updated_at": l.updated_at,
+    })
+}
+
+/// The connection's health: last success, pending and failed links, failures in the last 24 hours.
+pub fn status(ctx: &Context) -> Result<Value, Error> {
+    let (state, _) = load_state()?;
+    let count = |s: &str| LINKS.query().all_orgs().eq("status", s).count();
+    let day_ago = ctx.now_ms() - 86_400_000;
+    let failed_today = LINKS
+        .query()
+        .all_orgs()
+        .one_of("status", ["failed", "paused"])
+        .range("updated_at", Some(day_ago), None::<i64>)
+        .count()?;
+    Ok(serde_json::json!({
+        "connected": state.connection_error.is_none(),
+        "connection_error": state.connection_error,
+        "last_success_at": state.last_success_at,
+        "last_pull_at": state.last_pull_at,
+        "watermark": state.watermark,
+        "pending": count("pending")?,
+        "synced": count("synced")?,
+        "failed": count("failed")?,
+        "paused": count("paused")?,
+        "failed_24h": failed_today,
+        "pulled": state.pulled,
+        "mapping_saved": state.mapping.is_some(),
+    }))
+}
+
+/// The JSON API every connector serves under `/api/v1/p/{plugin}/`: `status`, `test`, `mapping` (GET, PUT),
+/// `log`, `log/{id}/retry`, `log/retry-failed`, `sync`.
+pub fn api<C: Connector>(ctx: &Context, req: &Request) -> Result<Response, Error> {
+    let segs = req.segments();
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET", ["status"]) => Ok(Response::json(&status(ctx)?)),
+        ("POST", ["test"]) => Ok(Response::json(&test::<C>(ctx)?)),
+        ("GET", ["mapping"]) => {
+            let (state, _) = load_state()?;
+            Ok(Response::json(
+                &serde_json::json!({ "mapping": mapping::<C>(&state), "saved": state.mapping.is_some() }),
+            ))
+        }
+        ("PUT", ["mapping"]) => {
+            let m: Mapping = req.json()?;
+            match save_mapping::<C>(m)? {
+                Ok(()) => Ok(Response::json(&serde_json::json!({ "saved": true }))),
+                Err(problems) => Ok(Response::json_status(
+                    422,
+                    &serde_json::json!({ "error": { "code": "invalid_mapping", "message": "the mapping does not fit the CRM's schema", "fields": problems } }),
+                )),
+            }
+        }
+        ("GET", ["log"]) => {
+            let mut q = LINKS.query().all_orgs().order_by("updated_at", Direction::Desc);
+            if let Some(s) = req.query("status") {
+                q = q.eq("status", s);
+            }
+            let limit = req.query("limit").and_then(|l| l.parse().ok()).unwrap_or(50u32).clamp(1, 200);
+            let page = q.limit(limit).after(req.query("cursor").map(String::from)).fetch::<Link>()?;
+            let (state, _) = load_state()?;
+            let m = mapping::<C>(&state);
+            let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
+            let crm = connect::<C>(&state).ok();
+            let entries: Vec<Value> = page.records.iter().map(|r| log_entry(r, crm.as_ref(), &object)).collect();
+            Ok(Response::json(&serde_json::json!({ "entries": entries, "next_cursor": page.next_cursor })))
+        }
+        ("POST", ["log", "retry-failed"]) => Ok(Response::json(&serde_json::json!({ "queued": retry(ctx, None)? }))),
+        ("POST", ["log", id, "retry"]) => match retry(ctx, Some(id))? {
+            0 => Err(Error::NotFound("no such sync log entry".into())),
+            n => Ok(Response::json(&serde_json::json!({ "queued": n }))),
+        },
+        ("POST", ["sync"]) => Ok(Response::json(&run::<C>(ctx)?)),
+        _ => Err(Error::NotFound("no such route".into())),
+    }
+}
+
+/// The admin's page: the connection's health with "Test connection", "Sync now" and "Retry all failed", the
+/// mapping in force, and the sync log with a retry per entry. A form posts `action` back to the page.
+pub fn page<C: Connector>(ctx: &Context, req: &Request, title: &str) -> Result<Response, Error> {
+    let mut flash = None;
+    if req.method == "POST" {
+        let action = req.field("action").unwrap_or("");
+        flash = Some(match action {
+            "test" => test::<C>(ctx)?,
+            "sync" => {
+                let r = run::<C>(ctx)?;
+                let message = match r["connection_error"].as_str() {
+                    Some(e) => format!("Nothing synced: {e}"),
+                    None => format!(
+                        "Wrote {} deal(s) and applied {} change(s) from {}.",
+                        r["written"],
+                        r["pulled"],
+                        plugin_crm_name::<C>()
+                    ),
+                };
+                serde_json::json!({ "ok": r["connection_error"].is_null(), "message": message })
+            }
+            "retry-failed" => {
+                serde_json::json!({ "ok": true, "message": format!("{} entr(y/ies) put back in line.", retry(ctx, None)?) })
+            }
+            a => match a.strip_prefix("retry:") {
+                Some(id) if retry(ctx, Some(id))? == 1 => {
+                    serde_json::json!({ "ok": true, "message": "Put back in line." })
+                }
+                _ => return Err(Error::invalid("action", "no such action")),
+            },
+        });
+    }
+    let health = status(ctx)?;
+    let (state, _) = load_state()?;
+    let m = mapping::<C>(&state);
+    let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
+    let crm = connect::<C>(&state).ok();
+    let mut q = LINKS.query().all_orgs().order_by("updated_at", Direction::Desc).limit(50);
+    if let Some(s) = req.query("status").filter(|s| ["pending", "synced", "failed", "paused"].contains(s)) {
+        q = q.eq("status", s);
+    }
+    let page = q.after(req.query("cursor").map(String::from)).fetch::<Link>()?;
+    let entries: Vec<Value> = page.records.iter().map(|r| log_entry(r, crm.as_ref(), &object)).collect();
+    let fields: Vec<Value> = m
+        .objects
+        .iter()
+        .flat_map(|om| {
+            om.fields.iter().map(move |(k, f)| {
+                let label = crate::schema::portal_field(om.entity, k).map_or(k.as_str(), |p| p.label);
+                serde_json::json!({ "entity": om.entity.label(), "portal": label, "object": om.object, "crm": f })
+            })
+        })
+        .collect();
+    Ok(Response::page(
+        "sync.html",
+        title,
+        &serde_json::json!({
+            "crm": plugin_crm_name::<C>(), "base": format!("/p/{}/", C::PLUGIN), "status": health, "flash": flash,
+            "entries": entries, "next_cursor": page.next_cursor, "fields": fields, "stages": m.stages,
+            "filter": req.query("status"),
+        }),
+    ))
+}
+
+/// The CRM's name without a connection (one needs settings and secrets).
+fn plugin_crm_name<C: Connector>() -> &'static str {
+    match C::PLUGIN {
+        "crm-salesforce" => "Salesforce",
+        "crm-hubspot" => "HubSpot",
+        "crm-dynamics" => "Dynamics 365",
+        _ => "the CRM",
+    }
+}
