@@ -27,7 +27,7 @@ browserTest('the main pages pass the accessibility check for every role', async 
   for (const url of ['/', '/org', '/org/users', '/account']) await visit(alice, url);
 });
 
-browserTest('the Salesforce sync page says what is wrong and answers its buttons', async (open) => {
+browserTest('the CRM sync pages say what is wrong and answer their buttons', async (open) => {
   const admin = await open('admin@acme.example');
   // The demo has no Salesforce to reach: the page says so, and lists the approved deals that wait for it.
   await visit(admin, '/p/crm-salesforce/');
@@ -37,6 +37,9 @@ browserTest('the Salesforce sync page says what is wrong and answers its buttons
   assert.match(await alert.textContent(), /not connected yet: set the connected app.s consumer key/);
   await accessible(admin);
   await visit(admin, '/p/crm-salesforce/?status=paused');
+  // The HubSpot and Dynamics 365 connectors share the page.
+  await visit(admin, '/p/crm-hubspot/');
+  await visit(admin, '/p/crm-dynamics/');
 });
 
 browserTest('charts and partner cards are accessible markup without script', async (open) => {

@@ -478,6 +478,22 @@ pub fn crm_salesforce() -> PluginSource {
     }
 }
 
+/// The bundled HubSpot connector.
+pub fn crm_hubspot() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/crm-hubspot"),
+        crate_name: "portico_plugin_crm_hubspot",
+    }
+}
+
+/// The bundled Dynamics 365 connector.
+pub fn crm_dynamics() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/crm-dynamics"),
+        crate_name: "portico_plugin_crm_dynamics",
+    }
+}
+
 /// The SDK's example plugin.
 pub fn guestbook() -> PluginSource {
     PluginSource {

@@ -148,10 +148,18 @@ pub fn inbound(
     for (key, crm_field) in inbound_fields(mapping) {
         let crm_raw = record.fields.get(&crm_field).cloned().unwrap_or(Value::Null);
         let crm = match key {
-            "stage" => match crm_raw.as_str().and_then(|v| mapping.status_for(v)) {
-                Some(status) => json!(status),
-                None => continue,
-            },
+            // Picklist values are text (Salesforce, HubSpot) or option-set codes (Dynamics).
+            "stage" => {
+                let value = match &crm_raw {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                match mapping.status_for(&value) {
+                    Some(status) => json!(status),
+                    None => continue,
+                }
+            }
             "amount" => crm_raw
                 .as_f64()
                 .or_else(|| crm_raw.as_str().and_then(|s| s.parse().ok()))
@@ -288,5 +296,12 @@ mod tests {
         let r = record(json!({"StageName": "Prospecting", "Amount": "48000", "CloseDate": "2027-03-31T00:00:00Z"}), 20);
         let a = inbound(&r, &d, &m, &synced, Policy::CrmWins, 10);
         assert!(a.portal.is_empty() && a.crm.is_empty(), "{a:?}");
+        // Dynamics' status reasons are numbers.
+        let mut coded = m.clone();
+        coded.stages = vec![("1".into(), "approved".into()), ("3".into(), "won".into())];
+        let r = record(json!({"StageName": 3, "Amount": 48000, "CloseDate": "2027-03-31"}), 20);
+        let synced_coded =
+            json!({"stage": "approved", "amount": 48000.0, "close_date": "2027-03-31"}).as_object().unwrap().clone();
+        assert_eq!(inbound(&r, &d, &coded, &synced_coded, Policy::CrmWins, 10).portal["stage"], json!("won"));
     }
 }

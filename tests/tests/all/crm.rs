@@ -575,25 +575,37 @@ async fn dynamics_changes_are_followed_through_next_links_none_missed_or_doubled
     );
 }
 
-/// The Salesforce connector installed beside deal registration in the demo portal, reaching the local Salesforce
-/// (its manifest also lists 127.0.0.1, which the operator allows), connected by its settings and secrets.
-async fn portal_with_salesforce(sf: &FakeSalesforce, timeout_ms: u32) -> portico_tests::TestApp {
-    use portico_tests::{DbKind, crm_salesforce, deals, spawn_app_with};
+/// A connector installed beside deal registration in the demo portal (enabled in `reseller`), reaching a local
+/// CRM (its manifest also lists 127.0.0.1, which the operator allows), connected by `settings` and `secrets`.
+async fn portal_with(
+    plugin: portico_tests::PluginSource,
+    settings: Value,
+    secrets: &[(&str, &str)],
+    timeout_ms: u32,
+) -> portico_tests::TestApp {
+    use portico_tests::{DbKind, deals, spawn_app_with};
     let app = spawn_app_with(DbKind::Sqlite, |c| c.runtime.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()]).await;
     app.install(&deals().package(None), &["reseller", "msp"]).await;
-    let manifest = crm_salesforce()
+    let manifest = plugin
         .manifest_text()
         .replace("outbound_hosts = [", "outbound_hosts = [\"127.0.0.1\", ")
         .replace("timeout_ms = 8000", &format!("timeout_ms = {timeout_ms}"));
-    app.install(&crm_salesforce().package(Some(&manifest)), &["reseller"]).await;
+    let installed = app.install(&plugin.package(Some(&manifest)), &["reseller"]).await;
     let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
     let scope = app.state.db.tenant(&tenant.id);
     let program = scope.program_by_key("reseller").await.unwrap();
-    let settings = json!({ "login_url": sf.base, "client_id": fake::CLIENT_ID, "conflict_policy": "crm_wins" });
-    scope.set_plugin_settings("crm-salesforce", &program.id, &settings.to_string()).await.unwrap();
-    for (name, value) in [("client_secret", fake::CLIENT_SECRET), ("refresh_token", fake::REFRESH_TOKEN)] {
-        portico::plugins::set_secret(&app.state, &tenant, "crm-salesforce", name, Some(value), None).await.unwrap();
+    scope.set_plugin_settings(&installed.plugin_id, &program.id, &settings.to_string()).await.unwrap();
+    for (name, value) in secrets {
+        portico::plugins::set_secret(&app.state, &tenant, &installed.plugin_id, name, Some(value), None).await.unwrap();
     }
+    app
+}
+
+/// The Salesforce connector, connected to the local Salesforce.
+async fn portal_with_salesforce(sf: &FakeSalesforce, timeout_ms: u32) -> portico_tests::TestApp {
+    let settings = json!({ "login_url": sf.base, "client_id": fake::CLIENT_ID, "conflict_policy": "crm_wins" });
+    let secrets = [("client_secret", fake::CLIENT_SECRET), ("refresh_token", fake::REFRESH_TOKEN)];
+    let app = portal_with(portico_tests::crm_salesforce(), settings, &secrets, timeout_ms).await;
     // The CRM's clock runs with the portal's: a first pull starts at "now".
     sf.org().clock = app.state.clock.now_ms();
     app
@@ -626,8 +638,26 @@ async fn crm_api(
     path: &str,
     body: Option<Value>,
 ) -> portico_tests::Page {
+    plugin_api(app, "crm-salesforce", method, path, body).await
+}
+
+async fn plugin_api(
+    app: &portico_tests::TestApp,
+    plugin: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> portico_tests::Page {
     let admin = app.client().token("admin@acme.example", "portico-demo").await;
-    app.client().api(method, &format!("/api/v1/p/crm-salesforce{path}"), Some(&admin), body).await
+    app.client().api(method, &format!("/api/v1/p/{plugin}{path}"), Some(&admin), body).await
+}
+
+/// The deal's status and amount as deal registration's API gives them to a manager.
+async fn deal_state(app: &portico_tests::TestApp, id: &str) -> (Value, Value) {
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let path = format!("/api/v1/p/deal-registration/deals/{id}");
+    let deal = app.client().api(reqwest::Method::GET, &path, Some(&manager), None).await.json();
+    (deal["status"].clone(), deal["amount"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -755,4 +785,86 @@ async fn a_mapping_that_does_not_fit_salesforce_is_refused_when_saved() {
     portico::plugins::set_secret(&app.state, &tenant, "crm-salesforce", "client_secret", None, None).await.unwrap();
     let test = crm_api(&app, Method::POST, "/test", None).await.json();
     assert_eq!(test["message"], json!("not connected yet: set the client_secret secret"), "{test}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_gets_each_approved_deal_once_and_its_closed_won_comes_back() {
+    use reqwest::Method;
+    let hs = FakeHubSpot::start().await;
+    let settings = json!({ "api_url": hs.base, "client_id": fake_hs::CLIENT_ID, "portal_id": "4412345" });
+    let secrets = [("client_secret", fake_hs::CLIENT_SECRET), ("refresh_token", fake_hs::REFRESH_TOKEN)];
+    let app = portal_with(portico_tests::crm_hubspot(), settings, &secrets, 8_000).await;
+    hs.account().clock = app.state.clock.now_ms();
+    let id = approved_deal(&app, "Globex", "globex.com").await;
+    deliver(&app).await;
+    let found = hs.account().find("deals", "portal_deal_id", &id);
+    assert_eq!(found.len(), 1, "{:?}", hs.account().calls);
+    assert_eq!(found[0]["dealstage"], json!("qualifiedtobuy"));
+    let deal_id = found[0]["hs_object_id"].as_str().unwrap().to_string();
+    let company =
+        hs.account().find("companies", "domain", "globex.com")[0]["hs_object_id"].as_str().unwrap().to_string();
+    assert!(hs.account().associations.contains(&("deals".into(), deal_id.clone(), "companies".into(), company)));
+    // Closed won in HubSpot, at a new amount: the schedule's pull closes the deal in the portal.
+    hs.account().clock = app.state.clock.now_ms() + 1_000;
+    hs.account().edit("deals", &deal_id, fields(json!({"dealstage": "closedwon", "amount": 52000})));
+    let ran = plugin_api(&app, "crm-hubspot", Method::POST, "/sync", None).await.json();
+    assert_eq!(ran["pulled"], json!(1), "{ran}");
+    deliver(&app).await;
+    assert_eq!(deal_state(&app, &id).await, (json!("won"), json!(52000.0)));
+    // The deal's own won event goes back to HubSpot as the same deal.
+    deliver(&app).await;
+    assert_eq!(hs.account().find("deals", "portal_deal_id", &id).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamics_gets_each_approved_deal_once_and_its_close_comes_back() {
+    use reqwest::Method;
+    let d = FakeDynamics::start().await;
+    let settings = json!({ "authority": d.base, "org_url": d.base, "tenant_id": fake_d365::TENANT,
+        "client_id": fake_d365::CLIENT_ID, "conflict_policy": "crm_wins" });
+    let secrets = [("client_secret", fake_d365::CLIENT_SECRET)];
+    let app = portal_with(portico_tests::crm_dynamics(), settings, &secrets, 8_000).await;
+    d.env().clock = app.state.clock.now_ms();
+    // The default mapping fits the environment's schema; saving it keeps the organisation's status reasons.
+    let m = plugin_api(&app, "crm-dynamics", Method::GET, "/mapping", None).await.json()["mapping"].clone();
+    let saved = plugin_api(&app, "crm-dynamics", Method::PUT, "/mapping", Some(m)).await;
+    assert_eq!(saved.status, reqwest::StatusCode::OK, "{}", saved.body);
+    let id = approved_deal(&app, "Globex", "globex.com").await;
+    deliver(&app).await;
+    let found = d.env().find("opportunity", "portal_dealid", &json!(id));
+    assert_eq!(found.len(), 1, "{:?}", d.env().calls);
+    assert_eq!(found[0]["statuscode"], json!(1));
+    let opp = found[0]["opportunityid"].as_str().unwrap().to_string();
+    let account = d.env().find("account", "websiteurl", &json!("globex.com"))[0]["accountid"].clone();
+    assert_eq!(found[0]["_parentaccountid_value"], account);
+    // Won in Dynamics: the pull closes the deal in the portal.
+    d.env().clock = app.state.clock.now_ms() + 1_000;
+    d.env().edit("opportunity", &opp, fields(json!({"statecode": 1, "statuscode": 3, "estimatedvalue": 30000})));
+    let ran = plugin_api(&app, "crm-dynamics", Method::POST, "/sync", None).await.json();
+    assert_eq!(ran["pulled"], json!(1), "{ran}");
+    deliver(&app).await;
+    assert_eq!(deal_state(&app, &id).await, (json!("won"), json!(30000.0)));
+    // Lost in the portal: a second deal closed lost by the manager reaches Dynamics through LoseOpportunity.
+    let second = approved_deal(&app, "Initech", "initech.com").await;
+    deliver(&app).await;
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let path = format!("/api/v1/p/deal-registration/deals/{second}/lost");
+    let page = app.client().api(Method::POST, &path, Some(&manager), Some(json!({"reason": "budget cut"}))).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    deliver(&app).await;
+    let lost = d.env().find("opportunity", "portal_dealid", &json!(second));
+    assert_eq!((lost.len(), lost[0]["statecode"].clone(), lost[0]["statuscode"].clone()), (1, json!(2), json!(5)));
+    assert!(d.env().calls.iter().any(|c| c == "POST LoseOpportunity"));
+}
+
+#[test]
+fn the_connectors_share_one_sync_page() {
+    // A package holds its own files (packaging skips symlinks), so each connector ships a copy of the engine's
+    // page: plugins/crm-salesforce/templates/sync.html is the one to edit, and the others must match it.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let read = |p: &str| std::fs::read_to_string(root.join(p).join("templates/sync.html")).unwrap();
+    let source = read("crm-salesforce");
+    for copy in ["crm-hubspot", "crm-dynamics"] {
+        assert_eq!(read(copy), source, "plugins/{copy}/templates/sync.html differs: copy crm-salesforce's");
+    }
 }
