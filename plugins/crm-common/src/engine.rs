@@ -695,3 +695,21 @@ fn plugin_crm_name<C: Connector>() -> &'static str {
         _ => "the CRM",
     }
 }
+
+/// The sync-health widget: the connection, the last success, failures in the last 24 hours, and the sync log's
+/// entries by status as a chart.
+pub fn widget<C: Connector>(ctx: &Context) -> Result<View, Error> {
+    let health = status(ctx)?;
+    let statuses = [("synced", "Synced"), ("pending", "Waiting"), ("failed", "Failed"), ("paused", "Paused")];
+    let labels: Vec<&str> = statuses.iter().map(|(_, l)| *l).collect();
+    let counts: Vec<Value> = statuses.iter().map(|(k, _)| health[*k].clone()).collect();
+    let crm = plugin_crm_name::<C>();
+    Ok(View {
+        template: "widget_sync.html".into(),
+        title: format!("{crm} sync health"),
+        context: serde_json::json!({ "crm": crm, "base": format!("/p/{}/", C::PLUGIN), "status": health,
+                                     "labels": labels, "counts": counts })
+        .to_string(),
+        status: 200,
+    })
+}

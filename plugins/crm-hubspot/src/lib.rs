@@ -83,6 +83,13 @@ mod plugin {
             engine::on_deal_event::<HubSpot>(ctx, &event)
         }
 
+        fn render_widget(ctx: &Context, widget: &str) -> Result<View, Error> {
+            match widget {
+                "sync" => engine::widget::<HubSpot>(ctx),
+                other => Err(Error::NotFound(format!("no widget {other}"))),
+            }
+        }
+
         fn run_schedule(ctx: &Context, schedule: &str) -> Result<(), Error> {
             match schedule {
                 "sync" => engine::run::<HubSpot>(ctx).map(|_| ()),

@@ -731,6 +731,14 @@ async fn approved_deals_reach_salesforce_once_and_salesforce_closes_them_in_the_
         admin.get("/p/crm-salesforce/").await
     };
     assert!(page.body.contains("Nothing syncs until this is fixed") && page.body.contains("Initech"), "{}", page.body);
+    // The dashboard's sync-health widget says so too, beside its chart.
+    let dashboard = {
+        let mut admin = app.client();
+        admin.login_ok("admin@acme.example").await;
+        admin.get("/").await.body
+    };
+    assert!(dashboard.contains("Salesforce sync health") && dashboard.contains("Not syncing"), "{dashboard}");
+    assert!(dashboard.contains("revoked or has expired") && dashboard.contains("Sync log by status"));
     // Reconnected: the next sync probes, finds it works, and what waited goes out (the new deal, and the won
     // deal's own update, which had failed on the revoked grant first).
     sf.reconnect();
@@ -862,9 +870,11 @@ fn the_connectors_share_one_sync_page() {
     // A package holds its own files (packaging skips symlinks), so each connector ships a copy of the engine's
     // page: plugins/crm-salesforce/templates/sync.html is the one to edit, and the others must match it.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    let read = |p: &str| std::fs::read_to_string(root.join(p).join("templates/sync.html")).unwrap();
-    let source = read("crm-salesforce");
-    for copy in ["crm-hubspot", "crm-dynamics"] {
-        assert_eq!(read(copy), source, "plugins/{copy}/templates/sync.html differs: copy crm-salesforce's");
+    for file in ["sync.html", "widget_sync.html"] {
+        let read = |p: &str| std::fs::read_to_string(root.join(p).join("templates").join(file)).unwrap();
+        let source = read("crm-salesforce");
+        for copy in ["crm-hubspot", "crm-dynamics"] {
+            assert_eq!(read(copy), source, "plugins/{copy}/templates/{file} differs: copy crm-salesforce's");
+        }
     }
 }
