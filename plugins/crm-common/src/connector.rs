@@ -128,6 +128,9 @@ pub trait Crm {
         fields: &Map<String, Value>,
     ) -> Result<String, Failure>;
 
+    /// One record's `fields` and modification time, as it is now.
+    fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure>;
+
     /// The id of a record whose `field` equals `value`, if any (an account by its web domain).
     fn find(
         &mut self,
@@ -246,6 +249,9 @@ mod tests {
             unreachable!()
         }
         fn find(&mut self, _: &mut dyn Transport, _: &str, _: &str, _: &str) -> Result<Option<String>, Failure> {
+            unreachable!()
+        }
+        fn read(&mut self, _: &mut dyn Transport, _: &str, _: &str, _: &[String]) -> Result<CrmRecord, Failure> {
             unreachable!()
         }
         fn changed(

@@ -16,7 +16,7 @@
 
 use portico_sdk::prelude::*;
 use portico_sdk::storage::{Collection, Direction, Record};
-use portico_sdk::{events, http, secrets};
+use portico_sdk::{events, http, log, secrets};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -217,15 +217,36 @@ fn attempt<C: Connector>(ctx: &Context, state: &mut SyncState, link: &mut Link) 
     link.attempts += 1;
     link.last_attempt_at = Some(now);
     link.direction = "out".into();
+    let m = mapping::<C>(state);
     let result = connect::<C>(state).and_then(|mut crm| {
         let mut t = HostHttp;
         let mut refreshed = Vec::new();
-        let r = push(&mut crm, &mut t, &mut refreshed, &mapping::<C>(state), link);
+        let r = push(&mut crm, &mut t, &mut refreshed, &m, policy(), link);
         keep_session(&crm, &refreshed, state).map_err(|e| Failure::Unavailable(format!("{e:?}")))?;
-        r
+        Ok((
+            r?,
+            crm.name(),
+            crm.record_url(
+                &m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default(),
+                link.crm_id.as_deref().unwrap_or_default(),
+            ),
+        ))
     });
     match result {
-        Ok(()) => {
+        Ok((kept, crm_name, url)) => {
+            log::info(&format!(
+                "deal {} written to {crm_name} as {}",
+                link.deal_id,
+                link.crm_id.as_deref().unwrap_or_default()
+            ));
+            // Fields the CRM changed since the last sync and keeps: the portal follows.
+            if !kept.is_empty() {
+                events::emit(
+                    CHANGED_TOPIC,
+                    &serde_json::json!({ "deal_id": link.deal_id, "changes": kept, "crm_id": link.crm_id,
+                                         "crm": crm_name, "url": url }),
+                )?;
+            }
             link.status = "synced".into();
             link.attempts = 0;
             link.next_at = None;
@@ -241,6 +262,7 @@ fn attempt<C: Connector>(ctx: &Context, state: &mut SyncState, link: &mut Link) 
 
 /// Records a failure on a link (and on the connection, when it is the connection's).
 fn fail(state: &mut SyncState, link: &mut Link, f: &Failure, now: i64) {
+    log::warn(&format!("deal {}: {} (attempt {})", link.deal_id, f.message(), link.attempts));
     link.last_error = Some(f.message());
     link.next_at = f.next_attempt(link.attempts, now);
     link.status = if f.is_connection() {
@@ -254,14 +276,17 @@ fn fail(state: &mut SyncState, link: &mut Link, f: &Failure, now: i64) {
     .into();
 }
 
-/// Writes a deal and its accounts, and links them.
+/// Writes a deal and its accounts, and links them. A deal written before is read back first: a field the CRM
+/// changed since the last sync is decided by the policy, and what the CRM keeps is left as it is there and
+/// returned (in the portal's terms) for the portal to follow.
 fn push<C: Crm>(
     crm: &mut C,
     t: &mut dyn Transport,
     refreshed: &mut Vec<(String, String)>,
     m: &Mapping,
+    policy: Policy,
     link: &mut Link,
-) -> Result<(), Failure> {
+) -> Result<Map<String, Value>, Failure> {
     let deal =
         PortalDeal::from_json(&link.deal).ok_or_else(|| Failure::Rejected("the stored deal is unreadable".into()))?;
     if let Some(om) = m.object(Entity::Customer)
@@ -294,7 +319,23 @@ fn push<C: Crm>(
         link.partner_account = Some(with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, target, &fields))?);
     }
     let om = m.object(Entity::Deal).ok_or_else(|| Failure::Rejected("deals are not mapped".into()))?;
-    let fields = outbound(&deal, m, Entity::Deal);
+    let mut fields = outbound(&deal, m, Entity::Deal);
+    let mut kept = Map::new();
+    let mut crm_values = Map::new();
+    if let Some(crm_id) = link.crm_id.clone() {
+        let watched: Vec<String> = inbound_fields(m).into_iter().map(|(_, f)| f).collect();
+        if !watched.is_empty() {
+            let now = with_session(crm, t, refreshed, |c, t| c.read(t, &om.object, &crm_id, &watched))?;
+            let decided = inbound(&now, &deal, m, &link.synced, policy, link.portal_at);
+            for (key, crm_field) in inbound_fields(m) {
+                if decided.portal.contains_key(key) {
+                    fields.remove(&crm_field);
+                }
+            }
+            kept = decided.portal;
+            crm_values = decided.synced;
+        }
+    }
     let target = match (&om.external_id, &link.crm_id) {
         (Some(f), _) => Target::ExternalId { field: f, value: &deal.id },
         (None, Some(id)) => Target::Id(id),
@@ -311,8 +352,12 @@ fn push<C: Crm>(
         }
     }
     link.crm_id = Some(id);
-    // What was just written is what both sides agree on.
+    // What was just written, and what the CRM kept, is what both sides agree on.
     for (key, _) in inbound_fields(m) {
+        if kept.contains_key(key) {
+            link.synced.insert(key.to_string(), crm_values.get(key).cloned().unwrap_or(Value::Null));
+            continue;
+        }
         let v = match key {
             "stage" => Value::String(deal.status.clone()),
             "amount" => deal.amount.map_or(Value::Null, |a| serde_json::json!(a)),
@@ -321,7 +366,7 @@ fn push<C: Crm>(
         };
         link.synced.insert(key.to_string(), v);
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// The `sync` schedule (and "sync now"): writes what is due, then pulls what changed. Returns a summary.
@@ -434,6 +479,9 @@ fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error
         }
     }
     keep_session(&crm, &refreshed, state)?;
+    if applied > 0 {
+        log::info(&format!("{applied} change(s) pulled from {} applied", crm.name()));
+    }
     state.last_pull_at = Some(now);
     state.pulled += applied;
     if state.connection_error.is_none() {

@@ -328,6 +328,21 @@ impl Crm for Dynamics {
         Ok(id)
     }
 
+    fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure> {
+        let object = name(object)?;
+        let mut select = vec![format!("{object}id"), "modifiedon".to_string()];
+        for f in fields {
+            if !select.contains(f) {
+                select.push(name(f)?.to_string());
+            }
+        }
+        let url = self.api(&format!("{}({})?$select={}", entity_set(object), guid(id)?, select.join(",")));
+        let mut fields = self.get(t, url)?.as_object().cloned().unwrap_or_default();
+        fields.retain(|k, _| !k.starts_with('@'));
+        let modified = fields.get("modifiedon").and_then(Value::as_str).and_then(parse_time).unwrap_or(0);
+        Ok(CrmRecord { id: id.to_string(), modified, fields })
+    }
+
     fn find(
         &mut self,
         t: &mut dyn Transport,

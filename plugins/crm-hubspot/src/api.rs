@@ -4,7 +4,7 @@
 //! `hs_lastmodifieddate` followed through `paging.next.after`. Errors are read from HubSpot's bodies
 //! (`{"status": "error", "category", "message"}`, and `policyName` for the ten-second burst limit).
 
-use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport};
+use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, encode};
 use portico_crm::retry::{Failure, retry_after_header};
 use portico_crm::schema::{CrmField, Kind};
 use portico_crm::watermark::parse_time;
@@ -256,6 +256,26 @@ impl Crm for HubSpot {
             }
         };
         body["id"].as_str().map(String::from).ok_or_else(|| Failure::Unavailable("the record's id is missing".into()))
+    }
+
+    fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure> {
+        let mut properties = vec!["hs_lastmodifieddate".to_string()];
+        properties.extend(fields.iter().filter(|f| !f.starts_with("associations.")).cloned());
+        let url = self.url(&format!(
+            "crm/v3/objects/{}/{}?properties={}",
+            object_name(object)?,
+            object_name(id)?,
+            encode(&properties.join(","))
+        ));
+        let body = self.call(t, Request::new("GET", url))?;
+        let fields = body["properties"].as_object().cloned().unwrap_or_default();
+        let modified = fields
+            .get("hs_lastmodifieddate")
+            .and_then(Value::as_str)
+            .and_then(parse_time)
+            .or_else(|| body["updatedAt"].as_str().and_then(parse_time))
+            .unwrap_or(0);
+        Ok(CrmRecord { id: id.to_string(), modified, fields })
     }
 
     fn find(

@@ -231,6 +231,22 @@ impl Crm for Salesforce {
         }
     }
 
+    fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure> {
+        let mut select = vec!["Id".to_string(), "SystemModstamp".to_string()];
+        for f in fields {
+            if !select.iter().any(|s| s.eq_ignore_ascii_case(f)) {
+                select.push(identifier(f)?.to_string());
+            }
+        }
+        let url =
+            self.api(&format!("sobjects/{}/{}?fields={}", identifier(object)?, identifier(id)?, select.join(",")))?;
+        let mut fields =
+            self.call(t, Request::new("GET", url))?.json().and_then(|b| b.as_object().cloned()).unwrap_or_default();
+        fields.remove("attributes");
+        let modified = fields.get("SystemModstamp").and_then(Value::as_str).and_then(parse_time).unwrap_or(0);
+        Ok(CrmRecord { id: id.to_string(), modified, fields })
+    }
+
     fn find(
         &mut self,
         t: &mut dyn Transport,

@@ -453,6 +453,21 @@ async fn web_api(
                 let id_col = format!("{table}id");
                 match (m, args) {
                     ("GET", None) => return list(&mut e, table, &q, &headers),
+                    ("GET", Some(id)) => {
+                        let Some(rec) = e.records.get(table).and_then(|r| r.get(id)).cloned() else {
+                            return error(
+                                StatusCode::NOT_FOUND,
+                                "0x80040217",
+                                &format!("{table} With Id = {id} Does Not Exist"),
+                            );
+                        };
+                        let mut out = Map::new();
+                        out.insert("@odata.etag".into(), json!("W/\"1234567\""));
+                        for c in q.get("$select").map(|s| s.split(',').collect::<Vec<_>>()).unwrap_or_default() {
+                            out.insert(c.to_string(), rec.get(c).cloned().unwrap_or(Value::Null));
+                        }
+                        return axum::Json(Value::Object(out)).into_response();
+                    }
                     ("POST", None) => {
                         if let Err(r) = check(table, &json_body, true) {
                             return r;

@@ -118,7 +118,7 @@ impl FakeHubSpot {
             .route("/crm/v3/objects/{object}", post(create))
             .route("/crm/v3/objects/{object}/batch/upsert", post(upsert))
             .route("/crm/v3/objects/{object}/search", post(search))
-            .route("/crm/v3/objects/{object}/{id}", patch(update))
+            .route("/crm/v3/objects/{object}/{id}", patch(update).get(read))
             .route("/crm/v4/objects/{object}/{id}/associations/default/{to_object}/{to_id}", put(associate))
             .with_state(account.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("the fake serves") });
@@ -405,6 +405,23 @@ async fn upsert(State(account): Shared, Path(object): Path<String>, headers: Hea
     };
     maybe_hang(hang).await;
     axum::Json(reply).into_response()
+}
+
+async fn read(
+    State(account): Shared,
+    Path((object, id)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut a = account.lock().expect("state");
+    if let Err(r) = admit(&mut a, &headers, format!("GET {object}/{id}"), "") {
+        return r;
+    }
+    let Some(rec) = a.records.get(&object).and_then(|r| r.get(&id)).cloned() else {
+        return error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "resource not found");
+    };
+    let wanted: Option<Vec<String>> = q.get("properties").map(|p| p.split(',').map(String::from).collect());
+    axum::Json(record(&id, &rec, wanted.as_deref())).into_response()
 }
 
 async fn associate(

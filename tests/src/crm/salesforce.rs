@@ -128,7 +128,7 @@ impl FakeSalesforce {
             .route("/services/oauth2/token", post(token))
             .route("/services/data/{v}/sobjects/{object}/describe", get(describe))
             .route("/services/data/{v}/sobjects/{object}", post(create))
-            .route("/services/data/{v}/sobjects/{object}/{id}", patch(update))
+            .route("/services/data/{v}/sobjects/{object}/{id}", patch(update).get(read_by_id))
             .route("/services/data/{v}/sobjects/{object}/{field}/{value}", patch(upsert).get(read_by_field))
             .route("/services/data/{v}/query", get(query))
             .route("/services/data/{v}/query/{locator}", get(more))
@@ -440,6 +440,32 @@ async fn upsert(
     };
     maybe_hang(hang).await;
     (reply.0, axum::Json(reply.1)).into_response()
+}
+
+async fn read_by_id(
+    State(org): Shared,
+    Path((_, object, id)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut org = org.lock().expect("state");
+    if let Err(r) = admit(&mut org, &headers, format!("GET {object}/{id}"), "") {
+        return r;
+    }
+    let Some(rec) = org.records.get(&object).and_then(|r| r.get(&id)).cloned() else {
+        return errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist");
+    };
+    let mut out = Map::new();
+    out.insert("attributes".into(), json!({ "type": object }));
+    match q.get("fields") {
+        Some(fields) => {
+            for f in fields.split(',') {
+                out.insert(f.to_string(), rec.get(f).cloned().unwrap_or(Value::Null));
+            }
+        }
+        None => out.extend(rec),
+    }
+    axum::Json(Value::Object(out)).into_response()
 }
 
 async fn read_by_field(

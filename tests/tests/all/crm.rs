@@ -878,3 +878,56 @@ fn the_connectors_share_one_sync_page() {
         }
     }
 }
+
+/// A writer that keeps what the log says.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A subscriber on one thread misses what other threads' cached call-site interest hides from it, so this test
+// installs the process's global subscriber (no other test does; tests that capture on their own thread still
+// override it there) and reads everything logged at WARN and above while it runs, its own lines included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log() {
+    use reqwest::Method;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("no other test sets the global subscriber");
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    let id = approved_deal(&app, "Globex", "globex.com").await;
+    deliver(&app).await;
+    assert_eq!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(id)).len(), 1);
+    crm_api(&app, Method::POST, "/sync", None).await;
+    crm_api(&app, Method::POST, "/test", None).await;
+    let sessions = sf.org().sessions.clone();
+    // Failures are logged with their reasons, and still without a secret.
+    sf.revoke();
+    approved_deal(&app, "Initech", "initech.com").await;
+    deliver(&app).await;
+    crm_api(&app, Method::POST, "/sync", None).await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("the refresh token was revoked or has expired") && log.contains("plugin=crm-salesforce"),
+        "the connector's failure line: {log}"
+    );
+    for secret in [fake::CLIENT_SECRET, fake::REFRESH_TOKEN].iter().copied().chain(sessions.iter().map(String::as_str))
+    {
+        assert!(!log.contains(secret), "a secret in the log");
+    }
+    assert!(!log.contains("00Dxx0000001gPL!AR"), "no access token in the log");
+}
