@@ -931,3 +931,70 @@ async fn no_secret_reaches_the_log() {
     }
     assert!(!log.contains("00Dxx0000001gPL!AR"), "no access token in the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_both_sides_changed_a_deal_the_programs_policy_decides() {
+    use reqwest::Method;
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let close = |id: String, outcome: &'static str| {
+        let app = &app;
+        let manager = manager.clone();
+        async move {
+            let path = format!("/api/v1/p/deal-registration/deals/{id}/{outcome}");
+            let page = app.client().api(Method::POST, &path, Some(&manager), Some(json!({"reason": "test"}))).await;
+            assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+        }
+    };
+    let opportunity = |id: &str| sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(id))[0].clone();
+    let set_policy = |policy: &'static str| {
+        let app = &app;
+        let base = sf.base.clone();
+        async move {
+            let tenant = app.tenant_id("acme").await;
+            let scope = app.state.db.tenant(&tenant);
+            let program = scope.program_by_key("reseller").await.unwrap();
+            let settings = json!({ "login_url": base, "client_id": fake::CLIENT_ID, "conflict_policy": policy });
+            scope.set_plugin_settings("crm-salesforce", &program.id, &settings.to_string()).await.unwrap();
+        }
+    };
+
+    // The CRM wins (the default): Salesforce raised the amount and marked it lost, the portal marked it won. The
+    // write of "won" leaves both of Salesforce's changes alone, and the portal takes the amount (a closed deal
+    // keeps its status: the CRM cannot reopen it).
+    let a = approved_deal(&app, "Globex", "globex.com").await;
+    deliver(&app).await;
+    let opp = opportunity(&a)["Id"].as_str().unwrap().to_string();
+    sf.org().edit("Opportunity", &opp, fields(json!({"StageName": "Closed Lost", "Amount": 25000})));
+    close(a.clone(), "won").await;
+    deliver(&app).await;
+    deliver(&app).await;
+    assert_eq!(
+        (opportunity(&a)["StageName"].clone(), opportunity(&a)["Amount"].clone()),
+        (json!("Closed Lost"), json!(25000))
+    );
+    assert_eq!(deal_state(&app, &a).await, (json!("won"), json!(25000.0)));
+
+    // The portal wins: the same race ends with Salesforce showing the portal's "won".
+    set_policy("portal_wins").await;
+    let b = approved_deal(&app, "Initech", "initech.com").await;
+    deliver(&app).await;
+    let opp = opportunity(&b)["Id"].as_str().unwrap().to_string();
+    sf.org().edit("Opportunity", &opp, fields(json!({"StageName": "Closed Lost"})));
+    close(b.clone(), "won").await;
+    deliver(&app).await;
+    assert_eq!(opportunity(&b)["StageName"], json!("Closed Won"));
+    assert_eq!(deal_state(&app, &b).await.0, json!("won"));
+
+    // The newer change wins: Salesforce's edit, stamped after the portal's, is kept.
+    set_policy("newer_wins").await;
+    let c = approved_deal(&app, "Umbrella", "umbrella.com").await;
+    deliver(&app).await;
+    let opp = opportunity(&c)["Id"].as_str().unwrap().to_string();
+    close(c.clone(), "lost").await;
+    sf.org().clock = app.state.clock.now_ms() + 60_000;
+    sf.org().edit("Opportunity", &opp, fields(json!({"StageName": "Closed Won"})));
+    deliver(&app).await;
+    assert_eq!(opportunity(&c)["StageName"], json!("Closed Won"), "Salesforce's later edit stands");
+}
