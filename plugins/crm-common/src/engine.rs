@@ -44,6 +44,10 @@ pub const CHANGED_TOPIC: &str = "crm.deal.changed";
 /// plugin invocation, under its deadline).
 pub const WRITES_PER_RUN: u32 = 50;
 pub const PAGES_PER_RUN: u32 = 10;
+/// Pulled records matched to a link per run: each costs a write and perhaps an event, within the per-call budgets
+/// the connectors' manifests ask for (`[limits]` writes and events). A run that stops mid-page resumes at the last
+/// record it handled.
+pub const APPLIED_PER_RUN: u32 = 500;
 
 /// What a connector plugin gives the engine besides its CRM protocol.
 pub trait Connector: Crm + Sized {
@@ -63,8 +67,10 @@ pub trait Connector: Crm + Sized {
     fn default_mapping() -> Mapping;
 }
 
-/// A link, which is also a line of the sync log.
+/// A link, which is also a line of the sync log. Fields missing from a stored link (one written by an older
+/// version) take their defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Link {
     pub deal_id: String,
     pub customer: String,
@@ -95,11 +101,14 @@ pub struct Link {
 
 /// The connection's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncState {
     pub mapping: Option<Mapping>,
     pub watermark: Option<i64>,
-    /// Where an interrupted pull continues.
+    /// Where an interrupted pull continues: the CRM's continuation of a page sequence, or (after a run that
+    /// stopped mid-page) the modification time of the last record handled.
     pub next: Option<String>,
+    pub resume_from: Option<i64>,
     pub session: Value,
     pub last_success_at: Option<i64>,
     pub last_pull_at: Option<i64>,
@@ -421,8 +430,9 @@ fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error
     let mut applied = 0;
     // A first pull starts now: existing opportunities are brought in by an import, not by the schedule.
     let first = state.watermark.is_none();
-    let since = pull_from(state.watermark, now);
-    for _ in 0..PAGES_PER_RUN {
+    let since = state.resume_from.take().unwrap_or_else(|| pull_from(state.watermark, now));
+    let mut handled = 0;
+    'pages: for _ in 0..PAGES_PER_RUN {
         let next = state.next.clone();
         let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
             c.changed(t, &om.object, &fields, since, next.as_deref())
@@ -438,12 +448,21 @@ fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error
         };
         let mut newest = None;
         for rec in &page.records {
-            newest = advance(newest, Some(rec.modified));
             let found = LINKS.query().all_orgs().eq("crm_id", &rec.id).limit(1).fetch::<Link>()?;
-            let Some(r) = found.records.into_iter().next() else { continue };
-            if !is_news(r.data.crm_modified, rec.modified) {
+            let Some(r) = found.records.into_iter().next().filter(|r| is_news(r.data.crm_modified, rec.modified))
+            else {
+                newest = advance(newest, Some(rec.modified));
                 continue;
+            };
+            if handled == APPLIED_PER_RUN {
+                // The budget is spent: the next run starts at this record's time (its repeats are skipped).
+                state.watermark = advance(state.watermark, newest);
+                state.resume_from = Some(rec.modified);
+                state.next = None;
+                break 'pages;
             }
+            handled += 1;
+            newest = advance(newest, Some(rec.modified));
             let mut link = r.data.clone();
             let Some(deal) = PortalDeal::from_json(&link.deal) else { continue };
             let result = inbound(rec, &deal, &m, &link.synced, policy, link.portal_at);

@@ -400,6 +400,45 @@ async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
     (ms, seed_s)
 }
 
+/// The Salesforce connector pulling `n` changed opportunities from the local Salesforce and applying each to its
+/// synced deal (matched by its link, decided field by field, published for deal registration), through "Sync now"
+/// until all are done: records per second, and the seconds it took.
+async fn crm_pull(kind: DbKind, n: u64) -> (f64, f64) {
+    use portico_tests::crm::salesforce::{self as fake, FakeSalesforce};
+    let sf = FakeSalesforce::start().await;
+    let app =
+        portico_tests::spawn_app_with(kind, |c| c.runtime.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    app.install(&deals().package(None), &["reseller"]).await;
+    let src = portico_tests::crm_salesforce();
+    let manifest = src.manifest_text().replace("outbound_hosts = [", "outbound_hosts = [\"127.0.0.1\", ");
+    app.install(&src.package(Some(&manifest)), &["reseller"]).await;
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&tenant.id);
+    let program = scope.program_by_key("reseller").await.unwrap();
+    let settings = json!({ "login_url": sf.base, "client_id": fake::CLIENT_ID, "conflict_policy": "crm_wins" });
+    scope.set_plugin_settings("crm-salesforce", &program.id, &settings.to_string()).await.unwrap();
+    for (name, value) in [("client_secret", fake::CLIENT_SECRET), ("refresh_token", fake::REFRESH_TOKEN)] {
+        portico::plugins::set_secret(&app.state, &tenant, "crm-salesforce", name, Some(value), None).await.unwrap();
+    }
+    portico_tests::crm::seed_synced_salesforce(&app, &sf, n).await;
+    let c = app.client();
+    let admin = c.token("admin@acme.example", portico::demo::DEMO_PASSWORD).await;
+    let t = Instant::now();
+    let mut applied = 0;
+    for _ in 0..100 {
+        let r = c.api(reqwest::Method::POST, "/api/v1/p/crm-salesforce/sync", Some(&admin), None).await;
+        assert!(r.status.is_success(), "{}", r.body);
+        let pulled = r.json()["pulled"].as_u64().unwrap_or(0);
+        applied += pulled;
+        if applied >= n || pulled == 0 {
+            break;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(applied, n, "every changed opportunity applied once");
+    (n as f64 / secs, secs)
+}
+
 /// Plugin storage with `n` records in one collection: one partner's first page (of 50) ordered by a field, the
 /// partner holding a fifth of the records; and a query filtered by a field that half the records match, then by
 /// one that ten match (in that order), ordered by creation. Latencies in ms, sorted, through the host's query
@@ -804,6 +843,26 @@ async fn main() {
             );
         }
         report.insert("capabilities".into(), Value::Object(out));
+    }
+
+    if section("crm") {
+        let n: u64 = std::env::var("BENCH_CRM").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            eprintln!("pulling {n} changed opportunities on {label}…");
+            let (rate, secs) = crm_pull(kind, n).await;
+            table.push(row(
+                &format!("Salesforce changes pulled and applied, {n} opportunities, {label} (per s)"),
+                rate,
+                None,
+            ));
+            out.insert(label.into(), json!({ "opportunities": n, "seconds": secs, "per_second": rate }));
+        }
+        report.insert("crm".into(), Value::Object(out));
     }
 
     if section("deals") {

@@ -32,3 +32,50 @@ pub async fn maybe_hang(hang: Option<Fault>) {
         tokio::time::sleep(d).await;
     }
 }
+
+/// `n` deals synced with the local Salesforce, as the connector leaves them (an opportunity each, and the
+/// connector's link to it, written straight to its storage), then all closed won in Salesforce: what a pull then
+/// finds. For the connector's test of many changes and the bench.
+pub async fn seed_synced_salesforce(app: &crate::TestApp, sf: &salesforce::FakeSalesforce, n: u64) {
+    use portico::storage::plugin_data::{IndexSpec, RecordScope, bulk_insert};
+    use serde_json::json;
+    // n synced deals: an opportunity each in Salesforce, and the connector's link to it.
+    let now = app.state.clock.now_ms();
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let mut links = Vec::new();
+    {
+        let mut org = sf.org();
+        org.clock = now - 60_000;
+        for k in 0..n {
+            let deal_id = format!("deal{k:06}");
+            let fields = json!({ "Name": format!("Customer {k}"), "Amount": 1000 + k, "CloseDate": "2027-03-31",
+                                 "StageName": "Qualification", "Partner_Deal_Id__c": deal_id });
+            let crm_id = org.insert("Opportunity", fields.as_object().unwrap().clone());
+            let deal = json!({ "id": deal_id, "status": "approved", "amount": (1000 + k) as f64,
+                               "expected_close_date": "2027-03-31", "customer_name": format!("Customer {k}") });
+            let link = json!({ "deal_id": deal_id, "customer": format!("Customer {k}"), "org_name": "", "status": "synced",
+                "direction": "out", "crm_id": crm_id, "attempts": 0, "deal": deal, "portal_at": now - 120_000,
+                "synced": { "stage": "approved", "amount": (1000 + k) as f64, "close_date": "2027-03-31" },
+                "updated_at": now - 120_000 });
+            links.push((deal_id, None, link.as_object().unwrap().clone()));
+        }
+    }
+    let rs = RecordScope { tenant_id: tenant.id.clone(), plugin_id: "crm-salesforce".into(), org: None };
+    let indexes: Vec<IndexSpec> = ["status", "next_at", "crm_id", "updated_at"]
+        .iter()
+        .map(|f| IndexSpec { field: f.to_string(), unique: false })
+        .collect();
+    let mut tx = app.state.db.begin().await.unwrap();
+    bulk_insert(&mut tx, &rs, "links", &links, &indexes, now).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.db.analyze().await.unwrap();
+    // Closed won in Salesforce, all of them.
+    {
+        let mut org = sf.org();
+        org.clock = now + 1_000;
+        let ids: Vec<String> = org.records["Opportunity"].keys().cloned().collect();
+        for id in ids {
+            org.edit("Opportunity", &id, json!({ "StageName": "Closed Won" }).as_object().unwrap().clone());
+        }
+    }
+}

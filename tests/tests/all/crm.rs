@@ -998,3 +998,41 @@ async fn when_both_sides_changed_a_deal_the_programs_policy_decides() {
     deliver(&app).await;
     assert_eq!(opportunity(&c)["StageName"], json!("Closed Won"), "Salesforce's later edit stands");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_changes_are_pulled_across_pages_and_runs_none_missed_or_doubled() {
+    use reqwest::Method;
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    sf.org().page_size = 300;
+    portico_tests::crm::seed_synced_salesforce(&app, &sf, 2_000).await;
+    // Each run applies at most APPLIED_PER_RUN and resumes where it stopped.
+    let mut runs = 0;
+    let mut applied = 0;
+    loop {
+        let ran = crm_api(&app, Method::POST, "/sync", None).await.json();
+        runs += 1;
+        let pulled = ran["pulled"].as_u64().unwrap();
+        applied += pulled;
+        if pulled == 0 || runs > 10 {
+            break;
+        }
+    }
+    assert_eq!(applied, 2_000, "after {runs} runs");
+    assert!(runs >= 4, "the per-run budget was kept: {runs} runs");
+    let events: Vec<String> = {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
+        sqlx::query_scalar("SELECT payload FROM events WHERE topic = 'crm.deal.changed'")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    let deals: BTreeSet<String> = events
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(p).unwrap()["deal_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!((events.len(), deals.len()), (2_000, 2_000), "each change published once");
+    // Nothing more to pull.
+    assert_eq!(crm_api(&app, Method::POST, "/sync", None).await.json()["pulled"], json!(0));
+}
