@@ -47,7 +47,9 @@ browserTest('charts and partner cards are accessible markup without script', asy
   await visit(manager, '/');
   // Deal registration's pipeline widget draws its chart with the host's chart(): an SVG image with a title and a
   // description, and the numbers as a table for screen readers.
-  const chart = manager.locator('figure.pt-chart svg[role=img]').first();
+  const chart = manager
+    .locator('figure.pt-chart', { has: manager.locator('svg > title', { hasText: 'Deals by status' }) })
+    .locator('svg[role=img]');
   await chart.waitFor();
   const [title, desc] = (await chart.getAttribute('aria-labelledby')).split(' ');
   assert.equal(await manager.locator(`[id="${title}"]`).textContent(), 'Deals by status');

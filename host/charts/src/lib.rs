@@ -66,6 +66,11 @@ pub struct Chart {
     /// ISO currency code for money.
     #[serde(default)]
     pub currency: String,
+    /// What keeps this chart's element ids apart from every other chart on the page (the renderer sets it: the
+    /// plugin, the template and the chart's place in it), so that two charts with the same title and data, from
+    /// two plugins' widgets, do not share the ids their labels point at.
+    #[serde(skip)]
+    pub salt: String,
 }
 
 /// Renders a chart for a viewer.
@@ -130,11 +135,12 @@ fn view_box(k: Kind) -> &'static str {
     }
 }
 
-/// An id for the chart's title and description, from its content (the same chart twice on a page shares it,
-/// which is harmless: the texts are the same).
+/// An id for the chart's title and description, from its salt and content.
 fn chart_id(c: &Chart) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in c.title.bytes().chain(c.categories.concat().bytes()).chain(c.series.iter().flat_map(|s| s.name.bytes())) {
+    let categories = c.categories.concat();
+    let content = c.title.bytes().chain(categories.bytes()).chain(c.series.iter().flat_map(|s| s.name.bytes()));
+    for b in c.salt.bytes().chain([0]).chain(content) {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("ptc{:x}", h & 0xffff_ffff)
@@ -523,6 +529,7 @@ mod tests {
             max: 0.0,
             style: NumberStyle::Number,
             currency: String::new(),
+            salt: String::new(),
         }
     }
 

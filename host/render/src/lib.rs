@@ -18,10 +18,12 @@ struct Renderer;
 impl Guest for Renderer {
     fn render(job: Job) -> Result<String, Failure> {
         let sources = job.templates.into_iter().map(|t| (t.name, t.source)).collect();
-        let r = templates::render(sources, &job.name, &job.context, job.max_output).map_err(|e| match e {
-            templates::Failure::Template(m) => Failure::Template(m),
-            templates::Failure::TooLarge => Failure::TooLarge,
-        })?;
+        let r = templates::render(sources, &job.name, &job.context, job.max_output, &job.plugin_id).map_err(
+            |e| match e {
+                templates::Failure::Template(m) => Failure::Template(m),
+                templates::Failure::TooLarge => Failure::TooLarge,
+            },
+        )?;
         Ok(templates::place_charts(&markup::sanitize(&job.plugin_id, &r.html), &r.charts))
     }
 

@@ -28,16 +28,18 @@ pub struct Rendered {
 }
 
 /// Renders `name` from `sources` with the JSON `context`, writing at most `max_output` bytes (charts included).
+/// `salt` (the plugin's id) keeps its charts' element ids apart from other plugins' on the same page.
 pub fn render(
     sources: BTreeMap<String, String>,
     name: &str,
     context: &str,
     max_output: u64,
+    salt: &str,
 ) -> Result<Rendered, Failure> {
     let ctx: serde_json::Value =
         serde_json::from_str(context).map_err(|e| Failure::Template(format!("the context is not JSON: {e}")))?;
     let cap = usize::try_from(max_output).unwrap_or(usize::MAX);
-    let drawn = Arc::new(Charts { cap, ..Charts::default() });
+    let drawn = Arc::new(Charts { cap, salt: format!("{salt}/{name}"), ..Charts::default() });
     let mut env = environment(sources);
     let charts = Arc::clone(&drawn);
     env.add_function("chart", move |state: &State, kwargs: Kwargs| charts.draw(state, kwargs));
@@ -62,6 +64,8 @@ pub fn render(
 struct Charts {
     drawn: Mutex<Vec<String>>,
     cap: usize,
+    /// The plugin and template: with each chart's place, its ids' salt.
+    salt: String,
     over: std::sync::atomic::AtomicBool,
 }
 
@@ -78,8 +82,10 @@ impl Charts {
         if let Some(values) = spec.remove("values") {
             spec.entry("series").or_insert_with(|| serde_json::json!([{ "name": "", "values": values }]));
         }
-        let chart: portico_charts::Chart = serde_json::from_value(serde_json::Value::Object(spec))
+        let mut chart: portico_charts::Chart = serde_json::from_value(serde_json::Value::Object(spec))
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("chart: {e}")))?;
+        let place = self.drawn.lock().unwrap_or_else(|p| p.into_inner()).len();
+        chart.salt = format!("{}#{place}", self.salt);
         let text = |name: &str| state.lookup(name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let fmt = portico_charts::Formatter::new(&text("viewer_locale"), &text("viewer_tz"));
         let svg = portico_charts::render(&chart, &fmt);
@@ -265,7 +271,8 @@ mod tests {
     use super::*;
 
     fn one(source: &str, ctx: &str) -> Result<String, Failure> {
-        render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", ctx, 1 << 20).map(|r| r.html)
+        render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", ctx, 1 << 20, "p")
+            .map(|r| r.html)
     }
 
     #[test]
@@ -287,8 +294,8 @@ mod tests {
             ("b.html".to_string(), "b".to_string()),
             ("c.html".to_string(), "{% include '../../etc/passwd' %}".to_string()),
         ]);
-        assert_eq!(render(sources.clone(), "a.html", "{}", 100).unwrap().html, "[b]");
-        assert!(matches!(render(sources, "c.html", "{}", 100), Err(Failure::Template(_))));
+        assert_eq!(render(sources.clone(), "a.html", "{}", 100, "p").unwrap().html, "[b]");
+        assert!(matches!(render(sources, "c.html", "{}", 100, "p"), Err(Failure::Template(_))));
     }
 
     #[test]
@@ -314,6 +321,7 @@ mod tests {
             "t.html",
             r#"{"t":"<Pipeline>","viewer_locale":"de-DE","viewer_tz":"Europe/Berlin"}"#,
             1 << 20,
+            "p",
         )
         .unwrap();
         assert_eq!(r.charts.len(), 1);
@@ -322,6 +330,18 @@ mod tests {
         let page = place_charts(&clean, &r.charts);
         assert!(page.starts_with("<p><figure class=\"pt-chart pt-chart-bar\">"), "{page}");
         assert!(!page.contains("pt-chart data-chart"), "a marker naming no chart is dropped: {page}");
+        // The same chart from two plugins' widgets, or twice in one template: ids of their own.
+        let same = "{{ chart(kind='donut', title='Sync', categories=['A'], values=[0]) }}";
+        let twice = format!("{same}{same}");
+        let render_for = |plugin: &str, src: &str| {
+            render(BTreeMap::from([("w.html".to_string(), src.to_string())]), "w.html", "{}", 1 << 20, plugin).unwrap()
+        };
+        let id = |svg: &str| svg.split("aria-labelledby=\"").nth(1).unwrap().split('-').next().unwrap().to_string();
+        let (a, b) = (render_for("crm-hubspot", same), render_for("crm-dynamics", same));
+        assert_ne!(id(&a.charts[0]), id(&b.charts[0]));
+        let both = render_for("crm-hubspot", &twice);
+        assert_ne!(id(&both.charts[0]), id(&both.charts[1]));
+        assert_eq!(id(&render_for("crm-hubspot", same).charts[0]), id(&a.charts[0]), "stable from render to render");
         let bad = one("{{ chart(kind='pie') }}", "{}").unwrap_err();
         assert!(matches!(&bad, Failure::Template(m) if m.contains("chart: unknown variant")), "{bad:?}");
     }
@@ -329,7 +349,7 @@ mod tests {
     #[test]
     fn charts_count_against_the_output_cap() {
         let source = "{% for i in range(100) %}{{ chart(kind='bar', values=range(50)) }}{% endfor %}";
-        let r = render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", "{}", 64 << 10);
+        let r = render(BTreeMap::from([("t.html".to_string(), source.to_string())]), "t.html", "{}", 64 << 10, "p");
         assert_eq!(r, Err(Failure::TooLarge));
     }
 }
