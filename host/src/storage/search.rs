@@ -136,14 +136,14 @@ pub async fn remove(conn: &mut AnyConnection, backend: Backend, s: SearchScope<'
     Ok(done.rows_affected() > 0)
 }
 
-/// The hits of a query's rows (`doc_id`, `title`, `rank`, `snip`), scores signed so that higher is better.
-fn hits(rows: &[sqlx::any::AnyRow], sign: f64) -> Result<Vec<SearchHit>> {
+/// The hits of PostgreSQL's rows (`doc_id`, `title`, `rank`, `snip`); `ts_rank_cd` ranks better matches higher.
+fn hits(rows: &[sqlx::any::AnyRow]) -> Result<Vec<SearchHit>> {
     rows.iter()
         .map(|r| {
             Ok(SearchHit {
                 id: r.try_get("doc_id")?,
                 title: r.try_get("title")?,
-                score: sign * r.try_get::<f64, _>("rank")?,
+                score: r.try_get::<f64, _>("rank")?,
                 snippet: pieces(&r.try_get::<String, _>("snip")?),
             })
         })
@@ -293,38 +293,32 @@ pub async fn query(
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"') AS snip \
                  FROM page ORDER BY rank DESC, doc_id"
             );
-            // Built from fixed clauses and numbered placeholders only: every value is bound.
-            let mut rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(s.tenant_id)
-                .bind(s.plugin_id)
-                .bind(highlight)
-                .bind(limit)
-                .bind(offset)
-                .bind(MATCH_CAP);
-            for g in &groups {
-                rows = rows.bind(g);
-            }
-            let rows = rows.fetch_all(&mut *conn).await?;
+            // Both statements are built from fixed clauses and numbered placeholders only, and take the same values.
+            let bound = |sql: String| {
+                let mut q = sqlx::query(AssertSqlSafe(sql))
+                    .bind(s.tenant_id)
+                    .bind(s.plugin_id)
+                    .bind(highlight)
+                    .bind(limit)
+                    .bind(offset)
+                    .bind(MATCH_CAP);
+                for g in &groups {
+                    q = q.bind(g);
+                }
+                q
+            };
+            let rows = bound(sql).fetch_all(&mut *conn).await?;
             let total: i64 = match rows.first() {
                 Some(r) => r.try_get("total")?,
                 // A page past the last match: the count alone.
                 None if offset > 0 => {
-                    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM search_docs WHERE {conds} LIMIT $6) c");
-                    let mut count = sqlx::query_scalar(AssertSqlSafe(sql.as_str()))
-                        .bind(s.tenant_id)
-                        .bind(s.plugin_id)
-                        .bind(highlight)
-                        .bind(limit)
-                        .bind(offset)
-                        .bind(MATCH_CAP);
-                    for g in &groups {
-                        count = count.bind(g);
-                    }
-                    count.fetch_one(&mut *conn).await?
+                    let sql =
+                        format!("SELECT COUNT(*) AS total FROM (SELECT 1 FROM search_docs WHERE {conds} LIMIT $6) c");
+                    bound(sql).fetch_one(&mut *conn).await?.try_get("total")?
                 }
                 None => 0,
             };
-            Ok((hits(&rows, 1.0)?, total.max(0) as u64))
+            Ok((hits(&rows)?, total.max(0) as u64))
         }
     }
 }
