@@ -58,6 +58,12 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
+/// `s` when it is a non-empty run of characters `allowed` accepts, so that it can go into a URL or a query bare;
+/// else the record is rejected, saying `s` is not `what` ("a Salesforce API name").
+pub fn checked<'a>(s: &'a str, allowed: fn(char) -> bool, what: &str) -> Result<&'a str, Failure> {
+    if !s.is_empty() && s.chars().all(allowed) { Ok(s) } else { Err(Failure::Rejected(format!("{s:?} is not {what}"))) }
+}
+
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -109,8 +115,8 @@ pub enum Target<'a> {
 
 /// One CRM's protocol. Every method may fail with [`Failure::Expired`], on which [`with_session`] refreshes.
 pub trait Crm {
-    /// The CRM's name in messages ("Salesforce").
-    fn name(&self) -> &'static str;
+    /// The CRM's name in messages and pages ("Salesforce").
+    const NAME: &'static str;
 
     /// Obtains a fresh access token (refresh-token flow, client credentials, or nothing for a static token); the
     /// connector keeps it, and returns the secrets that changed (name, value) for the plugin to store.
@@ -228,9 +234,7 @@ mod tests {
     }
 
     impl Crm for Flaky {
-        fn name(&self) -> &'static str {
-            "Flaky"
-        }
+        const NAME: &'static str = "Flaky";
         fn refresh(&mut self, t: &mut dyn Transport) -> Result<Vec<(String, String)>, Failure> {
             t.send(Request::new("POST", "https://crm.test/token").form(&[("grant_type", "refresh_token")]))?;
             self.refreshes += 1;

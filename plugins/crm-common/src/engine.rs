@@ -232,29 +232,19 @@ fn attempt<C: Connector>(ctx: &Context, state: &mut SyncState, link: &mut Link) 
         let mut refreshed = Vec::new();
         let r = push(&mut crm, &mut t, &mut refreshed, &m, policy(), link);
         keep_session(&crm, &refreshed, state).map_err(|e| Failure::Unavailable(format!("{e:?}")))?;
-        Ok((
-            r?,
-            crm.name(),
-            crm.record_url(
-                &m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default(),
-                link.crm_id.as_deref().unwrap_or_default(),
-            ),
-        ))
+        Ok((r?, crm.record_url(m.object_name(Entity::Deal), link.crm_id.as_deref().unwrap_or_default())))
     });
     match result {
-        Ok((kept, crm_name, url)) => {
+        Ok((kept, url)) => {
             log::info(&format!(
-                "deal {} written to {crm_name} as {}",
+                "deal {} written to {} as {}",
                 link.deal_id,
+                C::NAME,
                 link.crm_id.as_deref().unwrap_or_default()
             ));
             // Fields the CRM changed since the last sync and keeps: the portal follows.
             if !kept.is_empty() {
-                events::emit(
-                    CHANGED_TOPIC,
-                    &serde_json::json!({ "deal_id": link.deal_id, "changes": kept, "crm_id": link.crm_id,
-                                         "crm": crm_name, "url": url }),
-                )?;
+                publish::<C>(&link.deal_id, &kept, link.crm_id.as_deref().unwrap_or_default(), &url)?;
             }
             link.status = "synced".into();
             link.attempts = 0;
@@ -266,6 +256,15 @@ fn attempt<C: Connector>(ctx: &Context, state: &mut SyncState, link: &mut Link) 
         }
         Err(f) => fail(state, link, &f, now),
     }
+    Ok(())
+}
+
+/// Publishes what the CRM changed on a synced deal, in the portal's terms, for deal registration to apply.
+fn publish<C: Connector>(deal_id: &str, changes: &Map<String, Value>, crm_id: &str, url: &str) -> Result<(), Error> {
+    events::emit(
+        CHANGED_TOPIC,
+        &serde_json::json!({ "deal_id": deal_id, "changes": changes, "crm_id": crm_id, "crm": C::NAME, "url": url }),
+    )?;
     Ok(())
 }
 
@@ -329,21 +328,22 @@ fn push<C: Crm>(
     }
     let om = m.object(Entity::Deal).ok_or_else(|| Failure::Rejected("deals are not mapped".into()))?;
     let mut fields = outbound(&deal, m, Entity::Deal);
+    let watched = inbound_fields(m);
     let mut kept = Map::new();
     let mut crm_values = Map::new();
-    if let Some(crm_id) = link.crm_id.clone() {
-        let watched: Vec<String> = inbound_fields(m).into_iter().map(|(_, f)| f).collect();
-        if !watched.is_empty() {
-            let now = with_session(crm, t, refreshed, |c, t| c.read(t, &om.object, &crm_id, &watched))?;
-            let decided = inbound(&now, &deal, m, &link.synced, policy, link.portal_at);
-            for (key, crm_field) in inbound_fields(m) {
-                if decided.portal.contains_key(key) {
-                    fields.remove(&crm_field);
-                }
+    if let Some(crm_id) = link.crm_id.clone()
+        && !watched.is_empty()
+    {
+        let names: Vec<String> = watched.iter().map(|(_, f)| f.clone()).collect();
+        let now = with_session(crm, t, refreshed, |c, t| c.read(t, &om.object, &crm_id, &names))?;
+        let decided = inbound(&now, &deal, m, &link.synced, policy, link.portal_at);
+        for (key, crm_field) in &watched {
+            if decided.portal.contains_key(*key) {
+                fields.remove(crm_field);
             }
-            kept = decided.portal;
-            crm_values = decided.synced;
         }
+        kept = decided.portal;
+        crm_values = decided.synced;
     }
     let target = match (&om.external_id, &link.crm_id) {
         (Some(f), _) => Target::ExternalId { field: f, value: &deal.id },
@@ -362,16 +362,11 @@ fn push<C: Crm>(
     }
     link.crm_id = Some(id);
     // What was just written, and what the CRM kept, is what both sides agree on.
-    for (key, _) in inbound_fields(m) {
-        if kept.contains_key(key) {
-            link.synced.insert(key.to_string(), crm_values.get(key).cloned().unwrap_or(Value::Null));
-            continue;
-        }
-        let v = match key {
-            "stage" => Value::String(deal.status.clone()),
-            "amount" => deal.amount.map_or(Value::Null, |a| serde_json::json!(a)),
-            "close_date" => Value::String(deal.close_date.clone()),
-            _ => Value::Null,
+    for (key, _) in watched {
+        let v = if kept.contains_key(key) {
+            crm_values.get(key).cloned().unwrap_or(Value::Null)
+        } else {
+            deal.watched(key)
         };
         link.synced.insert(key.to_string(), v);
     }
@@ -467,11 +462,7 @@ fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error
             let Some(deal) = PortalDeal::from_json(&link.deal) else { continue };
             let result = inbound(rec, &deal, &m, &link.synced, policy, link.portal_at);
             if !result.portal.is_empty() {
-                events::emit(
-                    CHANGED_TOPIC,
-                    &serde_json::json!({ "deal_id": link.deal_id, "changes": result.portal, "crm_id": rec.id,
-                                         "crm": crm.name(), "url": crm.record_url(&om.object, &rec.id) }),
-                )?;
+                publish::<C>(&link.deal_id, &result.portal, &rec.id, &crm.record_url(&om.object, &rec.id))?;
                 applied += 1;
             }
             if !result.crm.is_empty() {
@@ -499,7 +490,7 @@ fn pull<C: Connector>(ctx: &Context, state: &mut SyncState) -> Result<u64, Error
     }
     keep_session(&crm, &refreshed, state)?;
     if applied > 0 {
-        log::info(&format!("{applied} change(s) pulled from {} applied", crm.name()));
+        log::info(&format!("{applied} change(s) pulled from {} applied", C::NAME));
     }
     state.last_pull_at = Some(now);
     state.pulled += applied;
@@ -521,15 +512,20 @@ fn requeue(now: i64, statuses: &[&str]) -> Result<u64, Error> {
     let mut n = 0;
     for status in statuses {
         for r in LINKS.query().all_orgs().eq("status", *status).limit(200).fetch::<Link>()?.records {
-            let mut link = r.data.clone();
-            link.status = "pending".into();
-            link.attempts = 0;
-            link.next_at = Some(now);
-            save_link(Some(&r), &link, now)?;
+            put_in_line(&r, now)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Puts one link back in line: due now, its attempts counted afresh.
+fn put_in_line(r: &Record<Link>, now: i64) -> Result<(), Error> {
+    let mut link = r.data.clone();
+    link.status = "pending".into();
+    link.attempts = 0;
+    link.next_at = Some(now);
+    save_link(Some(r), &link, now)
 }
 
 /// Checks a mapping against the CRM's schema (read now) and saves it, or returns its problems.
@@ -547,7 +543,7 @@ pub fn save_mapping<C: Connector>(m: Mapping) -> Result<Result<(), Vec<Problem>>
         }
     }
     keep_session(&crm, &refreshed, &mut state)?;
-    let problems = validate(&m, crm.name(), |o| schemas.iter().find(|(n, _)| n == o).map(|(_, f)| f.as_slice()));
+    let problems = validate(&m, C::NAME, |o| schemas.iter().find(|(n, _)| n == o).map(|(_, f)| f.as_slice()));
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
@@ -561,13 +557,13 @@ pub fn test<C: Connector>(ctx: &Context) -> Result<Value, Error> {
     let now = ctx.now_ms();
     let (mut state, rev) = load_state()?;
     let m = mapping::<C>(&state);
-    let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
+    let object = m.object_name(Entity::Deal);
     let result = connect::<C>(&state).and_then(|mut crm| {
         let mut t = HostHttp;
         let mut refreshed = Vec::new();
         let r = crm.refresh(&mut t).and_then(|fresh| {
             refreshed = fresh;
-            crm.describe(&mut t, &object)
+            crm.describe(&mut t, object)
         });
         keep_session(&crm, &refreshed, &mut state).map_err(|e| Failure::Unavailable(format!("{e:?}")))?;
         r
@@ -595,12 +591,26 @@ pub fn retry(ctx: &Context, id: Option<&str>) -> Result<u64, Error> {
         return requeue(now, &["failed", "paused"]);
     };
     let Some(r) = LINKS.get::<Link>(id)? else { return Ok(0) };
-    let mut link = r.data.clone();
-    link.status = "pending".into();
-    link.attempts = 0;
-    link.next_at = Some(now);
-    save_link(Some(&r), &link, now)?;
+    put_in_line(&r, now)?;
     Ok(1)
+}
+
+/// A page of the sync log, newest first, of one status or all: the entries and the cursor of the next page.
+fn log_page<C: Connector>(
+    state: &SyncState,
+    status: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Value>, Option<String>), Error> {
+    let mut q = LINKS.query().all_orgs().order_by("updated_at", Direction::Desc);
+    if let Some(s) = status {
+        q = q.eq("status", s);
+    }
+    let page = q.limit(limit).after(cursor.map(String::from)).fetch::<Link>()?;
+    let m = mapping::<C>(state);
+    let crm = connect::<C>(state).ok();
+    let entries = page.records.iter().map(|r| log_entry(r, crm.as_ref(), m.object_name(Entity::Deal))).collect();
+    Ok((entries, page.next_cursor))
 }
 
 /// The link as the log shows it.
@@ -666,18 +676,10 @@ pub fn api<C: Connector>(ctx: &Context, req: &Request) -> Result<Response, Error
             }
         }
         ("GET", ["log"]) => {
-            let mut q = LINKS.query().all_orgs().order_by("updated_at", Direction::Desc);
-            if let Some(s) = req.query("status") {
-                q = q.eq("status", s);
-            }
             let limit = req.query("limit").and_then(|l| l.parse().ok()).unwrap_or(50u32).clamp(1, 200);
-            let page = q.limit(limit).after(req.query("cursor").map(String::from)).fetch::<Link>()?;
             let (state, _) = load_state()?;
-            let m = mapping::<C>(&state);
-            let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
-            let crm = connect::<C>(&state).ok();
-            let entries: Vec<Value> = page.records.iter().map(|r| log_entry(r, crm.as_ref(), &object)).collect();
-            Ok(Response::json(&serde_json::json!({ "entries": entries, "next_cursor": page.next_cursor })))
+            let (entries, next_cursor) = log_page::<C>(&state, req.query("status"), limit, req.query("cursor"))?;
+            Ok(Response::json(&serde_json::json!({ "entries": entries, "next_cursor": next_cursor })))
         }
         ("POST", ["log", "retry-failed"]) => Ok(Response::json(&serde_json::json!({ "queued": retry(ctx, None)? }))),
         ("POST", ["log", id, "retry"]) => match retry(ctx, Some(id))? {
@@ -705,7 +707,7 @@ pub fn page<C: Connector>(ctx: &Context, req: &Request, title: &str) -> Result<R
                         "Wrote {} deal(s) and applied {} change(s) from {}.",
                         r["written"],
                         r["pulled"],
-                        plugin_crm_name::<C>()
+                        C::NAME
                     ),
                 };
                 serde_json::json!({ "ok": r["connection_error"].is_null(), "message": message })
@@ -724,14 +726,8 @@ pub fn page<C: Connector>(ctx: &Context, req: &Request, title: &str) -> Result<R
     let health = status(ctx)?;
     let (state, _) = load_state()?;
     let m = mapping::<C>(&state);
-    let object = m.object(Entity::Deal).map(|o| o.object.clone()).unwrap_or_default();
-    let crm = connect::<C>(&state).ok();
-    let mut q = LINKS.query().all_orgs().order_by("updated_at", Direction::Desc).limit(50);
-    if let Some(s) = req.query("status").filter(|s| ["pending", "synced", "failed", "paused"].contains(s)) {
-        q = q.eq("status", s);
-    }
-    let page = q.after(req.query("cursor").map(String::from)).fetch::<Link>()?;
-    let entries: Vec<Value> = page.records.iter().map(|r| log_entry(r, crm.as_ref(), &object)).collect();
+    let filter = req.query("status").filter(|s| ["pending", "synced", "failed", "paused"].contains(s));
+    let (entries, next_cursor) = log_page::<C>(&state, filter, 50, req.query("cursor"))?;
     let fields: Vec<Value> = m
         .objects
         .iter()
@@ -746,21 +742,11 @@ pub fn page<C: Connector>(ctx: &Context, req: &Request, title: &str) -> Result<R
         "sync.html",
         title,
         &serde_json::json!({
-            "crm": plugin_crm_name::<C>(), "base": format!("/p/{}/", C::PLUGIN), "status": health, "flash": flash,
-            "entries": entries, "next_cursor": page.next_cursor, "fields": fields, "stages": m.stages,
+            "crm": C::NAME, "base": format!("/p/{}/", C::PLUGIN), "status": health, "flash": flash,
+            "entries": entries, "next_cursor": next_cursor, "fields": fields, "stages": m.stages,
             "filter": req.query("status"),
         }),
     ))
-}
-
-/// The CRM's name without a connection (one needs settings and secrets).
-fn plugin_crm_name<C: Connector>() -> &'static str {
-    match C::PLUGIN {
-        "crm-salesforce" => "Salesforce",
-        "crm-hubspot" => "HubSpot",
-        "crm-dynamics" => "Dynamics 365",
-        _ => "the CRM",
-    }
 }
 
 /// The sync-health widget: the connection, the last success, failures in the last 24 hours, and the sync log's
@@ -770,7 +756,7 @@ pub fn widget<C: Connector>(ctx: &Context) -> Result<View, Error> {
     let statuses = [("synced", "Synced"), ("pending", "Waiting"), ("failed", "Failed"), ("paused", "Paused")];
     let labels: Vec<&str> = statuses.iter().map(|(_, l)| *l).collect();
     let counts: Vec<Value> = statuses.iter().map(|(k, _)| health[*k].clone()).collect();
-    let crm = plugin_crm_name::<C>();
+    let crm = C::NAME;
     Ok(View {
         template: "widget_sync.html".into(),
         title: format!("{crm} sync health"),

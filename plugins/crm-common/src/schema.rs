@@ -236,6 +236,11 @@ impl Mapping {
         self.objects.iter().find(|o| o.entity == entity)
     }
 
+    /// The CRM object an entity maps to, or "" when it is not mapped.
+    pub fn object_name(&self, entity: Entity) -> &str {
+        self.object(entity).map_or("", |o| o.object.as_str())
+    }
+
     /// The CRM stage the portal writes for a status.
     pub fn stage_for(&self, status: &str) -> Option<&str> {
         self.stages.iter().find(|(_, s)| s == status).map(|(v, _)| v.as_str())

@@ -94,6 +94,19 @@ impl PortalDeal {
     }
 }
 
+impl PortalDeal {
+    /// The value of a field a pull can change (`stage`, `amount`, `close_date`), in the portal's terms: what the
+    /// last-sync snapshot holds and a pulled value is compared with.
+    pub fn watched(&self, key: &str) -> Value {
+        match key {
+            "stage" => json!(self.status),
+            "amount" => self.amount.map_or(Value::Null, |a| json!(a)),
+            "close_date" => json!(self.close_date),
+            _ => Value::Null,
+        }
+    }
+}
+
 /// "Ada King Lovelace" → ("Ada King", "Lovelace"); a single word is the last name (CRMs require one).
 pub fn split_name(full: &str) -> (String, String) {
     let full = full.split_whitespace().collect::<Vec<_>>();
@@ -168,12 +181,7 @@ pub fn inbound(
             "close_date" => crm_raw.as_str().map_or(Value::Null, |s| json!(s.get(..10).unwrap_or(s))),
             _ => crm_raw,
         };
-        let portal = match key {
-            "stage" => json!(deal.status),
-            "amount" => deal.amount.map_or(Value::Null, |a| json!(a)),
-            "close_date" => json!(deal.close_date),
-            _ => Value::Null,
-        };
+        let portal = deal.watched(key);
         let before = synced.get(key).cloned().unwrap_or(Value::Null);
         match decide(policy, &before, &portal, &crm, portal_at, record.modified) {
             Outcome::Same => {

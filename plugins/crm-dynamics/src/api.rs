@@ -7,7 +7,7 @@
 //! actions, as Dataverse requires, not by writing its state. Errors are read from Dataverse's bodies
 //! (`{"error": {"code", "message"}}`) and the identity platform's (`error`, `error_codes`).
 
-use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, encode};
+use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, checked, encode};
 use portico_crm::retry::{Failure, retry_after_header};
 use portico_crm::schema::{CrmField, Kind};
 use portico_crm::watermark::{iso, parse_time};
@@ -96,8 +96,7 @@ pub fn entity_set(object: &str) -> String {
 }
 
 fn name(n: &str) -> Result<&str, Failure> {
-    let ok = !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(n) } else { Err(Failure::Rejected(format!("{n:?} is not a Dataverse logical name"))) }
+    checked(n, |c| c.is_ascii_alphanumeric() || c == '_', "a Dataverse logical name")
 }
 
 /// A string literal in an OData URL: quotes doubled, then percent-encoded.
@@ -167,9 +166,7 @@ impl Dynamics {
 }
 
 impl Crm for Dynamics {
-    fn name(&self) -> &'static str {
-        "Dynamics 365"
-    }
+    const NAME: &'static str = "Dynamics 365";
 
     fn refresh(&mut self, t: &mut dyn Transport) -> Result<Vec<(String, String)>, Failure> {
         let url = format!("{}/{}/oauth2/v2.0/token", self.authority.trim_end_matches('/'), encode(&self.tenant));

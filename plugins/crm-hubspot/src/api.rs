@@ -4,7 +4,7 @@
 //! `hs_lastmodifieddate` followed through `paging.next.after`. Errors are read from HubSpot's bodies
 //! (`{"status": "error", "category", "message"}`, and `policyName` for the ten-second burst limit).
 
-use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, encode};
+use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, checked, encode};
 use portico_crm::retry::{Failure, retry_after_header};
 use portico_crm::schema::{CrmField, Kind};
 use portico_crm::watermark::parse_time;
@@ -94,8 +94,7 @@ fn required(object: &str, property: &str) -> bool {
 
 /// An object name as HubSpot's URLs take it.
 fn object_name(object: &str) -> Result<&str, Failure> {
-    let ok = !object.is_empty() && object.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok { Ok(object) } else { Err(Failure::Rejected(format!("{object:?} is not a HubSpot object"))) }
+    checked(object, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-', "a HubSpot object")
 }
 
 impl HubSpot {
@@ -126,9 +125,7 @@ impl HubSpot {
 }
 
 impl Crm for HubSpot {
-    fn name(&self) -> &'static str {
-        "HubSpot"
-    }
+    const NAME: &'static str = "HubSpot";
 
     fn refresh(&mut self, t: &mut dyn Transport) -> Result<Vec<(String, String)>, Failure> {
         let Auth::OAuth { client_id, client_secret, refresh_token } = &self.auth else {

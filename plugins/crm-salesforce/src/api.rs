@@ -5,7 +5,7 @@
 //! followed through `nextRecordsUrl`. Errors are read from Salesforce's own bodies (`[{"errorCode", "message"}]`
 //! for the API, `{"error", "error_description"}` for OAuth).
 
-use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, encode};
+use portico_crm::connector::{Changes, Crm, CrmRecord, Reply, Request, Target, Transport, checked, encode};
 use portico_crm::retry::{Failure, retry_after_header};
 use portico_crm::schema::{CrmField, Kind};
 use portico_crm::watermark::{iso, parse_time};
@@ -108,8 +108,7 @@ fn soql_like(s: &str) -> String {
 
 /// Whether a name is a SOQL identifier (API names are letters, digits and underscores).
 fn identifier(name: &str) -> Result<&str, Failure> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(name) } else { Err(Failure::Rejected(format!("{name:?} is not a Salesforce API name"))) }
+    checked(name, |c| c.is_ascii_alphanumeric() || c == '_', "a Salesforce API name")
 }
 
 fn kind(field: &Value) -> Kind {
@@ -134,9 +133,7 @@ fn kind(field: &Value) -> Kind {
 }
 
 impl Crm for Salesforce {
-    fn name(&self) -> &'static str {
-        "Salesforce"
-    }
+    const NAME: &'static str = "Salesforce";
 
     fn refresh(&mut self, t: &mut dyn Transport) -> Result<Vec<(String, String)>, Failure> {
         let url = format!("{}/services/oauth2/token", self.login_url.trim_end_matches('/'));
