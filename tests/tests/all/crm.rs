@@ -17,7 +17,7 @@ mod dynamics_api;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use portico_crm::connector::{Crm, Reply, Request, Target, Transport, with_session};
+use portico_crm::connector::{Crm, CrmRecord, Reply, Request, Target, Transport, with_session};
 use portico_crm::retry::Failure;
 use portico_crm::schema::{Entity, Mapping, ObjectMapping, validate};
 use portico_tests::crm::dynamics::{self as fake_d365, FakeDynamics};
@@ -56,6 +56,35 @@ impl Transport for Http {
                 Ok(Reply { status, headers, body })
             })
         })
+    }
+}
+
+/// Pulls every page of `object`'s changes since `since`, renewing the session when it ends, and checks that the
+/// records come oldest first and none twice; `between(pages)` runs after each page that has a next one (to end
+/// the session mid-pull). Returns the records in order and how many pages there were.
+fn pull_all<C: Crm>(
+    crm: &mut C,
+    t: &mut Http,
+    object: &str,
+    wanted: &[String],
+    since: i64,
+    mut between: impl FnMut(usize),
+) -> (Vec<CrmRecord>, usize) {
+    let (mut records, mut seen, mut pages, mut next) = (Vec::<CrmRecord>::new(), BTreeSet::new(), 0, None::<String>);
+    loop {
+        let page =
+            with_session(crm, t, &mut Vec::new(), |c, t| c.changed(t, object, wanted, since, next.as_deref())).unwrap();
+        pages += 1;
+        for r in page.records {
+            assert!(records.last().is_none_or(|l| r.modified >= l.modified), "oldest first");
+            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
+            records.push(r);
+        }
+        next = page.next;
+        if next.is_none() {
+            return (records, pages);
+        }
+        between(pages);
     }
 }
 
@@ -251,34 +280,20 @@ async fn salesforce_changes_are_pulled_across_pages_none_missed_or_doubled() {
     };
     let mut t = Http::new(Duration::from_secs(5));
     let mut crm = connector(&sf);
-    let mut refreshed = Vec::new();
     let wanted = vec!["StageName".to_string(), "Amount".to_string(), "CloseDate".to_string()];
-    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
-    loop {
-        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
-            c.changed(t, "Opportunity", &wanted, start, next.as_deref())
-        })
-        .unwrap();
-        pages += 1;
-        for r in &page.records {
-            assert!(r.modified >= last, "oldest first");
-            last = r.modified;
-            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
-            assert!(r.fields.contains_key("StageName") && r.fields.contains_key("Amount"));
-        }
-        next = page.next;
-        if next.is_none() {
-            break;
-        }
-        // A session that times out between pages is renewed and the locator still works.
+    // A session that times out between pages is renewed and the locator still works.
+    let (records, pages) = pull_all(&mut crm, &mut t, "Opportunity", &wanted, start, |pages| {
         if pages == 3 {
             sf.expire_sessions();
         }
+    });
+    for r in &records {
+        assert!(r.fields.contains_key("StageName") && r.fields.contains_key("Amount"));
     }
-    assert_eq!((seen.len(), pages), (2_000, 7));
+    assert_eq!((records.len(), pages), (2_000, 7));
     // Pulling from the newest modification again returns only what changed since.
-    let newest = last;
-    let id = seen.iter().next().unwrap().clone();
+    let newest = records.last().unwrap().modified;
+    let id = records[0].id.clone();
     sf.org().edit("Opportunity", &id, fields(json!({"StageName": "Closed Lost"})));
     let page = crm.changed(&mut t, "Opportunity", &wanted, newest + 1, None).unwrap();
     assert_eq!(page.records.len(), 1);
@@ -403,29 +418,13 @@ async fn hubspot_changes_are_searched_across_pages_none_missed_or_doubled() {
     };
     let mut t = Http::new(Duration::from_secs(5));
     let mut crm = hubspot(&hs);
-    let mut refreshed = Vec::new();
     let wanted = vec!["dealstage".to_string(), "amount".to_string()];
-    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
-    loop {
-        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
-            c.changed(t, "deals", &wanted, start, next.as_deref())
-        })
-        .unwrap();
-        pages += 1;
-        for r in &page.records {
-            assert!(r.modified >= last, "oldest first");
-            last = r.modified;
-            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
-        }
-        next = page.next;
-        if next.is_none() {
-            break;
-        }
+    let (records, pages) = pull_all(&mut crm, &mut t, "deals", &wanted, start, |pages| {
         if pages == 5 {
             hs.expire_tokens();
         }
-    }
-    assert_eq!((seen.len(), pages), (2_000, 20));
+    });
+    assert_eq!((records.len(), pages), (2_000, 20));
 }
 
 fn dynamics(d: &FakeDynamics) -> dynamics_api::Dynamics {
@@ -546,30 +545,14 @@ async fn dynamics_changes_are_followed_through_next_links_none_missed_or_doubled
     };
     let mut t = Http::new(Duration::from_secs(5));
     let mut crm = dynamics(&d);
-    let mut refreshed = Vec::new();
     let wanted = vec!["statuscode".to_string(), "estimatedvalue".to_string()];
-    let (mut seen, mut pages, mut next, mut last) = (BTreeSet::new(), 0, None::<String>, 0);
-    loop {
-        let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| {
-            c.changed(t, "opportunity", &wanted, start, next.as_deref())
-        })
-        .unwrap();
-        pages += 1;
-        for r in &page.records {
-            assert!(r.modified >= last, "oldest first");
-            last = r.modified;
-            assert!(seen.insert(r.id.clone()), "{} twice", r.id);
-            assert!(!r.fields.contains_key("@odata.etag"));
-        }
-        next = page.next;
-        if next.is_none() {
-            break;
-        }
+    let (records, pages) = pull_all(&mut crm, &mut t, "opportunity", &wanted, start, |pages| {
         if pages == 2 {
             d.expire_tokens();
         }
-    }
-    assert_eq!((seen.len(), pages), (2_000, 4));
+    });
+    assert!(records.iter().all(|r| !r.fields.contains_key("@odata.etag")));
+    assert_eq!((records.len(), pages), (2_000, 4));
     assert!(
         crm.changed(&mut t, "opportunity", &wanted, start, Some("https://elsewhere.example/api/data/v9.2/x")).is_err()
     );
