@@ -137,6 +137,18 @@ pub trait Crm {
     /// One record's `fields` and modification time, as it is now.
     fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure>;
 
+    /// The id of the record that reference `field` of record `id` names, if any (an opportunity's account).
+    fn linked(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        field: &str,
+    ) -> Result<Option<String>, Failure> {
+        let rec = self.read(t, object, id, &[field.to_string()])?;
+        Ok(rec.fields.get(field).and_then(Value::as_str).map(String::from))
+    }
+
     /// The id of a record whose `field` equals `value`, if any (an account by its web domain).
     fn find(
         &mut self,

@@ -21,10 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::conflict::Policy;
-use crate::connector::{Crm, Reply, Request as HttpRequest, Target, Transport, with_session};
+use crate::connector::{Crm, CrmRecord, Reply, Request as HttpRequest, Target, Transport, with_session};
 use crate::retry::Failure;
-use crate::schema::{CrmField, Entity, Mapping, Problem, validate};
-use crate::sync::{PortalDeal, inbound, inbound_fields, outbound};
+use crate::schema::{CrmField, Entity, Mapping, Problem, reference_target, validate};
+use crate::sync::{PortalDeal, inbound, inbound_fields, outbound, to_portal};
 use crate::watermark::{advance, is_news, pull_from};
 
 /// One record per synced deal (id = the deal's id): its CRM ids, its state in the sync log, the deal as last
@@ -39,6 +39,8 @@ pub const DEAL_TOPICS: &[&str] =
     &["deal.approved", "deal.won", "deal.lost", "deal.extended", "deal.expired", "deal.withdrawn"];
 /// Published when the CRM changed a synced deal; deal registration applies it.
 pub const CHANGED_TOPIC: &str = "crm.deal.changed";
+/// Published for each opportunity an admin imports; deal registration creates the deal.
+pub const IMPORT_TOPIC: &str = "crm.deal.import";
 
 /// Links written per scheduled run, and pages pulled per run (the rest waits for the next run: each run is one
 /// plugin invocation, under its deadline).
@@ -82,6 +84,11 @@ pub struct Link {
     pub crm_id: Option<String>,
     pub customer_account: Option<String>,
     pub partner_account: Option<String>,
+    pub contact: Option<String>,
+    /// The opportunity was imported from the CRM: its account and contact are the CRM's, not the portal's.
+    pub from_crm: bool,
+    /// The portal's id is on the CRM record, so upserts by the external-id field find it.
+    pub keyed: bool,
     pub attempts: u32,
     /// When the next automatic attempt is due (indexed; none when waiting for a person).
     pub next_at: Option<i64>,
@@ -97,6 +104,18 @@ pub struct Link {
     /// The CRM's modification time last applied.
     pub crm_modified: Option<i64>,
     pub updated_at: i64,
+}
+
+impl Link {
+    /// The CRM id of the deal's record of `entity`, once written.
+    pub fn id_of(&self, entity: Entity) -> Option<&str> {
+        match entity {
+            Entity::Deal => self.crm_id.as_deref(),
+            Entity::Customer => self.customer_account.as_deref(),
+            Entity::Partner => self.partner_account.as_deref(),
+            Entity::Contact => self.contact.as_deref(),
+        }
+    }
 }
 
 /// The connection's state.
@@ -143,7 +162,7 @@ pub fn load_state() -> Result<(SyncState, Option<u64>), Error> {
     })
 }
 
-fn save_state(state: &SyncState, revision: Option<u64>) -> Result<(), Error> {
+pub(crate) fn save_state(state: &SyncState, revision: Option<u64>) -> Result<(), Error> {
     match revision {
         Some(rev) => STATE.update(STATE_ID, rev, state).map(|_| ()),
         None => STATE.insert_with(Some(STATE_ID), None, state).map(|_| ()),
@@ -156,7 +175,11 @@ pub fn mapping<C: Connector>(state: &SyncState) -> Mapping {
 }
 
 /// Stores the secrets a call obtained (refreshed tokens) and the session; never logs them.
-fn keep_session<C: Connector>(crm: &C, refreshed: &[(String, String)], state: &mut SyncState) -> Result<(), Error> {
+pub(crate) fn keep_session<C: Connector>(
+    crm: &C,
+    refreshed: &[(String, String)],
+    state: &mut SyncState,
+) -> Result<(), Error> {
     for (name, value) in refreshed {
         secrets::set(name, value)?;
     }
@@ -165,7 +188,7 @@ fn keep_session<C: Connector>(crm: &C, refreshed: &[(String, String)], state: &m
 }
 
 /// A connection, or the reason there is none (as a connection failure).
-fn connect<C: Connector>(state: &SyncState) -> Result<C, Failure> {
+pub(crate) fn connect<C: Connector>(state: &SyncState) -> Result<C, Failure> {
     let settings = portico_sdk::settings::get::<Value>().map_err(|e| Failure::NotConfigured(format!("{e:?}")))?;
     C::connect(&settings, &state.session).map_err(Failure::NotConfigured)
 }
@@ -195,6 +218,18 @@ pub fn on_deal_event<C: Connector>(ctx: &Context, event: &Event) -> Result<(), E
     link.customer = deal.customer_name.clone();
     link.org_name = deal.org_name.clone();
     link.deal = payload.get("deal").cloned().unwrap_or(payload.clone());
+    // A deal imported from this CRM is its opportunity there.
+    if link.crm_id.is_none()
+        && let Some((plugin, crm_id)) = &deal.origin
+        && plugin == C::PLUGIN
+    {
+        link.crm_id = Some(crm_id.clone());
+        link.from_crm = true;
+        // Both sides agree on what the deal was imported with.
+        for key in ["stage", "amount", "close_date"] {
+            link.synced.insert(key.to_string(), deal.watched(key));
+        }
+    }
     link.portal_at = now;
     link.status = "pending".into();
     link.attempts = 0;
@@ -284,9 +319,12 @@ fn fail(state: &mut SyncState, link: &mut Link, f: &Failure, now: i64) {
     .into();
 }
 
-/// Writes a deal and its accounts, and links them. A deal written before is read back first: a field the CRM
-/// changed since the last sync is decided by the policy, and what the CRM keeps is left as it is there and
-/// returned (in the portal's terms) for the portal to follow.
+/// Writes a deal and the records it links to, and links them. The customer's account (found by its domain or
+/// created), the partner's account (upserted by the portal's org id) and the customer's contact (found by e-mail
+/// or created, and linked to the customer's account when created here) are written once and their CRM ids kept
+/// on the link; an opportunity imported from the CRM keeps the account and contact it has there. A deal written
+/// before is read back first: a field the CRM changed since the last sync is decided by the policy, and what the
+/// CRM keeps is left as it is there and returned (in the portal's terms) for the portal to follow.
 fn push<C: Crm>(
     crm: &mut C,
     t: &mut dyn Transport,
@@ -297,24 +335,9 @@ fn push<C: Crm>(
 ) -> Result<Map<String, Value>, Failure> {
     let deal =
         PortalDeal::from_json(&link.deal).ok_or_else(|| Failure::Rejected("the stored deal is unreadable".into()))?;
-    if let Some(om) = m.object(Entity::Customer)
-        && link.customer_account.is_none()
-    {
-        let domain_field = om.fields.iter().find(|(k, _)| k == "domain").map(|(_, f)| f.clone());
-        let found = match &domain_field {
-            Some(f) if !deal.customer_domain.is_empty() => {
-                with_session(crm, t, refreshed, |c, t| c.find(t, &om.object, f, &deal.customer_domain))?
-            }
-            _ => None,
-        };
-        let id = match found {
-            Some(id) => id,
-            None => {
-                let fields = outbound(&deal, m, Entity::Customer);
-                with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, Target::New, &fields))?
-            }
-        };
-        link.customer_account = Some(id);
+    if !link.from_crm && link.customer_account.is_none() {
+        link.customer_account =
+            find_or_create(crm, t, refreshed, m, &deal, Entity::Customer, "domain")?.map(|(id, _)| id);
     }
     if let Some(om) = m.object(Entity::Partner)
         && link.partner_account.is_none()
@@ -325,6 +348,17 @@ fn push<C: Crm>(
             _ => Target::New,
         };
         link.partner_account = Some(with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, target, &fields))?);
+    }
+    if !link.from_crm
+        && link.contact.is_none()
+        && !deal.contact_name.trim().is_empty()
+        && let Some((id, created)) = find_or_create(crm, t, refreshed, m, &deal, Entity::Contact, "email")?
+    {
+        // A contact found by e-mail stays with the account it has.
+        if created {
+            link_references(crm, t, refreshed, m, Entity::Contact, &id, link)?;
+        }
+        link.contact = Some(id);
     }
     let om = m.object(Entity::Deal).ok_or_else(|| Failure::Rejected("deals are not mapped".into()))?;
     let mut fields = outbound(&deal, m, Entity::Deal);
@@ -344,23 +378,33 @@ fn push<C: Crm>(
         }
         kept = decided.portal;
         crm_values = decided.synced;
+        // What the portal has not changed since the last sync is left as the CRM has it (a rep may have moved the
+        // opportunity to a stage the portal does not follow).
+        for (key, crm_field) in &watched {
+            if link.synced.get(*key).is_some_and(|v| *v == deal.watched(key)) {
+                fields.remove(crm_field);
+            }
+        }
+    }
+    // An opportunity imported from the CRM is the CRM's: the portal writes back only what changes in the portal.
+    if link.from_crm {
+        fields.retain(|f, _| watched.iter().any(|(_, w)| w == f));
     }
     let target = match (&om.external_id, &link.crm_id) {
+        // Until the portal's id is on the record (an opportunity imported from the CRM), it is written by its CRM
+        // id and the external id put there; from then on, upserts by it find the same record.
+        (Some(f), Some(id)) if !link.keyed => {
+            fields.insert(f.clone(), Value::String(deal.id.clone()));
+            Target::Id(id)
+        }
         (Some(f), _) => Target::ExternalId { field: f, value: &deal.id },
         (None, Some(id)) => Target::Id(id),
         (None, None) => Target::New,
     };
     let id = with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, target, &fields))?;
-    for (key, account, to) in [
-        ("customer_account", &link.customer_account, m.object(Entity::Customer)),
-        ("partner_account", &link.partner_account, m.object(Entity::Partner)),
-    ] {
-        let field = om.fields.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone());
-        if let (Some(field), Some(account), Some(to)) = (field, account, to) {
-            with_session(crm, t, refreshed, |c, t| c.associate(t, &om.object, &id, &field, &to.object, account))?;
-        }
-    }
-    link.crm_id = Some(id);
+    link.crm_id = Some(id.clone());
+    link.keyed = true;
+    link_references(crm, t, refreshed, m, Entity::Deal, &id, link)?;
     // What was just written, and what the CRM kept, is what both sides agree on.
     for (key, _) in watched {
         let v = if kept.contains_key(key) {
@@ -371,6 +415,49 @@ fn push<C: Crm>(
         link.synced.insert(key.to_string(), v);
     }
     Ok(kept)
+}
+
+/// The CRM id of a deal's record found by the value of its `key` field (the customer's domain, the contact's
+/// e-mail), or created from the deal; and whether it was created. `None` when the entity is not mapped.
+fn find_or_create<C: Crm>(
+    crm: &mut C,
+    t: &mut dyn Transport,
+    refreshed: &mut Vec<(String, String)>,
+    m: &Mapping,
+    deal: &PortalDeal,
+    entity: Entity,
+    key: &str,
+) -> Result<Option<(String, bool)>, Failure> {
+    let Some(om) = m.object(entity) else { return Ok(None) };
+    let by = om.fields.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone());
+    let value = deal.value(entity, key, m).and_then(|v| v.as_str().map(String::from));
+    if let (Some(field), Some(value)) = (&by, &value)
+        && let Some(id) = with_session(crm, t, refreshed, |c, t| c.find(t, &om.object, field, value))?
+    {
+        return Ok(Some((id, false)));
+    }
+    let fields = outbound(deal, m, entity);
+    Ok(Some((with_session(crm, t, refreshed, |c, t| c.write(t, &om.object, Target::New, &fields))?, true)))
+}
+
+/// Links record `id` of `entity` to the records its mapped reference fields name, where the link knows them.
+fn link_references<C: Crm>(
+    crm: &mut C,
+    t: &mut dyn Transport,
+    refreshed: &mut Vec<(String, String)>,
+    m: &Mapping,
+    entity: Entity,
+    id: &str,
+    link: &Link,
+) -> Result<(), Failure> {
+    let Some(om) = m.object(entity) else { return Ok(()) };
+    for (key, field) in &om.fields {
+        let Some(to) = reference_target(entity, key) else { continue };
+        if let (Some(to_id), Some(to_om)) = (link.id_of(to), m.object(to)) {
+            with_session(crm, t, refreshed, |c, t| c.associate(t, &om.object, id, field, &to_om.object, to_id))?;
+        }
+    }
+    Ok(())
 }
 
 /// The `sync` schedule (and "sync now"): writes what is due, then pulls what changed. Returns a summary.
@@ -581,6 +668,175 @@ pub fn test<C: Connector>(ctx: &Context) -> Result<Value, Error> {
     Ok(answer)
 }
 
+/// Opportunities offered for import per page, and taken per import.
+pub const IMPORT_LIMIT: usize = 100;
+/// How far back the import page looks for opportunities (they are the CRM's, changed in the last year).
+const IMPORT_LOOKBACK_MS: i64 = 365 * 86_400_000;
+
+/// An opportunity as the import shows it, in the portal's terms.
+fn import_row<C: Connector>(crm: &C, m: &Mapping, object: &str, rec: &CrmRecord) -> Value {
+    let om = m.object(Entity::Deal);
+    let field = |key: &str| om.and_then(|o| o.fields.iter().find(|(k, _)| k == key)).map(|(_, f)| f.as_str());
+    let value = |key: &str| {
+        field(key).and_then(|f| rec.fields.get(f)).and_then(|raw| to_portal(key, raw, m)).unwrap_or(Value::Null)
+    };
+    serde_json::json!({
+        "crm_id": rec.id, "url": crm.record_url(object, &rec.id),
+        "name": field("name").and_then(|f| rec.fields.get(f)).cloned().unwrap_or(Value::Null),
+        "amount": value("amount"), "close_date": value("close_date"),
+        // A stage the portal does not follow is an open opportunity: it comes in approved.
+        "status": value("stage").as_str().unwrap_or("approved"),
+    })
+}
+
+/// The deal fields an import reads: the name and what a pull follows.
+fn import_fields(m: &Mapping) -> Vec<String> {
+    let mut fields: Vec<String> = inbound_fields(m).into_iter().map(|(_, f)| f).collect();
+    if let Some((_, name)) = m.object(Entity::Deal).and_then(|o| o.fields.iter().find(|(k, _)| k == "name")) {
+        fields.push(name.clone());
+    }
+    fields
+}
+
+/// Whether a deal is linked to this CRM record already.
+fn is_linked(crm_id: &str) -> Result<bool, Error> {
+    Ok(LINKS.query().all_orgs().eq("crm_id", crm_id).count()? > 0)
+}
+
+/// Opportunities of the CRM that no deal is linked to, changed in the last year (the CRM's first page of them,
+/// oldest first): what the import page offers. `Err` says in words why the CRM could not be asked.
+pub fn import_candidates<C: Connector>(ctx: &Context) -> Result<Result<Vec<Value>, String>, Error> {
+    let (mut state, rev) = load_state()?;
+    let m = mapping::<C>(&state);
+    let Some(om) = m.object(Entity::Deal) else { return Ok(Err("deals are not mapped".into())) };
+    let mut crm = match connect::<C>(&state) {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f.message())),
+    };
+    let (mut t, mut refreshed) = (HostHttp, Vec::new());
+    let fields = import_fields(&m);
+    let since = ctx.now_ms() - IMPORT_LOOKBACK_MS;
+    let page = with_session(&mut crm, &mut t, &mut refreshed, |c, t| c.changed(t, &om.object, &fields, since, None));
+    keep_session(&crm, &refreshed, &mut state)?;
+    save_state(&state, rev)?;
+    let page = match page {
+        Ok(p) => p,
+        Err(f) => return Ok(Err(f.message())),
+    };
+    let mut out = Vec::new();
+    for rec in page.records.iter().rev() {
+        if out.len() == IMPORT_LIMIT {
+            break;
+        }
+        if !is_linked(&rec.id)? {
+            out.push(import_row(&crm, &m, &om.object, rec));
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// Imports opportunities as deals of a partner organisation: each is read from the CRM (with its account, for
+/// the customer's name, domain and country) and handed to deal registration as a `crm.deal.import` event, which
+/// creates the deal (once, however often it is imported) and links it back to the opportunity. Returns how many
+/// were handed over and, in words, why the others were not.
+pub fn import<C: Connector>(org_id: &str, ids: &[String]) -> Result<Value, Error> {
+    let org = portico_sdk::directory::get_org(org_id)?
+        .filter(|o| !o.is_vendor)
+        .ok_or_else(|| Error::invalid("org_id", "choose a partner organisation"))?;
+    if ids.is_empty() {
+        return Err(Error::invalid("ids", "choose at least one opportunity"));
+    }
+    if ids.len() > IMPORT_LIMIT {
+        return Err(Error::invalid("ids", format!("import at most {IMPORT_LIMIT} opportunities at a time")));
+    }
+    let (mut state, rev) = load_state()?;
+    let m = mapping::<C>(&state);
+    let om = m.object(Entity::Deal).ok_or_else(|| Error::Conflict("deals are not mapped".into()))?;
+    let mut crm = connect::<C>(&state).map_err(|f| Error::Unavailable(f.message()))?;
+    let (mut t, mut refreshed) = (HostHttp, Vec::new());
+    let fields = import_fields(&m);
+    let (mut queued, mut skipped) = (0, Vec::new());
+    let mut broken: Option<String> = None;
+    for id in ids {
+        let id = id.trim();
+        let outcome = if let Some(why) = &broken {
+            Err(why.clone())
+        } else if is_linked(id)? {
+            Err("already in the portal".to_string())
+        } else {
+            match read_for_import(&mut crm, &mut t, &mut refreshed, &m, &om.object, id, &fields) {
+                Ok(payload) => Ok(payload),
+                Err(f) => {
+                    if f.is_connection() {
+                        broken = Some(f.message());
+                    }
+                    Err(f.message())
+                }
+            }
+        };
+        match outcome {
+            Ok((rec, customer)) => {
+                let row = import_row(&crm, &m, &om.object, &rec);
+                let name = row["name"].as_str().unwrap_or_default().to_string();
+                let deal = serde_json::json!({
+                    "customer_name": customer.0.unwrap_or_else(|| name.clone()),
+                    "customer_domain": customer.1.unwrap_or_default(),
+                    "country": customer.2.unwrap_or_default(),
+                    "amount": row["amount"], "expected_close_date": row["close_date"].as_str().unwrap_or_default(),
+                    "notes": format!("Imported from {}: {name}", C::NAME),
+                });
+                events::emit(
+                    IMPORT_TOPIC,
+                    &serde_json::json!({ "crm_id": rec.id, "crm": C::NAME, "url": row["url"], "org_id": org.id,
+                                         "status": row["status"], "deal": deal }),
+                )?;
+                queued += 1;
+            }
+            Err(reason) => skipped.push(serde_json::json!({ "crm_id": id, "reason": reason })),
+        }
+    }
+    keep_session(&crm, &refreshed, &mut state)?;
+    save_state(&state, rev)?;
+    log::info(&format!("{queued} opportunit(y/ies) imported from {} for {}", C::NAME, org.name));
+    Ok(serde_json::json!({ "queued": queued, "skipped": skipped, "org": org.name }))
+}
+
+/// The customer's name, domain and country, as the account's fields hold them.
+type Customer = (Option<String>, Option<String>, Option<String>);
+
+/// An opportunity, and its account's name, domain and country where the mapping links one.
+fn read_for_import<C: Crm>(
+    crm: &mut C,
+    t: &mut dyn Transport,
+    refreshed: &mut Vec<(String, String)>,
+    m: &Mapping,
+    object: &str,
+    id: &str,
+    fields: &[String],
+) -> Result<(CrmRecord, Customer), Failure> {
+    let rec = with_session(crm, t, refreshed, |c, t| c.read(t, object, id, fields))?;
+    let mut customer = (None, None, None);
+    let link_field = m.object(Entity::Deal).and_then(|o| o.fields.iter().find(|(k, _)| k == "customer_account"));
+    if let (Some((_, field)), Some(acct)) = (link_field, m.object(Entity::Customer))
+        && let Some(acct_id) = with_session(crm, t, refreshed, |c, t| c.linked(t, object, id, field))?
+    {
+        let names: Vec<String> = acct.fields.iter().map(|(_, f)| f.clone()).collect();
+        let got = with_session(crm, t, refreshed, |c, t| c.read(t, &acct.object, &acct_id, &names))?;
+        let text = |key: &str| {
+            acct.fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, f)| got.fields.get(f))
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
+        customer = (text("name"), text("domain"), text("country"));
+    }
+    Ok((rec, customer))
+}
+
 /// Puts failed and paused links back in line, now (after a fix or a reconnect); one link, or all.
 pub fn retry(ctx: &Context, id: Option<&str>) -> Result<u64, Error> {
     let now = ctx.now_ms();
@@ -653,7 +909,8 @@ pub fn status(ctx: &Context) -> Result<Value, Error> {
 }
 
 /// The JSON API every connector serves under `/api/v1/p/{plugin}/`: `status`, `test`, `mapping` (GET, PUT),
-/// `log`, `log/{id}/retry`, `log/retry-failed`, `sync`.
+/// `log`, `log/{id}/retry`, `log/retry-failed`, `sync`, `import` (GET: the opportunities on offer; POST
+/// `{"org_id", "ids"}`: import them as the partner's deals).
 pub fn api<C: Connector>(ctx: &Context, req: &Request) -> Result<Response, Error> {
     let segs = req.segments();
     match (req.method.as_str(), segs.as_slice()) {
@@ -687,6 +944,19 @@ pub fn api<C: Connector>(ctx: &Context, req: &Request) -> Result<Response, Error
             n => Ok(Response::json(&serde_json::json!({ "queued": n }))),
         },
         ("POST", ["sync"]) => Ok(Response::json(&run::<C>(ctx)?)),
+        ("GET", ["import"]) => match import_candidates::<C>(ctx)? {
+            Ok(candidates) => Ok(Response::json(&serde_json::json!({ "candidates": candidates }))),
+            Err(why) => Err(Error::Unavailable(why)),
+        },
+        ("POST", ["import"]) => {
+            #[derive(Deserialize)]
+            struct Body {
+                org_id: String,
+                ids: Vec<String>,
+            }
+            let b: Body = req.json()?;
+            Ok(Response::json(&import::<C>(&b.org_id, &b.ids)?))
+        }
         _ => Err(Error::NotFound("no such route".into())),
     }
 }
@@ -694,6 +964,12 @@ pub fn api<C: Connector>(ctx: &Context, req: &Request) -> Result<Response, Error
 /// The admin's page: the connection's health with "Test connection", "Sync now" and "Retry all failed", the
 /// mapping in force, and the sync log with a retry per entry. A form posts `action` back to the page.
 pub fn page<C: Connector>(ctx: &Context, req: &Request, title: &str) -> Result<Response, Error> {
+    match req.segments().as_slice() {
+        [] => {}
+        ["mapping"] => return crate::admin::mapping_page::<C>(req, &format!("{} field mapping", C::NAME)),
+        ["import"] => return crate::admin::import_page::<C>(ctx, req, &format!("Import from {}", C::NAME)),
+        _ => return Err(Error::NotFound("no such page".into())),
+    }
     let mut flash = None;
     if req.method == "POST" {
         let action = req.field("action").unwrap_or("");

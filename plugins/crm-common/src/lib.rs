@@ -3,6 +3,8 @@
 //!
 //! - [`connector`]: the calls each CRM's protocol implements (refresh, describe, write, find, pull changes) over a
 //!   transport the plugin backs with the host's outbound HTTP, and the session rule every call follows;
+//! - [`admin`]: the mapping editor and the import of existing opportunities, the admin's pages beside the sync
+//!   page;
 //! - [`engine`]: the sync itself on the plugin SDK — deal events written to the CRM, the schedule's pulls, the
 //!   sync log and its retries, the connection's health, and the JSON API every connector serves;
 //! - [`schema`]: the portal's side of a mapping (which deal, partner-org and contact fields can be synced), a CRM
@@ -17,6 +19,7 @@
 //! - [`watermark`]: where the next pull starts, with an overlap so an edit made during a pull is not lost, and how
 //!   the overlap's repeats are told apart from real changes.
 
+pub mod admin;
 pub mod conflict;
 pub mod connector;
 pub mod engine;

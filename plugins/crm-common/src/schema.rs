@@ -94,6 +94,9 @@ pub struct CrmField {
     pub external_id: bool,
     /// Created by the customer rather than shipped with the CRM.
     pub custom: bool,
+    /// Links to any number of records (a HubSpot association), so several portal links may map to it.
+    #[serde(default)]
+    pub many: bool,
 }
 
 /// A field of the portal that can be synced.
@@ -160,6 +163,13 @@ pub const PORTAL_FIELDS: &[PortalField] = &[
         kind: PortalKind::Reference,
         inbound: false,
     },
+    PortalField {
+        entity: Entity::Deal,
+        key: "contact",
+        label: "Link to the customer contact",
+        kind: PortalKind::Reference,
+        inbound: false,
+    },
     PortalField { entity: Entity::Customer, key: "name", label: "Company", kind: PortalKind::Text, inbound: false },
     PortalField {
         entity: Entity::Customer,
@@ -199,7 +209,24 @@ pub const PORTAL_FIELDS: &[PortalField] = &[
         inbound: false,
     },
     PortalField { entity: Entity::Contact, key: "email", label: "E-mail", kind: PortalKind::Text, inbound: false },
+    PortalField {
+        entity: Entity::Contact,
+        key: "customer_account",
+        label: "Link to the customer account",
+        kind: PortalKind::Reference,
+        inbound: false,
+    },
 ];
+
+/// The record a reference field of an entity links to (`deal.customer_account` → the customer's account).
+pub fn reference_target(entity: Entity, key: &str) -> Option<Entity> {
+    match (entity, key) {
+        (Entity::Deal, "customer_account") | (Entity::Contact, "customer_account") => Some(Entity::Customer),
+        (Entity::Deal, "partner_account") => Some(Entity::Partner),
+        (Entity::Deal, "contact") => Some(Entity::Contact),
+        _ => None,
+    }
+}
 
 /// The portal field of an entity by key.
 pub fn portal_field(entity: Entity, key: &str) -> Option<&'static PortalField> {
@@ -264,7 +291,7 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
 }
 
 /// Whether a portal field's values can be written into a CRM field of this kind.
-fn compatible(portal: PortalKind, crm: &Kind) -> bool {
+pub fn compatible(portal: PortalKind, crm: &Kind) -> bool {
     match portal {
         PortalKind::Text | PortalKind::Id => matches!(crm, Kind::Text),
         PortalKind::Money => matches!(crm, Kind::Money | Kind::Number),
@@ -302,13 +329,18 @@ pub fn validate<'a>(mapping: &Mapping, crm: &str, schema: impl Fn(&str) -> Optio
                 out.push(problem(at(key), format!("{} has no field {name}", om.object)));
                 continue;
             };
-            if targets.iter().any(|t| t.eq_ignore_ascii_case(name)) {
+            if !cf.many && targets.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                 out.push(problem(at(key), format!("{name} is already mapped to another portal field")));
                 continue;
             }
             targets.push(name);
             if !cf.createable && !cf.updateable {
                 out.push(problem(at(key), format!("{name} is read-only in {crm}")));
+            }
+            if let Some(to) = reference_target(entity, key)
+                && mapping.object(to).is_none()
+            {
+                out.push(problem(at(key), format!("{} are not mapped, so there is nothing to link to", plural(to))));
             }
             if !compatible(pf.kind, &cf.kind) {
                 out.push(problem(
@@ -370,6 +402,15 @@ pub fn validate<'a>(mapping: &Mapping, crm: &str, schema: impl Fn(&str) -> Optio
     out
 }
 
+fn plural(e: Entity) -> &'static str {
+    match e {
+        Entity::Deal => "deals",
+        Entity::Customer => "customer accounts",
+        Entity::Partner => "partner accounts",
+        Entity::Contact => "customer contacts",
+    }
+}
+
 fn portal_kind(k: PortalKind) -> &'static str {
     match k {
         PortalKind::Text | PortalKind::Id => "text",
@@ -394,6 +435,7 @@ mod tests {
             required: false,
             external_id: false,
             custom: name.ends_with("__c"),
+            many: false,
         }
     }
 

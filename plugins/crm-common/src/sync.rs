@@ -25,6 +25,8 @@ pub struct PortalDeal {
     pub notes: String,
     pub contact_name: String,
     pub contact_email: String,
+    /// For a deal imported from a CRM: the connector plugin it came through and the CRM id of its opportunity.
+    pub origin: Option<(String, String)>,
 }
 
 impl PortalDeal {
@@ -56,6 +58,10 @@ impl PortalDeal {
             notes: s("notes"),
             contact_name: s("contact_name"),
             contact_email: s("contact_email"),
+            origin: d["crm_origin"]["plugin"]
+                .as_str()
+                .zip(d["crm_origin"]["id"].as_str())
+                .map(|(p, i)| (p.into(), i.into())),
         })
     }
 
@@ -135,6 +141,28 @@ pub fn inbound_fields(mapping: &Mapping) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// A pulled CRM value of deal field `key` in the portal's terms; `None` for a CRM stage the mapping does not
+/// follow (an early pipeline stage), which changes nothing.
+pub fn to_portal(key: &str, crm: &Value, mapping: &Mapping) -> Option<Value> {
+    Some(match key {
+        // Picklist values are text (Salesforce, HubSpot) or option-set codes (Dynamics).
+        "stage" => {
+            let value = match crm {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            json!(mapping.status_for(&value)?)
+        }
+        "amount" => {
+            crm.as_f64().or_else(|| crm.as_str().and_then(|s| s.parse().ok())).map_or(Value::Null, |a| json!(a))
+        }
+        // Dates come as dates or as times (HubSpot's closedate): the portal keeps the day.
+        "close_date" => crm.as_str().map_or(Value::Null, |s| json!(s.get(..10).unwrap_or(s))),
+        _ => crm.clone(),
+    })
+}
+
 /// What a pulled CRM record does.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Applied {
@@ -160,27 +188,7 @@ pub fn inbound(
     let mut out = Applied::default();
     for (key, crm_field) in inbound_fields(mapping) {
         let crm_raw = record.fields.get(&crm_field).cloned().unwrap_or(Value::Null);
-        let crm = match key {
-            // Picklist values are text (Salesforce, HubSpot) or option-set codes (Dynamics).
-            "stage" => {
-                let value = match &crm_raw {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => continue,
-                };
-                match mapping.status_for(&value) {
-                    Some(status) => json!(status),
-                    None => continue,
-                }
-            }
-            "amount" => crm_raw
-                .as_f64()
-                .or_else(|| crm_raw.as_str().and_then(|s| s.parse().ok()))
-                .map_or(Value::Null, |a| json!(a)),
-            // Dates come as dates or as times (HubSpot's closedate): the portal keeps the day.
-            "close_date" => crm_raw.as_str().map_or(Value::Null, |s| json!(s.get(..10).unwrap_or(s))),
-            _ => crm_raw,
-        };
+        let Some(crm) = to_portal(key, &crm_raw, mapping) else { continue };
         let portal = deal.watched(key);
         let before = synced.get(key).cloned().unwrap_or(Value::Null);
         match decide(policy, &before, &portal, &crm, portal_at, record.modified) {

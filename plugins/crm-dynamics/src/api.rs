@@ -39,7 +39,14 @@ pub struct Dynamics {
     pub statuses: Vec<(i64, i64)>,
     /// Fields whose values are option-set codes: written as numbers, though a mapping holds them as text.
     pub option_fields: Vec<String>,
+    /// Customer-type lookups (they may name an account or a contact), which are bound through the navigation
+    /// property of the table they name (`parentcustomerid_account`): Dataverse's standard ones, and the ones a
+    /// read schema lists.
+    pub customer_lookups: Vec<String>,
 }
+
+/// Dataverse's standard Customer-type lookups.
+pub const STANDARD_CUSTOMER_LOOKUPS: &[&str] = &["customerid", "parentcustomerid"];
 
 /// A Dataverse API error as a [`Failure`].
 pub fn api_failure(reply: &Reply) -> Failure {
@@ -249,7 +256,13 @@ impl Crm for Dynamics {
                             .map(|(_, v)| v.iter().map(|(c, _)| c.to_string()).collect())
                             .unwrap_or_default(),
                     ),
-                    "Lookup" | "Customer" | "Owner" | "Uniqueidentifier" => Kind::Reference,
+                    "Customer" => {
+                        if !self.customer_lookups.contains(&name) {
+                            self.customer_lookups.push(name.clone());
+                        }
+                        Kind::Reference
+                    }
+                    "Lookup" | "Owner" | "Uniqueidentifier" => Kind::Reference,
                     _ => Kind::Text,
                 };
                 let level = a["RequiredLevel"]["Value"].as_str().unwrap_or("None");
@@ -261,6 +274,7 @@ impl Crm for Dynamics {
                     required: create && matches!(level, "ApplicationRequired" | "SystemRequired"),
                     external_id: key_fields.contains(&name),
                     custom: a["IsCustomAttribute"].as_bool().unwrap_or(false),
+                    many: false,
                     name,
                 })
             })
@@ -338,6 +352,20 @@ impl Crm for Dynamics {
         fields.retain(|k, _| !k.starts_with('@'));
         let modified = fields.get("modifiedon").and_then(Value::as_str).and_then(parse_time).unwrap_or(0);
         Ok(CrmRecord { id: id.to_string(), modified, fields })
+    }
+
+    fn linked(
+        &mut self,
+        t: &mut dyn Transport,
+        object: &str,
+        id: &str,
+        field: &str,
+    ) -> Result<Option<String>, Failure> {
+        // A lookup is selected, and read back, as `_x_value`.
+        let object = name(object)?;
+        let column = format!("_{}_value", name(field)?);
+        let url = self.api(&format!("{}({})?$select={column}", entity_set(object), guid(id)?));
+        Ok(self.get(t, url)?[&column].as_str().map(String::from))
     }
 
     fn find(
@@ -420,9 +448,16 @@ impl Crm for Dynamics {
         to_object: &str,
         to_id: &str,
     ) -> Result<(), Failure> {
-        // A lookup is set by binding its navigation property to the other record's address.
+        // A lookup is set by binding its navigation property to the other record's address; a Customer-type
+        // lookup has one navigation property per table it may name.
         let url = self.api(&format!("{}({})", entity_set(name(object)?), guid(id)?));
-        let bind = json!({ format!("{}@odata.bind", name(field)?): format!("/{}({})", entity_set(name(to_object)?), guid(to_id)?) });
+        let (field, to_object) = (name(field)?, name(to_object)?);
+        let nav = if self.customer_lookups.iter().any(|f| f == field) {
+            format!("{field}_{to_object}")
+        } else {
+            field.to_string()
+        };
+        let bind = json!({ format!("{nav}@odata.bind"): format!("/{}({})", entity_set(to_object), guid(to_id)?) });
         self.call(t, Request::new("PATCH", url).header("If-Match", "*").json(&bind))?;
         Ok(())
     }
@@ -447,6 +482,7 @@ mod tests {
             access_token: Some("tok".into()),
             statuses: STANDARD_STATUSES.to_vec(),
             option_fields: vec![],
+            customer_lookups: STANDARD_CUSTOMER_LOOKUPS.iter().map(|s| s.to_string()).collect(),
         }
     }
 

@@ -11,7 +11,7 @@ mod plugin {
     use portico_sdk::secrets;
     use serde_json::Value;
 
-    use crate::api::{Dynamics, STANDARD_STATUSES};
+    use crate::api::{Dynamics, STANDARD_CUSTOMER_LOOKUPS, STANDARD_STATUSES};
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -37,11 +37,15 @@ mod plugin {
                 access_token: secret("access_token"),
                 statuses,
                 option_fields: vec!["statuscode".into(), "salesstagecode".into()],
+                customer_lookups: session["customer_lookups"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+                    .unwrap_or_else(|| STANDARD_CUSTOMER_LOOKUPS.iter().map(|s| s.to_string()).collect()),
             })
         }
 
         fn session(&self) -> Value {
-            json!({ "statuses": self.statuses })
+            json!({ "statuses": self.statuses, "customer_lookups": self.customer_lookups })
         }
 
         fn default_mapping() -> Mapping {
@@ -57,6 +61,8 @@ mod plugin {
                             ("stage", "statuscode"),
                             ("notes", "description"),
                             ("customer_account", "parentaccountid"),
+                            ("partner_account", "portal_partneraccountid"),
+                            ("contact", "parentcontactid"),
                         ]),
                         external_id: Some("portal_dealid".into()),
                     },
@@ -64,6 +70,23 @@ mod plugin {
                         entity: Entity::Customer,
                         object: "account".into(),
                         fields: pairs(&[("name", "name"), ("domain", "websiteurl"), ("country", "address1_country")]),
+                        external_id: None,
+                    },
+                    ObjectMapping {
+                        entity: Entity::Partner,
+                        object: "account".into(),
+                        fields: pairs(&[("name", "name")]),
+                        external_id: Some("portal_orgid".into()),
+                    },
+                    ObjectMapping {
+                        entity: Entity::Contact,
+                        object: "contact".into(),
+                        fields: pairs(&[
+                            ("first_name", "firstname"),
+                            ("last_name", "lastname"),
+                            ("email", "emailaddress1"),
+                            ("customer_account", "parentcustomerid"),
+                        ]),
                         external_id: None,
                     },
                 ],

@@ -186,6 +186,7 @@ impl Crm for HubSpot {
             required: false,
             external_id: false,
             custom: false,
+            many: true,
         });
         Ok(results
             .iter()
@@ -202,6 +203,7 @@ impl Crm for HubSpot {
                     required: required(object, &name),
                     external_id: p["hasUniqueValue"].as_bool().unwrap_or(false),
                     custom: !p["hubspotDefined"].as_bool().unwrap_or(false),
+                    many: false,
                     name,
                 })
             })
@@ -258,14 +260,24 @@ impl Crm for HubSpot {
     fn read(&mut self, t: &mut dyn Transport, object: &str, id: &str, fields: &[String]) -> Result<CrmRecord, Failure> {
         let mut properties = vec!["hs_lastmodifieddate".to_string()];
         properties.extend(fields.iter().filter(|f| !f.starts_with("associations.")).cloned());
-        let url = self.url(&format!(
+        let associations: Vec<&str> = fields.iter().filter_map(|f| f.strip_prefix("associations.")).collect();
+        let mut url = self.url(&format!(
             "crm/v3/objects/{}/{}?properties={}",
             object_name(object)?,
             object_name(id)?,
             encode(&properties.join(","))
         ));
+        if !associations.is_empty() {
+            url.push_str(&format!("&associations={}", encode(&associations.join(","))));
+        }
         let body = self.call(t, Request::new("GET", url))?;
-        let fields = body["properties"].as_object().cloned().unwrap_or_default();
+        let mut fields = body["properties"].as_object().cloned().unwrap_or_default();
+        // An association reads as its pseudo-field: the first associated record's id.
+        for to in associations {
+            if let Some(first) = body["associations"][to]["results"][0]["id"].as_str() {
+                fields.insert(format!("associations.{to}"), Value::String(first.to_string()));
+            }
+        }
         let modified = fields
             .get("hs_lastmodifieddate")
             .and_then(Value::as_str)

@@ -182,6 +182,7 @@ impl Crm for Salesforce {
                     required,
                     external_id: f["externalId"].as_bool().unwrap_or(false),
                     custom: f["custom"].as_bool().unwrap_or(false),
+                    many: false,
                     name,
                 })
             })

@@ -53,6 +53,7 @@ mod plugin {
                             ("stage", "StageName"),
                             ("notes", "Description"),
                             ("customer_account", "AccountId"),
+                            ("partner_account", "PartnerAccountId"),
                         ]),
                         external_id: Some("Partner_Deal_Id__c".into()),
                     },
@@ -60,6 +61,25 @@ mod plugin {
                         entity: Entity::Customer,
                         object: "Account".into(),
                         fields: pairs(&[("name", "Name"), ("domain", "Website"), ("country", "BillingCountry")]),
+                        external_id: None,
+                    },
+                    ObjectMapping {
+                        entity: Entity::Partner,
+                        object: "Account".into(),
+                        fields: pairs(&[("name", "Name")]),
+                        external_id: Some("Portal_Org_Id__c".into()),
+                    },
+                    // The contact goes under the customer's account (an opportunity's primary contact is set
+                    // through contact roles, which the connector leaves to the CRM).
+                    ObjectMapping {
+                        entity: Entity::Contact,
+                        object: "Contact".into(),
+                        fields: pairs(&[
+                            ("first_name", "FirstName"),
+                            ("last_name", "LastName"),
+                            ("email", "Email"),
+                            ("customer_account", "AccountId"),
+                        ]),
                         external_id: None,
                     },
                 ],

@@ -45,6 +45,10 @@ mod plugin {
                     let payload: portico_sdk::Value = portico_sdk::events::payload(&event)?;
                     workflow::apply_crm_change(ctx, &event.source, &payload)
                 }
+                "crm.deal.import" => {
+                    let payload: portico_sdk::Value = portico_sdk::events::payload(&event)?;
+                    workflow::import_from_crm(ctx, &event.source, &payload, &settings::get::<Settings>()?)
+                }
                 _ => Ok(()),
             }
         }

@@ -199,6 +199,18 @@ pub struct Deal {
     pub extensions_granted: u32,
     pub receipts: Vec<u64>,
     pub timeline: Vec<Transition>,
+    /// For a deal imported from a CRM: the opportunity it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_origin: Option<CrmOrigin>,
+}
+
+/// The CRM opportunity an imported deal came from, and the connector plugin it came through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrmOrigin {
+    pub plugin: String,
+    pub id: String,
+    pub crm: String,
+    pub url: String,
 }
 
 /// ISO 3166-1 alpha-2 codes.
@@ -380,6 +392,7 @@ impl Deal {
             extensions_granted: 0,
             receipts: Vec::new(),
             timeline: Vec::new(),
+            crm_origin: None,
         }
     }
 
@@ -415,6 +428,7 @@ impl Deal {
             "contact_name": i.contact_name,
             "contact_email": i.contact_email,
             "notes": i.notes,
+            "crm_origin": self.crm_origin,
             "status": self.status,
             "created_at": iso(self.created_at),
             "registered_at": iso_opt(self.registered_at),

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use portico_sdk::directory;
 use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::storage::{Collection, Record};
-use portico_sdk::{Context, Error, Role, Value, events, json};
+use portico_sdk::{Context, Error, Role, Value, events, json, log};
 use serde::{Deserialize, Serialize};
 
 use crate::matching;
-use crate::model::{Approval, Checked, Conflict, Deal, Extension, Input, Signoff, Status, Transition, iso};
+use crate::model::{Approval, Checked, Conflict, CrmOrigin, Deal, Extension, Input, Signoff, Status, Transition, iso};
 use crate::receipts;
 use crate::rules::{self, Route, Settings, Tier};
 
@@ -826,5 +826,123 @@ pub fn apply_crm_change(ctx: &Context, source: &str, payload: &Value) -> Result<
     }
     let reason = format!("closed {} in {crm}", if won { "won" } else { "lost" });
     close(ctx, &actor, rec, won, Decision { reason, ..Default::default() })?;
+    Ok(())
+}
+
+/// An opportunity a CRM connector imports for a partner (`crm.deal.import`): `{"crm_id", "crm", "url", "org_id",
+/// "status": "approved" | "won" | "lost", "deal": {customer_name, customer_domain, country, amount,
+/// expected_close_date, notes}}`. The deal is created once per opportunity (its id is derived from the
+/// connector and the CRM id, so a repeated import changes nothing), owned by the partner, and remembers where it
+/// came from so that the connector links it to the opportunity rather than creating another. An open
+/// opportunity becomes an approved deal with the program's protection, unless another registration protects the
+/// customer: then it waits for a manager's approval, its conflict shown. A closed one is recorded as won or lost.
+/// What the CRM holds that the portal cannot use (a website that is no domain, a country that is no ISO code) is
+/// left out rather than failing the import.
+pub fn import_from_crm(ctx: &Context, source: &str, payload: &Value, s: &Settings) -> Result<(), Error> {
+    if !CRM_SOURCES.contains(&source) {
+        return Err(Error::Denied(format!("{source} is not a CRM connector deal registration trusts")));
+    }
+    let text = |k: &str| payload[k].as_str().map(str::trim).filter(|v| !v.is_empty());
+    let (Some(crm_id), Some(org_id)) = (text("crm_id"), text("org_id")) else {
+        return Err(Error::invalid("crm_id", "an import names the opportunity and the partner"));
+    };
+    let id = format!("{source}-{crm_id}");
+    if id.len() > 100 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::invalid("crm_id", "is not a CRM record id"));
+    }
+    if DEALS.get::<Deal>(&id)?.is_some() {
+        return Ok(());
+    }
+    let Some(org) = directory::get_org(org_id)?.filter(|o| !o.is_vendor) else {
+        log::warn(&format!("an import from {source} names no partner organisation ({org_id}): skipped"));
+        return Ok(());
+    };
+    let program = ctx.program().ok_or_else(|| Error::Denied("deal registration is not enabled here".into()))?;
+    let crm = text("crm").unwrap_or("the CRM").to_string();
+    let mut input: Input = serde_json::from_value(payload["deal"].clone()).unwrap_or_default();
+    input.products.clear();
+    let checked = match crate::model::check(input.clone(), &s.products, false) {
+        Ok(c) => c,
+        Err(errors) => {
+            for (field, _) in &errors {
+                match *field {
+                    "customer_domain" => input.customer_domain.clear(),
+                    "country" => input.country.clear(),
+                    "amount" => input.amount = None,
+                    "currency" => input.currency.clear(),
+                    "expected_close_date" => input.expected_close_date.clear(),
+                    "notes" => input.notes = input.notes.chars().take(5000).collect(),
+                    _ => {}
+                }
+            }
+            crate::model::check(input, &s.products, false).map_err(|errors| {
+                let (field, message) = errors.into_iter().next().unwrap_or(("deal", "is unreadable".into()));
+                Error::invalid(field, message)
+            })?
+        }
+    };
+    let now = ctx.now_ms();
+    let actor = Actor {
+        id: String::new(),
+        name: format!("{crm} import"),
+        role: None,
+        org_id: String::new(),
+        org_name: String::new(),
+    };
+    let mut d = Deal::draft(program, "partner", checked, now);
+    (d.org_id, d.org_name) = (org.id.clone(), org.name.clone());
+    d.owner_name = actor.name.clone();
+    d.crm_origin = Some(CrmOrigin {
+        plugin: source.to_string(),
+        id: crm_id.to_string(),
+        crm: crm.clone(),
+        url: text("url").unwrap_or_default().to_string(),
+    });
+    let (tier, _) = tier_of(&d.org_id, &d.program)?;
+    d.policy = s.policy(tier.as_ref());
+    d.registered_at = Some(now);
+    d.submitted_at = Some(now);
+    record_transition(&mut d, &actor, now, Status::Submitted, &format!("imported from {crm}"));
+    let topic = match text("status") {
+        Some(closed @ ("won" | "lost")) => {
+            let to = if closed == "won" { Status::Won } else { Status::Lost };
+            record_transition(&mut d, &actor, now, to, &format!("closed {closed} in {crm}"));
+            closed
+        }
+        _ => {
+            d.conflicts = find_conflicts(&id, &d, s.similarity_threshold, now)?;
+            let expires_at = now + i64::from(d.policy.protection_days.max(1)) * DAY_MS;
+            let holder = if d.domain.is_empty() { None } else { claim(&id, &d, expires_at, now)? };
+            match holder {
+                None => {
+                    grant_protection(&mut d, now, expires_at);
+                    record_transition(&mut d, &actor, now, Status::Approved, &format!("an opportunity in {crm}"));
+                    "approved"
+                }
+                Some(holder) => {
+                    if !d.conflicts.iter().any(|c| c.deal_id == holder) {
+                        d.conflicts.push(Conflict { deal_id: holder, kinds: vec!["domain".into()], score: 1.0 });
+                    }
+                    d.due_at = Some(now + i64::from(d.policy.sla_hours) * HOUR_MS);
+                    d.approval = Some(Approval {
+                        mode: "single".into(),
+                        steps: vec!["channel_manager".into()],
+                        ..Default::default()
+                    });
+                    "submitted"
+                }
+            }
+        }
+    };
+    let saved = DEALS.insert_with(Some(&id), Some(&org.id), &d)?;
+    emit(topic, &id, &saved.data, &actor, &format!("imported from {crm}"))?;
+    if topic == "submitted" {
+        to_approvers(
+            approver_roles(None),
+            format!("Imported deal to approve: {}", saved.data.input.customer_name),
+            format!("{crm} import for {}: another registration protects this customer.", saved.data.org_name),
+            &id,
+        )?;
+    }
     Ok(())
 }

@@ -75,7 +75,9 @@ impl Environment {
             match k.strip_suffix("@odata.bind") {
                 Some(nav) => {
                     let target = v.as_str().and_then(|b| b.rsplit_once('(')).map(|(_, id)| id.trim_end_matches(')'));
-                    rec.insert(format!("_{nav}_value"), json!(target));
+                    // A Customer-type lookup is bound per table (`parentcustomerid_account`) and read as one.
+                    let column = customer_lookup(table, nav).unwrap_or(nav);
+                    rec.insert(format!("_{column}_value"), json!(target));
                 }
                 None => {
                     rec.insert(k, v);
@@ -217,7 +219,9 @@ fn attributes(table: &str) -> Option<Vec<Value>> {
             rw("salesstagecode", "Sales Stage", "Picklist", "None"),
             rw("description", "Description", "Memo", "None"),
             rw("parentaccountid", "Account", "Lookup", "None"),
+            rw("parentcontactid", "Contact", "Lookup", "None"),
             rw("portal_dealid", "Portal deal id", "String", "None"),
+            rw("portal_partneraccountid", "Partner account", "Lookup", "None"),
         ],
         "account" => vec![
             ro("accountid", "Account", "Uniqueidentifier"),
@@ -237,6 +241,16 @@ fn attributes(table: &str) -> Option<Vec<Value>> {
         ],
         _ => return None,
     })
+}
+
+/// The Customer-type lookup a per-table navigation property binds (`parentcustomerid_account` →
+/// `parentcustomerid`).
+fn customer_lookup<'a>(table: &str, nav: &'a str) -> Option<&'a str> {
+    let base = nav.strip_suffix("_account").or_else(|| nav.strip_suffix("_contact"))?;
+    attributes(table)?
+        .iter()
+        .any(|a| a["LogicalName"] == json!(base) && a["AttributeType"] == json!("Customer"))
+        .then_some(base)
 }
 
 /// Status reasons of an opportunity: (code, state, label).
@@ -290,7 +304,19 @@ fn check(table: &str, body: &Map<String, Value>, creating: bool) -> Result<(), R
     for (k, v) in body {
         // A lookup is bound by its navigation property (`parentaccountid@odata.bind`).
         let (k, bind) = match k.strip_suffix("@odata.bind") {
-            Some(nav) => (nav, true),
+            Some(nav) => {
+                // Dataverse has no single navigation property for a Customer-type lookup: it is bound per table.
+                if known.iter().any(|a| a["LogicalName"] == json!(nav) && a["AttributeType"] == json!("Customer")) {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "0x80060888",
+                        &format!(
+                            "An undeclared property '{nav}' which only has property annotations in the payload but no property value was found in the payload."
+                        ),
+                    ));
+                }
+                (customer_lookup(table, nav).unwrap_or(nav), true)
+            }
             None => (k.as_str(), false),
         };
         let Some(a) = known.iter().find(|a| a["LogicalName"] == json!(k)) else {
@@ -463,7 +489,23 @@ async fn web_api(
                         };
                         let mut out = Map::new();
                         out.insert("@odata.etag".into(), json!("W/\"1234567\""));
+                        let known = attributes(table).unwrap_or_default();
                         for c in q.get("$select").map(|s| s.split(',').collect::<Vec<_>>()).unwrap_or_default() {
+                            // A lookup is selected as `_x_value`, and only so.
+                            let column = c.strip_prefix('_').and_then(|c| c.strip_suffix("_value")).unwrap_or(c);
+                            let lookup = known.iter().any(|a| {
+                                a["LogicalName"] == json!(column)
+                                    && matches!(a["AttributeType"].as_str(), Some("Lookup" | "Customer"))
+                            });
+                            if !known.iter().any(|a| a["LogicalName"] == json!(column)) || lookup != (column != c) {
+                                return error(
+                                    StatusCode::BAD_REQUEST,
+                                    "0x80060888",
+                                    &format!(
+                                        "Could not find a property named '{c}' on type 'Microsoft.Dynamics.CRM.{table}'."
+                                    ),
+                                );
+                            }
                             out.insert(c.to_string(), rec.get(c).cloned().unwrap_or(Value::Null));
                         }
                         return axum::Json(Value::Object(out)).into_response();

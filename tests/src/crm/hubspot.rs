@@ -421,7 +421,18 @@ async fn read(
         return error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "resource not found");
     };
     let wanted: Option<Vec<String>> = q.get("properties").map(|p| p.split(',').map(String::from).collect());
-    axum::Json(record(&id, &rec, wanted.as_deref())).into_response()
+    let mut body = record(&id, &rec, wanted.as_deref());
+    // `associations=companies,contacts`: the associated records of each type, as HubSpot lists them.
+    for to in q.get("associations").into_iter().flat_map(|a| a.split(',')) {
+        let results: Vec<Value> = a
+            .associations
+            .iter()
+            .filter(|(o, i, t, _)| *o == object && *i == id && t == to)
+            .map(|(_, _, _, to_id)| json!({ "id": to_id, "type": format!("{}_to_{}", object.trim_end_matches('s'), to.trim_end_matches('s')) }))
+            .collect();
+        body["associations"][to] = json!({ "results": results });
+    }
+    axum::Json(body).into_response()
 }
 
 async fn associate(

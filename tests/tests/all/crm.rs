@@ -386,6 +386,9 @@ async fn hubspot_refreshes_its_way_and_writes_each_deal_once() {
     crm.associate(&mut t, "deals", &a, "associations.companies", "companies", &company).unwrap();
     let link = ("deals".to_string(), a.clone(), "companies".to_string(), company.clone());
     assert!(hs.account().associations.contains(&link));
+    // An association reads as its pseudo-field.
+    assert_eq!(crm.linked(&mut t, "deals", &a, "associations.companies").unwrap(), Some(company.clone()));
+    assert_eq!(crm.linked(&mut t, "deals", &a, "associations.contacts").unwrap(), None);
 
     // A private app's token needs no refresh; one that is refused is the connection's failure.
     let mut private = hubspot(&hs);
@@ -437,6 +440,7 @@ fn dynamics(d: &FakeDynamics) -> dynamics_api::Dynamics {
         access_token: None,
         statuses: dynamics_api::STANDARD_STATUSES.to_vec(),
         option_fields: vec![],
+        customer_lookups: dynamics_api::STANDARD_CUSTOMER_LOOKUPS.iter().map(|s| s.to_string()).collect(),
     }
 }
 
@@ -515,6 +519,32 @@ async fn dynamics_signs_in_describes_and_closes_opportunities_its_way() {
     assert_eq!(crm.find(&mut t, "account", "websiteurl", "globex.example").unwrap(), Some(acct.clone()));
     crm.associate(&mut t, "opportunity", &id, "parentaccountid", "account", &acct).unwrap();
     assert_eq!(d.env().records["opportunity"][&id]["_parentaccountid_value"], json!(acct));
+    // A lookup reads back as `_x_value`, which `linked` selects.
+    assert_eq!(crm.linked(&mut t, "opportunity", &id, "parentaccountid").unwrap(), Some(acct.clone()));
+    // A Customer-type lookup (it may name an account or a contact) is bound through the table's own navigation
+    // property: `parentcustomerid_account`, as Dataverse requires.
+    let contact = crm
+        .write(
+            &mut t,
+            "contact",
+            Target::New,
+            &fields(json!({"lastname": "Doe", "emailaddress1": "jane@globex.example"})),
+        )
+        .unwrap();
+    crm.associate(&mut t, "contact", &contact, "parentcustomerid", "account", &acct).unwrap();
+    assert!(d.env().bodies.last().unwrap().contains("parentcustomerid_account@odata.bind"));
+    assert_eq!(d.env().records["contact"][&contact]["_parentcustomerid_value"], json!(acct));
+    assert_eq!(crm.find(&mut t, "contact", "emailaddress1", "jane@globex.example").unwrap(), Some(contact.clone()));
+    let mut naive = dynamics(&d);
+    naive.customer_lookups.clear();
+    let err = with_session(&mut naive, &mut t, &mut Vec::new(), |c, t| {
+        c.associate(t, "contact", &contact, "parentcustomerid", "account", &acct)
+    })
+    .unwrap_err();
+    assert!(err.message().contains("undeclared property 'parentcustomerid'"), "{}", err.message());
+    // A describe of the contact table tells a connection which lookups are Customer-type.
+    with_session(&mut naive, &mut t, &mut Vec::new(), |c, t| c.describe(t, "contact")).unwrap();
+    assert_eq!(naive.customer_lookups, vec!["parentcustomerid".to_string()]);
 
     // Tokens are asked for again when refused; a deleted client secret, a wrong tenant or environment say so.
     d.expire_tokens();
@@ -635,6 +665,13 @@ async fn plugin_api(
     app.client().api(method, &format!("/api/v1/p/{plugin}{path}"), Some(&admin), body).await
 }
 
+/// The deal as deal registration's API gives it to a manager.
+async fn deal_json(app: &portico_tests::TestApp, id: &str) -> Value {
+    let manager = app.client().token("manager@acme.example", "portico-demo").await;
+    let path = format!("/api/v1/p/deal-registration/deals/{id}");
+    app.client().api(reqwest::Method::GET, &path, Some(&manager), None).await.json()
+}
+
 /// The deal's status and amount as deal registration's API gives them to a manager.
 async fn deal_state(app: &portico_tests::TestApp, id: &str) -> (Value, Value) {
     let manager = app.client().token("manager@acme.example", "portico-demo").await;
@@ -656,10 +693,19 @@ async fn approved_deals_reach_salesforce_once_and_salesforce_closes_them_in_the_
     assert_eq!(opp.len(), 1, "{:?}", sf.org().calls);
     assert_eq!(opp[0]["StageName"], json!("Qualification"));
     assert_eq!(opp[0]["Amount"], json!(20000.0));
-    let accounts = sf.org().records["Account"].clone();
-    assert_eq!(accounts.len(), 1);
-    let (account_id, account) = accounts.iter().next().unwrap();
-    assert_eq!((account["Website"].clone(), opp[0]["AccountId"].clone()), (json!("globex.com"), json!(account_id)));
+    let customer = sf.org().find("Account", "Website", &json!("globex.com"));
+    assert_eq!(customer.len(), 1);
+    let account_id = customer[0]["Id"].clone();
+    assert_eq!(opp[0]["AccountId"], account_id);
+    // The partner's account, upserted by the portal's org id, is the opportunity's partner account; the customer's
+    // contact is created under the customer's account.
+    let org_id = deal_json(&app, &first).await["org_id"].clone();
+    let partner = sf.org().find("Account", "Portal_Org_Id__c", &org_id);
+    assert_eq!((partner.len(), partner[0]["Name"].clone()), (1, json!("Northwind Solutions")), "{partner:?}");
+    assert_eq!(opp[0]["PartnerAccountId"], partner[0]["Id"]);
+    let contact = sf.org().find("Contact", "Email", &json!("jane@example.com"));
+    assert_eq!(contact.len(), 1);
+    assert_eq!((contact[0]["LastName"].clone(), contact[0]["AccountId"].clone()), (json!("Doe"), account_id));
 
     // A second deal: Salesforce stores the new account and its answer never comes (the call outlives the plugin's
     // deadline), so the whole write fails; the event is delivered again, the account is found by its domain and
@@ -667,14 +713,15 @@ async fn approved_deals_reach_salesforce_once_and_salesforce_closes_them_in_the_
     let second = approved_deal(&app, "Umbrella", "umbrella.com").await;
     sf.inject(Fault::StoreThenHang(Duration::from_secs(3)), 1);
     deliver(&app).await;
-    assert_eq!(sf.org().records["Account"].len(), 2, "stored before the hang");
+    assert_eq!(sf.org().records["Account"].len(), 3, "stored before the hang");
     assert!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(second)).is_empty());
     // Event delivery retries after a back-off of 2 s, on the wall clock.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     deliver(&app).await;
     let log = crm_api(&app, Method::GET, "/log", None).await.body;
     assert_eq!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(second)).len(), 1, "exactly once: {log}");
-    assert_eq!(sf.org().records["Account"].len(), 2, "the account was found, not made again");
+    assert_eq!(sf.org().records["Account"].len(), 3, "the account was found, not made again");
+    assert_eq!(sf.org().records["Contact"].len(), 1, "the contact was found by e-mail, not made again");
     let status = crm_api(&app, Method::GET, "/status", None).await.json();
     assert_eq!((status["synced"].clone(), status["connected"].clone()), (json!(2), json!(true)), "{status}");
 
@@ -794,7 +841,27 @@ async fn hubspot_gets_each_approved_deal_once_and_its_closed_won_comes_back() {
     let deal_id = found[0]["hs_object_id"].as_str().unwrap().to_string();
     let company =
         hs.account().find("companies", "domain", "globex.com")[0]["hs_object_id"].as_str().unwrap().to_string();
-    assert!(hs.account().associations.contains(&("deals".into(), deal_id.clone(), "companies".into(), company)));
+    assert!(hs.account().associations.contains(&(
+        "deals".into(),
+        deal_id.clone(),
+        "companies".into(),
+        company.clone()
+    )));
+    // The partner's company (by its unique portal org id) and the contact (by e-mail, under the customer's
+    // company) are associated with the deal too.
+    let org_id = deal_json(&app, &id).await["org_id"].as_str().unwrap().to_string();
+    let partner =
+        hs.account().find("companies", "portal_org_id", &org_id)[0]["hs_object_id"].as_str().unwrap().to_string();
+    let contact =
+        hs.account().find("contacts", "email", "jane@example.com")[0]["hs_object_id"].as_str().unwrap().to_string();
+    let assoc = hs.account().associations.clone();
+    for link in [
+        ("deals".to_string(), deal_id.clone(), "companies".to_string(), partner),
+        ("deals".to_string(), deal_id.clone(), "contacts".to_string(), contact.clone()),
+        ("contacts".to_string(), contact, "companies".to_string(), company),
+    ] {
+        assert!(assoc.contains(&link), "{link:?} in {assoc:?}");
+    }
     // Closed won in HubSpot, at a new amount: the schedule's pull closes the deal in the portal.
     hs.account().clock = app.state.clock.now_ms() + 1_000;
     hs.account().edit("deals", &deal_id, fields(json!({"dealstage": "closedwon", "amount": 52000})));
@@ -828,6 +895,14 @@ async fn dynamics_gets_each_approved_deal_once_and_its_close_comes_back() {
     let opp = found[0]["opportunityid"].as_str().unwrap().to_string();
     let account = d.env().find("account", "websiteurl", &json!("globex.com"))[0]["accountid"].clone();
     assert_eq!(found[0]["_parentaccountid_value"], account);
+    // The contact is under the customer's account (a Customer-type lookup) and is the opportunity's contact; the
+    // partner's account (by its alternate key) is linked through the custom lookup.
+    let contact = d.env().find("contact", "emailaddress1", &json!("jane@example.com"));
+    assert_eq!((contact.len(), contact[0]["_parentcustomerid_value"].clone()), (1, account.clone()));
+    assert_eq!(found[0]["_parentcontactid_value"], contact[0]["contactid"]);
+    let org_id = deal_json(&app, &id).await["org_id"].clone();
+    let partner = d.env().find("account", "portal_orgid", &org_id);
+    assert_eq!(found[0]["_portal_partneraccountid_value"], partner[0]["accountid"]);
     // Won in Dynamics: the pull closes the deal in the portal.
     d.env().clock = app.state.clock.now_ms() + 1_000;
     d.env().edit("opportunity", &opp, fields(json!({"statecode": 1, "statuscode": 3, "estimatedvalue": 30000})));
@@ -853,7 +928,7 @@ fn the_connectors_share_one_sync_page() {
     // A package holds its own files (packaging skips symlinks), so each connector ships a copy of the engine's
     // page: plugins/crm-salesforce/templates/sync.html is the one to edit, and the others must match it.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    for file in ["sync.html", "widget_sync.html"] {
+    for file in ["sync.html", "widget_sync.html", "mapping.html", "import.html"] {
         let read = |p: &str| std::fs::read_to_string(root.join(p).join("templates").join(file)).unwrap();
         let source = read("crm-salesforce");
         for copy in ["crm-hubspot", "crm-dynamics"] {
@@ -1018,4 +1093,202 @@ async fn two_thousand_changes_are_pulled_across_pages_and_runs_none_missed_or_do
     assert_eq!((events.len(), deals.len()), (2_000, 2_000), "each change published once");
     // Nothing more to pull.
     assert_eq!(crm_api(&app, Method::POST, "/sync", None).await.json()["pulled"], json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opportunities_are_imported_as_deals_of_a_chosen_partner_once() {
+    use reqwest::{Method, StatusCode};
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    let synced = approved_deal(&app, "Globex", "globex.com").await;
+    deliver(&app).await;
+    let northwind = deal_json(&app, &synced).await["org_id"].as_str().unwrap().to_string();
+    // Opportunities made in Salesforce: an open one under its account, and a closed-won one without an account.
+    let (open, won) = {
+        let mut org = sf.org();
+        let acct = org.insert(
+            "Account",
+            fields(json!({"Name": "Hooli", "Website": "https://www.hooli.com", "BillingCountry": "US"})),
+        );
+        let open = org.insert(
+            "Opportunity",
+            fields(json!({"Name": "Hooli — 40 routers", "Amount": 64000, "CloseDate": "2027-05-31",
+                          "StageName": "Needs Analysis", "AccountId": acct})),
+        );
+        let won = org.insert(
+            "Opportunity",
+            fields(json!({"Name": "Massive Dynamic renewal", "Amount": 12000, "CloseDate": "2026-11-30",
+                          "StageName": "Closed Won"})),
+        );
+        (open, won)
+    };
+    let opportunities = sf.org().records["Opportunity"].len();
+
+    // On offer: the two, not the one a portal deal is synced to; each with what it comes in as.
+    let offered = plugin_api(&app, "crm-salesforce", Method::GET, "/import", None).await.json();
+    let ids: Vec<&str> =
+        offered["candidates"].as_array().unwrap().iter().map(|c| c["crm_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![won.as_str(), open.as_str()], "{offered}");
+    assert_eq!(offered["candidates"][0]["status"], json!("won"));
+    assert_eq!(offered["candidates"][1]["status"], json!("approved"), "a stage the portal does not follow is open");
+
+    // A partner must be chosen; an unknown opportunity is reported, the others imported.
+    let bad =
+        plugin_api(&app, "crm-salesforce", Method::POST, "/import", Some(json!({"org_id": "nope", "ids": [open]})))
+            .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(bad.json()["error"]["field"], json!("org_id"), "{}", bad.body);
+    let missing = "006000000000000999";
+    let body = json!({"org_id": northwind, "ids": [open, won, missing]});
+    let done = plugin_api(&app, "crm-salesforce", Method::POST, "/import", Some(body.clone())).await.json();
+    assert_eq!(done["queued"], json!(2), "{done}");
+    assert_eq!(done["skipped"][0]["crm_id"], json!(missing));
+    deliver(&app).await;
+    deliver(&app).await;
+
+    // Deals of Northwind: the open one approved and protected, with the account's name, domain and country; the
+    // won one won. Deal registration made them; the connector linked them to their opportunities.
+    let open_deal = deal_json(&app, &format!("crm-salesforce-{open}")).await;
+    assert_eq!(
+        [
+            &open_deal["status"],
+            &open_deal["org_id"],
+            &open_deal["customer_name"],
+            &open_deal["registrable_domain"],
+            &open_deal["country"],
+            &open_deal["amount"]
+        ],
+        [&json!("approved"), &json!(northwind), &json!("Hooli"), &json!("hooli.com"), &json!("US"), &json!(64000.0)],
+        "{open_deal}"
+    );
+    assert_eq!(open_deal["crm_origin"]["id"], json!(open));
+    let won_deal = deal_json(&app, &format!("crm-salesforce-{won}")).await;
+    assert_eq!(
+        (won_deal["status"].clone(), won_deal["customer_name"].clone()),
+        (json!("won"), json!("Massive Dynamic renewal"))
+    );
+    // No opportunity was created: the imported ones now carry the portal's id and the partner's account.
+    assert_eq!(sf.org().records["Opportunity"].len(), opportunities);
+    let rec = sf.org().records["Opportunity"][&open].clone();
+    assert_eq!(rec["Partner_Deal_Id__c"], json!(format!("crm-salesforce-{open}")), "{rec:?}");
+    let partner = sf.org().find("Account", "Portal_Org_Id__c", &json!(northwind));
+    assert_eq!(rec["PartnerAccountId"], partner[0]["Id"]);
+    assert_eq!(rec["StageName"], json!("Needs Analysis"), "the CRM's own stage is left as it is");
+    assert_eq!(sf.org().records["Contact"].len(), 1, "an imported opportunity keeps its own contacts");
+
+    // Importing again changes nothing.
+    let again = plugin_api(&app, "crm-salesforce", Method::POST, "/import", Some(body)).await.json();
+    assert_eq!(again["queued"], json!(0), "{again}");
+    assert!(again["skipped"].to_string().contains("already in the portal"), "{again}");
+    assert!(
+        plugin_api(&app, "crm-salesforce", Method::GET, "/import", None).await.json()["candidates"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The imported deal follows its opportunity: lost in Salesforce, lost in the portal.
+    sf.org().clock = app.state.clock.now_ms() + 1_000;
+    sf.org().edit("Opportunity", &open, fields(json!({"StageName": "Closed Lost"})));
+    assert_eq!(crm_api(&app, Method::POST, "/sync", None).await.json()["pulled"], json!(1));
+    deliver(&app).await;
+    assert_eq!(deal_state(&app, &format!("crm-salesforce-{open}")).await.0, json!("lost"));
+
+    // The page: a partner to choose, and what was not imported in words.
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    let page = admin.get("/p/crm-salesforce/import").await;
+    assert!(
+        page.body.contains("Northwind Solutions") && page.body.contains("is in the portal already"),
+        "{}",
+        page.body
+    );
+    let posted = admin.post("/p/crm-salesforce/import", &[("org_id", ""), ("ids", &open)]).await;
+    assert!(posted.body.contains("choose a partner organisation"), "{}", posted.body);
+    // Partners may not import.
+    let bob = app.client().token("bob@northwind.example", "portico-demo").await;
+    let denied = app
+        .client()
+        .api(
+            Method::POST,
+            "/api/v1/p/crm-salesforce/import",
+            Some(&bob),
+            Some(json!({"org_id": northwind, "ids": [won]})),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mapping_editor_offers_the_crms_fields_and_refuses_what_does_not_fit_at_the_field() {
+    use reqwest::Method;
+    let sf = FakeSalesforce::start().await;
+    let app = portal_with_salesforce(&sf, 8_000).await;
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    let page = admin.get("/p/crm-salesforce/mapping").await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    // Salesforce's own fields, custom ones marked; read-only and incompatible ones are not offered.
+    let body = &page.body;
+    assert!(body.contains(r#"<select id="f-deal.amount" name="deal.amount">"#), "{body}");
+    assert!(body.contains("Products (Products__c) · custom"), "{body}");
+    let amount_select = &body[body.find(r#"name="deal.amount""#).unwrap()..];
+    let amount_select = &amount_select[..amount_select.find("</select>").unwrap()];
+    assert!(
+        amount_select.contains(r#"value="Amount" selected="""#) && !amount_select.contains("CloseDate"),
+        "{amount_select}"
+    );
+    assert!(!body.contains(r#"value="IsWon""#), "read-only fields are not offered");
+    assert!(body.contains("Needs Analysis"), "the stages come from the picklist");
+
+    // A crafted form: a read-only field and the required close date left out. Nothing saved; each problem at
+    // its field; the choices kept.
+    let mut form = vec![
+        ("deal.object", "Opportunity"),
+        ("deal.external_id", "Partner_Deal_Id__c"),
+        ("deal.name", "Name"),
+        ("deal.amount", "Amount"),
+        ("deal.stage", "StageName"),
+        ("deal.notes", "IsWon"),
+        ("deal.customer_account", "AccountId"),
+        ("customer.enabled", "on"),
+        ("customer.object", "Account"),
+        ("customer.name", "Name"),
+        ("customer.domain", "Website"),
+        ("stage.0.value", "Qualification"),
+        ("stage.0.status", "approved"),
+        ("stage.1.value", "Closed Won"),
+        ("stage.1.status", "won"),
+        ("stage.2.value", "Closed Lost"),
+        ("stage.2.status", "lost"),
+    ];
+    let refused = admin.post("/p/crm-salesforce/mapping", &form).await;
+    let body = &refused.body;
+    assert!(body.contains("Not saved: correct the fields marked below."), "{body}");
+    assert!(body.contains(r#"<p class="error" id="e-deal.notes">IsWon is read-only in Salesforce;"#), "{body}");
+    assert!(body.contains("Close Date (CloseDate) is required by Salesforce and not mapped"), "{body}");
+    assert!(body.contains(r#"value="IsWon" selected="""#), "the admin's choice is kept to be corrected");
+    assert_eq!(crm_api(&app, Method::GET, "/mapping", None).await.json()["saved"], json!(false));
+
+    // Corrected: the notes go to the custom field, the close date is mapped, and "Needs Analysis" means approved
+    // too. Saved, and in force.
+    form.retain(|(k, _)| *k != "deal.notes");
+    form.extend([
+        ("deal.notes", "Products__c"),
+        ("deal.close_date", "CloseDate"),
+        ("stage.3.value", "Needs Analysis"),
+        ("stage.3.status", "approved"),
+    ]);
+    let saved = admin.post("/p/crm-salesforce/mapping", &form).await;
+    assert!(saved.body.contains("Mapping saved"), "{}", saved.body);
+    let m = crm_api(&app, Method::GET, "/mapping", None).await.json();
+    assert_eq!(m["saved"], json!(true));
+    let deal_fields = m["mapping"]["objects"][0]["fields"].to_string();
+    assert!(deal_fields.contains(r#"["notes","Products__c"]"#), "{deal_fields}");
+    assert!(m["mapping"]["stages"].to_string().contains(r#"["Needs Analysis","approved"]"#));
+    assert_eq!(m["mapping"]["objects"].as_array().unwrap().len(), 2, "partner accounts and contacts were turned off");
+    // A partner may not open it.
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    assert_eq!(bob.get("/p/crm-salesforce/mapping").await.status, reqwest::StatusCode::FORBIDDEN);
 }
