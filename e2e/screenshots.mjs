@@ -87,6 +87,7 @@ try {
   await admin.getByRole('link', { name: 'Northwind Solutions', exact: true }).click();
   await shot(admin, new URL(admin.url()).pathname, 'admin-org-cards');
   await shot(admin, '/p/crm-salesforce/', 'crm-salesforce-sync');
+  await shot(admin, '/p/crm-salesforce/mapping', 'crm-salesforce-mapping');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

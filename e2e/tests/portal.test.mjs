@@ -40,6 +40,21 @@ browserTest('the CRM sync pages say what is wrong and answer their buttons', asy
   // The HubSpot and Dynamics 365 connectors share the page.
   await visit(admin, '/p/crm-hubspot/');
   await visit(admin, '/p/crm-dynamics/');
+  // The mapping editor shows the mapping in force and why the CRM's schema could not be read; saving says so
+  // without losing anything.
+  await visit(admin, '/p/crm-salesforce/mapping');
+  assert.match(await admin.locator('.alert[role=alert]').first().textContent(), /schema could not be read: not connected yet/);
+  assert.equal(await admin.locator('select[name="deal.amount"]').inputValue(), 'Amount');
+  await admin.getByRole('button', { name: 'Save the mapping' }).click();
+  await admin.waitForLoadState();
+  assert.match(await admin.locator('.alert[role=alert]').first().textContent(), /Not saved: Salesforce could not be asked/);
+  assert.equal(await admin.locator('select[name="deal.amount"]').inputValue(), 'Amount');
+  await accessible(admin);
+  await visit(admin, '/p/crm-dynamics/mapping');
+  // The import offers the demo's partners and says why no opportunity can be listed.
+  await visit(admin, '/p/crm-salesforce/import');
+  assert.match(await admin.locator('#f-org_id').textContent(), /Northwind Solutions/);
+  assert.match(await admin.locator('main').textContent(), /Salesforce could not be asked: not connected yet/);
 });
 
 browserTest('charts and partner cards are accessible markup without script', async (open) => {
