@@ -921,6 +921,34 @@ async fn dynamics_gets_each_approved_deal_once_and_its_close_comes_back() {
     let lost = d.env().find("opportunity", "portal_dealid", &json!(second));
     assert_eq!((lost.len(), lost[0]["statecode"].clone(), lost[0]["statuscode"].clone()), (1, json!(2), json!(5)));
     assert!(d.env().calls.iter().any(|c| c == "POST LoseOpportunity"));
+
+    // An opportunity made in Dynamics, under its account, imported for the partner: the customer comes from the
+    // account its lookup names (read as `_parentaccountid_value`), and the opportunity gets the portal's id by
+    // its own id, not a second record.
+    let imported = {
+        let mut e = d.env();
+        let acct = e.insert("account", fields(json!({"name": "Hooli", "websiteurl": "hooli.com"})));
+        let opp = e.insert("opportunity", fields(json!({"name": "Hooli expansion", "estimatedvalue": 9000})));
+        e.edit("opportunity", &opp, fields(json!({"parentaccountid@odata.bind": format!("/accounts({acct})")})));
+        opp
+    };
+    let opportunities = d.env().records["opportunity"].len();
+    let org_id = deal_json(&app, &id).await["org_id"].clone();
+    let done =
+        plugin_api(&app, "crm-dynamics", Method::POST, "/import", Some(json!({"org_id": org_id, "ids": [imported]})))
+            .await
+            .json();
+    assert_eq!(done["queued"], json!(1), "{done}");
+    deliver(&app).await;
+    deliver(&app).await;
+    let deal = deal_json(&app, &format!("crm-dynamics-{imported}")).await;
+    assert_eq!(
+        (deal["customer_name"].clone(), deal["registrable_domain"].clone()),
+        (json!("Hooli"), json!("hooli.com")),
+        "{deal}"
+    );
+    assert_eq!(d.env().records["opportunity"][&imported]["portal_dealid"], json!(format!("crm-dynamics-{imported}")));
+    assert_eq!(d.env().records["opportunity"].len(), opportunities);
 }
 
 #[test]
