@@ -88,6 +88,8 @@ try {
   await shot(admin, new URL(admin.url()).pathname, 'admin-org-cards');
   await shot(admin, '/p/crm-salesforce/', 'crm-salesforce-sync');
   await shot(admin, '/p/crm-salesforce/mapping', 'crm-salesforce-mapping');
+  await shot(bob, '/p/lms/', 'lms-catalogue');
+  await shot(bob, '/p/lms/my', 'lms-my-learning');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

@@ -150,7 +150,10 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
                 crate::cli::set_enabled(state, &tenant, &p.plugin_id, None, true).await?;
                 println!("Installed plugin {} {}", p.plugin_id, p.version);
                 if matches!(outcome, crate::plugins::Installed::New) && dir.join("demo.json").exists() {
-                    sample_data(state, &tenant, &p.plugin_id, &dir.join("demo.json")).await?;
+                    // The tenant as it is now: enabling the plugin changed it, and which plugins are active is
+                    // cached per tenant version (a stale one would not know this plugin).
+                    let now = state.db.tenant_by_slug("acme").await?.unwrap_or_else(|| tenant.clone());
+                    sample_data(state, &now, &p.plugin_id, &dir.join("demo.json")).await?;
                 }
             }
             Err(crate::plugins::LifecycleError::SameVersion { .. }) => {}
@@ -170,6 +173,7 @@ struct DemoStep {
     method: String,
     /// The path below `/api/v1/p/{plugin}`; `{N}` stands for the `id` in the answer to step N.
     path: String,
+    /// The JSON body; a string `"{N}"` in it stands for the `id` in the answer to step N.
     #[serde(default)]
     body: Option<serde_json::Value>,
 }
@@ -204,15 +208,18 @@ async fn sample_data(
             continue;
         };
         let mut path = step.path;
+        let mut body = step.body.map(|b| b.to_string()).unwrap_or_default();
         for (i, a) in answers.iter().enumerate() {
-            path = path.replace(&format!("{{{i}}}"), a["id"].as_str().unwrap_or_default());
+            let id = a["id"].as_str().unwrap_or_default();
+            path = path.replace(&format!("{{{i}}}"), id);
+            body = body.replace(&format!("\"{{{i}}}\""), &serde_json::Value::from(id).to_string());
         }
         let req = HttpRequest {
             method: step.method,
             path: path.clone(),
             query: Vec::new(),
             headers: vec![("content-type".into(), "application/json".into())],
-            body: step.body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            body: body.into_bytes(),
             form: Vec::new(),
             api: true,
         };

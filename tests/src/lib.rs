@@ -453,6 +453,14 @@ pub fn hostile_ui() -> PluginSource {
     }
 }
 
+/// The bundled training and certification plugin.
+pub fn lms() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/lms"),
+        crate_name: "portico_plugin_lms",
+    }
+}
+
 /// The bundled deal registration plugin.
 pub fn deals() -> PluginSource {
     PluginSource {

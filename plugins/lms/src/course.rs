@@ -45,7 +45,8 @@ pub struct Lesson {
 }
 
 /// A course's content as one version holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Outline {
     pub title: String,
     pub summary: String,

@@ -16,6 +16,7 @@ mod fuzz_corpus;
 mod harness;
 mod headers;
 mod limits;
+mod lms;
 mod mail;
 mod ops;
 mod plugins;

@@ -1,0 +1,528 @@
+//! Pages and the JSON API.
+
+use std::collections::BTreeMap;
+
+use portico_sdk::Value;
+use portico_sdk::directory;
+use portico_sdk::prelude::*;
+use portico_sdk::search::{self, SearchQuery};
+use portico_sdk::storage::Direction;
+use serde::Deserialize;
+
+use crate::cert;
+use crate::course::{Content, Lesson, Path};
+use crate::learn::{self, Actor, CERTS, COURSES, Certificate, Course, Draft, ENROLMENTS, Enrolment, PATHS};
+
+const BASE: &str = "/p/lms";
+
+/// Markdown as HTML. Raw HTML in the Markdown is shown as text; the host sanitises every page besides.
+pub fn markdown(md: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, html};
+    let parser = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        other => other,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, parser);
+    out
+}
+
+fn parse_date(field: &str, s: &str) -> Result<i64, Error> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| Error::invalid(field, "use a date like 2027-03-31"))
+}
+
+/// The courses a catalogue shows: published ones (and drafts for staff), found by `q` when given, of a tag.
+fn catalogue(actor: &Actor, q: Option<&str>, tag: Option<&str>) -> Result<Vec<(String, Course)>, Error> {
+    // "All topics" is an empty tag.
+    let tag = tag.filter(|t| !t.is_empty());
+    let labels = if actor.is_vendor() { vec!["published".into(), "draft".into()] } else { vec!["published".into()] };
+    let mut out = Vec::new();
+    match q.map(str::trim).filter(|q| !q.is_empty()) {
+        Some(text) => {
+            let found = search::query(&SearchQuery {
+                text: text.to_string(),
+                labels: vec![labels],
+                tags: tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
+                limit: 50,
+                offset: 0,
+            })?;
+            for hit in found.hits {
+                if let Some(r) = COURSES.get::<Course>(&hit.id)? {
+                    out.push((r.id, r.data));
+                }
+            }
+        }
+        None => {
+            let mut query = COURSES.query().all_orgs().order_by("updated_at", Direction::Desc);
+            if !actor.is_vendor() {
+                query = query.eq("status", "published");
+            }
+            for r in query.limit(200).fetch::<Course>()?.records {
+                if tag.is_none_or(|t| r.data.tags.iter().any(|x| x == t)) {
+                    out.push((r.id, r.data));
+                }
+            }
+        }
+    }
+    out.retain(|(_, c)| actor.is_vendor() || c.version > 0);
+    Ok(out)
+}
+
+fn course_json(id: &str, c: &Course, actor: &Actor) -> Value {
+    let mut v = json!({
+        "id": id, "title": if c.version > 0 { &c.title } else { &c.draft.title },
+        "summary": if c.version > 0 { &c.summary } else { &c.draft.summary }, "tags": c.tags, "minutes": c.minutes,
+        "version": c.version, "status": c.status, "prerequisites": c.prerequisites,
+        "certification": c.certification, "published_at": c.published_at,
+    });
+    if actor.is_vendor() {
+        v["draft"] = json!(c.draft);
+        v["draft_changed"] = json!(c.draft_changed);
+    }
+    v
+}
+
+fn enrolment_json(id: &str, e: &Enrolment, now: i64) -> Value {
+    json!({
+        "id": id, "user_id": e.user_id, "user_name": e.user_name, "org_id": e.org_id, "org_name": e.org_name,
+        "course_id": e.course_id, "title": e.title, "version": e.version, "status": e.status, "percent": e.percent,
+        "done": e.done, "last_lesson": e.last_lesson, "enrolled_at": e.enrolled_at, "completed_at": e.completed_at,
+        "due_at": e.due_at, "due": e.due_at.map(cert::long_date), "assigned_by": e.assigned_by,
+        "overdue": e.status == "in_progress" && e.due_at.is_some_and(|d| d < now), "cycle": e.cycle,
+    })
+}
+
+/// Answers of a quiz form or body: question id → chosen option ids.
+fn answers_of(req: &Request) -> Result<Vec<(String, Vec<String>)>, Error> {
+    if req.api {
+        #[derive(Deserialize)]
+        struct Body {
+            answers: BTreeMap<String, Vec<String>>,
+        }
+        let b: Body = req.json()?;
+        return Ok(b.answers.into_iter().collect());
+    }
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in &req.form {
+        if let Some(q) = k.strip_prefix("q.") {
+            out.entry(q.to_string()).or_default().push(v.clone());
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn problems_json(problems: &[crate::quiz::Problem]) -> Response {
+    Response::json_status(
+        422,
+        &json!({ "error": { "code": "not_ready", "message": "the course cannot be published yet", "fields": problems } }),
+    )
+}
+
+pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Error> {
+    let now = ctx.now_ms();
+    let segs = req.segments();
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET", ["courses"]) => {
+            let list = catalogue(actor, req.query("q"), req.query("tag"))?;
+            let courses: Vec<Value> = list.iter().map(|(id, c)| course_json(id, c, actor)).collect();
+            Ok(Response::json(&json!({ "courses": courses })))
+        }
+        ("POST", ["courses"]) => {
+            let rec = learn::create(ctx, actor, req.json::<Draft>()?)?;
+            Ok(Response::json_status(201, &course_json(&rec.id, &rec.data, actor)))
+        }
+        ("GET", ["courses", id]) => {
+            let c = learn::course(actor, id)?;
+            let mut v = course_json(&c.id, &c.data, actor);
+            if c.data.version > 0 {
+                let published = learn::version(&c.id, c.data.version)?;
+                v["lessons"] = json!(published.outline.lessons.iter().map(lesson_summary).collect::<Vec<_>>());
+            }
+            Ok(Response::json(&v))
+        }
+        ("PUT", ["courses", id]) => {
+            let rec = learn::update(ctx, actor, id, req.json::<Draft>()?)?;
+            Ok(Response::json(&course_json(&rec.id, &rec.data, actor)))
+        }
+        ("POST", ["courses", id, "publish"]) => match learn::publish(ctx, actor, id)? {
+            Ok(rec) => Ok(Response::json(&course_json(&rec.id, &rec.data, actor))),
+            Err(problems) => Ok(problems_json(&problems)),
+        },
+        ("POST", ["courses", id, "enrol"]) => {
+            let e = learn::enrol(ctx, actor, id)?;
+            Ok(Response::json(&enrolment_json(&e.id, &e.data, now)))
+        }
+        ("POST", ["courses", id, "lessons", lesson, "complete"]) => {
+            let e = learn::complete_lesson(ctx, actor, id, lesson)?;
+            Ok(Response::json(&enrolment_json(&e.id, &e.data, now)))
+        }
+        ("GET", ["quizzes", course, lesson]) => Ok(Response::json(&learn::open_attempt(ctx, actor, course, lesson)?)),
+        ("POST", ["quizzes", course, lesson, "attempts"]) => {
+            let answers = answers_of(req)?;
+            let (score, e) = learn::submit_attempt(ctx, actor, course, lesson, &answers)?;
+            Ok(Response::json(&json!({ "score": score, "enrolment": enrolment_json(&e.id, &e.data, now) })))
+        }
+        ("GET", ["enrolments"]) => {
+            let limit = req.query("limit").and_then(|l| l.parse().ok()).unwrap_or(50u32).clamp(1, 200);
+            let (list, next) = learn::enrolments(actor, req.query("team") == Some("1"), limit, req.query("cursor"))?;
+            let list: Vec<Value> = list.iter().map(|r| enrolment_json(&r.id, &r.data, now)).collect();
+            Ok(Response::json(&json!({ "enrolments": list, "next_cursor": next })))
+        }
+        ("POST", ["assignments"]) => {
+            #[derive(Deserialize)]
+            struct Body {
+                course_id: String,
+                user_id: String,
+                due_date: String,
+            }
+            let b: Body = req.json()?;
+            let due = parse_date("due_date", &b.due_date)?;
+            let e = learn::assign(ctx, actor, &b.course_id, &b.user_id, due)?;
+            Ok(Response::json_status(201, &enrolment_json(&e.id, &e.data, now)))
+        }
+        ("GET", ["certifications"]) => {
+            let list = learn::certificates(actor, req.query("team") == Some("1"))?;
+            let list: Vec<Value> = list.iter().map(|r| r.data.to_json(now)).collect();
+            Ok(Response::json(&json!({ "certifications": list })))
+        }
+        ("GET", ["paths"]) => {
+            let list: Vec<Value> = PATHS
+                .query()
+                .all_orgs()
+                .limit(200)
+                .fetch::<Path>()?
+                .records
+                .into_iter()
+                .map(|r| json!({ "id": r.id, "title": r.data.title, "courses": r.data.courses }))
+                .collect();
+            Ok(Response::json(&json!({ "paths": list })))
+        }
+        ("POST", ["paths"]) => {
+            if !actor.is_vendor() {
+                return Err(Error::Denied("only the vendor's staff define learning paths".into()));
+            }
+            let p: Path = req.json()?;
+            if p.title.trim().is_empty() {
+                return Err(Error::invalid("title", "give the path a title"));
+            }
+            if p.courses.len() < 2 {
+                return Err(Error::invalid("courses", "a path has at least two courses"));
+            }
+            for c in &p.courses {
+                if COURSES.get::<Course>(c)?.is_none() {
+                    return Err(Error::invalid("courses", format!("{c} is not a course")));
+                }
+            }
+            let rec = PATHS.insert(&p)?;
+            Ok(Response::json_status(201, &json!({ "id": rec.id, "title": p.title, "courses": p.courses })))
+        }
+        _ => Err(Error::NotFound("no such route".into())),
+    }
+}
+
+fn lesson_summary(l: &Lesson) -> Value {
+    let kind = match &l.content {
+        Content::Text { .. } => "text",
+        Content::Video { .. } => "video",
+        Content::File { .. } => "file",
+        Content::Quiz(_) => "quiz",
+    };
+    json!({ "id": l.id, "title": l.title, "kind": kind })
+}
+
+/// The public verification: `GET verify/{code}` (JSON) and the page `/verify` (a form, or `?code=`).
+pub fn verify(ctx: &Context, req: &Request) -> Result<Response, Error> {
+    let segs = req.segments();
+    let typed = match segs.as_slice() {
+        ["verify", code] => Some(code.to_string()),
+        _ => req.field("code").or(req.query("code")).map(String::from),
+    };
+    let found = match &typed {
+        Some(t) => learn::verify(ctx.now_ms(), t)?,
+        None => None,
+    };
+    if req.api {
+        return Ok(match found {
+            Some(v) => Response::json(&v),
+            // A forged code learns nothing: the same answer as a code never issued.
+            None => Response::json_status(
+                404,
+                &json!({ "error": { "code": "not_found", "message": "no certificate has this code" } }),
+            ),
+        });
+    }
+    Ok(Response::page(
+        "verify.html",
+        "Verify a certificate",
+        &json!({ "base": BASE, "code": typed, "result": found, "asked": typed.is_some() }),
+    ))
+}
+
+pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Error> {
+    let now = ctx.now_ms();
+    let segs = req.segments();
+    match segs.as_slice() {
+        [] => {
+            let list = catalogue(actor, req.query("q"), req.query("tag"))?;
+            let mine: BTreeMap<String, Enrolment> = ENROLMENTS
+                .query()
+                .eq("user_id", &actor.id)
+                .limit(500)
+                .fetch::<Enrolment>()?
+                .records
+                .into_iter()
+                .map(|r| (r.data.course_id.clone(), r.data))
+                .collect();
+            let mut tags: Vec<String> = list.iter().flat_map(|(_, c)| c.tags.clone()).collect();
+            tags.sort();
+            tags.dedup();
+            let courses: Vec<Value> = list
+                .iter()
+                .map(|(id, c)| {
+                    let mut v = course_json(id, c, actor);
+                    v["mine"] = json!(mine.get(id).map(|e| json!({ "status": e.status, "percent": e.percent })));
+                    v["lessons"] = json!(if c.version > 0 { c.lesson_count as usize } else { c.draft.lessons.len() });
+                    v["summary_html"] = json!(markdown(v["summary"].as_str().unwrap_or_default()));
+                    v
+                })
+                .collect();
+            Ok(Response::page(
+                "catalogue.html",
+                "Training",
+                &json!({ "base": BASE, "courses": courses, "q": req.query("q"), "tag": req.query("tag"), "tags": tags,
+                         "staff": actor.is_vendor(), "team": actor.is_partner_admin() }),
+            ))
+        }
+        ["courses", id] => course_page(ctx, actor, req, id),
+        ["courses", id, "lessons", lesson] => lesson_page(ctx, actor, req, id, lesson),
+        ["my"] => {
+            let (list, _) = learn::enrolments(actor, false, 200, None)?;
+            let enrolments: Vec<Value> = list.iter().map(|r| enrolment_json(&r.id, &r.data, now)).collect();
+            let certs: Vec<Value> = learn::certificates(actor, false)?.iter().map(|r| r.data.to_json(now)).collect();
+            Ok(Response::page(
+                "my.html",
+                "My learning",
+                &json!({ "base": BASE, "enrolments": enrolments, "certs": certs }),
+            ))
+        }
+        ["team"] => team_page(ctx, actor, req),
+        ["certificates", code] => {
+            let k = CERTS
+                .get::<Certificate>(code)?
+                .map(|r| r.data)
+                .filter(|k| {
+                    k.user_id == actor.id || actor.is_vendor() || (actor.is_partner_admin() && k.org_id == actor.org_id)
+                })
+                .ok_or_else(|| Error::NotFound("no such certificate".into()))?;
+            Ok(Response::page(
+                "certificate.html",
+                &k.name.clone(),
+                &json!({ "base": BASE, "cert": k.to_json(now), "verify": format!("{BASE}/verify?code={}", k.code) }),
+            ))
+        }
+        _ => Err(Error::NotFound("no such page".into())),
+    }
+}
+
+fn course_page(ctx: &Context, actor: &Actor, req: &Request, id: &str) -> Result<Response, Error> {
+    let now = ctx.now_ms();
+    let mut flash: Option<Value> = None;
+    let mut problems: Vec<crate::quiz::Problem> = Vec::new();
+    if req.method == "POST" {
+        match req.field("action").unwrap_or("") {
+            "enrol" => match learn::enrol(ctx, actor, id) {
+                Ok(_) => return Ok(Response::redirect(format!("{BASE}/courses/{id}"))),
+                Err(Error::Conflict(m)) => flash = Some(json!({ "ok": false, "message": m })),
+                Err(e) => return Err(e),
+            },
+            "publish" => match learn::publish(ctx, actor, id)? {
+                Ok(c) => {
+                    flash = Some(json!({ "ok": true, "message": format!("Published as version {}.", c.data.version) }))
+                }
+                Err(p) => {
+                    problems = p;
+                    flash = Some(json!({ "ok": false, "message": "Not published: fix what is listed below." }));
+                }
+            },
+            _ => return Err(Error::invalid("action", "no such action")),
+        }
+    }
+    let c = learn::course(actor, id)?;
+    let mine = learn::my_enrolment(actor, id)?;
+    let preview = actor.is_vendor() && (c.data.version == 0 || req.query("preview") == Some("draft"));
+    let outline = match (&mine, preview) {
+        (_, true) => c.data.draft.clone(),
+        (Some(e), false) => learn::version(id, e.data.version)?.outline,
+        (None, false) => learn::version(id, c.data.version)?.outline,
+    };
+    let done = mine.as_ref().map(|e| e.data.done.clone()).unwrap_or_default();
+    let lessons: Vec<Value> = outline
+        .lessons
+        .iter()
+        .map(|l| {
+            let mut v = lesson_summary(l);
+            v["done"] = json!(done.contains(&l.id));
+            v
+        })
+        .collect();
+    let resume = mine.as_ref().and_then(|_| outline.resume_at(&done)).map(|l| l.id.clone());
+    let cert_code = CERTS
+        .query()
+        .eq("user_id", &actor.id)
+        .eq("course_id", id)
+        .limit(20)
+        .fetch::<Certificate>()?
+        .records
+        .into_iter()
+        .find(|k| !k.data.renewed)
+        .map(|k| k.data.to_json(now));
+    let newer = mine.as_ref().is_some_and(|e| e.data.status == "in_progress" && e.data.version < c.data.version);
+    Ok(Response::page(
+        "course.html",
+        &outline.title.clone(),
+        &json!({
+            "base": BASE, "id": id, "title": outline.title, "summary": markdown(&outline.summary), "lessons": lessons,
+            "course": course_json(&c.id, &c.data, actor), "mine": mine.as_ref().map(|e| enrolment_json(&e.id, &e.data, now)),
+            "resume": resume, "cert": cert_code, "flash": flash, "problems": problems, "staff": actor.is_vendor(),
+            "preview": preview, "newer_version": newer,
+        }),
+    ))
+}
+
+fn lesson_page(ctx: &Context, actor: &Actor, req: &Request, id: &str, lesson: &str) -> Result<Response, Error> {
+    let now = ctx.now_ms();
+    let c = learn::course(actor, id)?;
+    let preview = actor.is_vendor() && req.query("preview") == Some("draft");
+    let mine = learn::my_enrolment(actor, id)?;
+    let outline = match (&mine, preview) {
+        (_, true) => c.data.draft.clone(),
+        (Some(e), false) => learn::version(id, e.data.version)?.outline,
+        (None, false) => return Ok(Response::redirect(format!("{BASE}/courses/{id}"))),
+    };
+    let Some(pos) = outline.lessons.iter().position(|l| l.id == lesson) else {
+        return Err(Error::NotFound(format!("no lesson {lesson}")));
+    };
+    let l = &outline.lessons[pos];
+    let next = outline.lessons.get(pos + 1).map(|n| n.id.clone());
+    let mut result: Option<Value> = None;
+    let mut refusal: Option<String> = None;
+    if req.method == "POST" && !preview {
+        match &l.content {
+            Content::Quiz(_) => match learn::submit_attempt(ctx, actor, id, lesson, &answers_of(req)?) {
+                Ok((score, _)) => result = Some(json!(score)),
+                Err(Error::Conflict(m)) => refusal = Some(m),
+                Err(e) => return Err(e),
+            },
+            _ => {
+                // Done: on to the first lesson not done yet (the course's page once none is left).
+                let e = learn::complete_lesson(ctx, actor, id, lesson)?;
+                return Ok(Response::redirect(match outline.resume_at(&e.data.done) {
+                    Some(n) => format!("{BASE}/courses/{id}/lessons/{}", n.id),
+                    None => format!("{BASE}/courses/{id}"),
+                }));
+            }
+        }
+    }
+    let e = learn::my_enrolment(actor, id)?;
+    let done = e.as_ref().is_some_and(|e| e.data.done.contains(lesson));
+    let mut quiz: Option<Value> = None;
+    let body = match &l.content {
+        Content::Text { markdown: md } => json!({ "kind": "text", "html": markdown(md) }),
+        Content::Video { url, .. } => json!({ "kind": "video", "url": url }),
+        Content::File { name, .. } => json!({ "kind": "file", "name": name }),
+        Content::Quiz(q) => {
+            if preview {
+                quiz = Some(json!({ "questions": q.questions, "pass_percent": q.pass_percent }));
+            } else if result.is_none() && !done && refusal.is_none() {
+                match learn::open_attempt(ctx, actor, id, lesson) {
+                    Ok(open) => quiz = Some(open),
+                    Err(Error::Conflict(m)) => refusal = Some(m),
+                    Err(err) => return Err(err),
+                }
+            }
+            let state = e.as_ref().and_then(|e| e.data.quizzes.get(lesson).cloned());
+            json!({ "kind": "quiz", "pass_percent": q.pass_percent, "best": state.as_ref().map(|s| s.best),
+                    "attempts": state.as_ref().map_or(0, |s| s.finished.len()) })
+        }
+    };
+    let lessons: Vec<Value> = outline
+        .lessons
+        .iter()
+        .map(|x| {
+            json!({ "id": x.id, "title": x.title, "current": x.id == lesson,
+                         "done": e.as_ref().is_some_and(|e| e.data.done.contains(&x.id)) })
+        })
+        .collect();
+    Ok(Response::page(
+        "lesson.html",
+        &l.title.clone(),
+        &json!({
+            "base": BASE, "course_id": id, "course_title": outline.title, "lesson": { "id": l.id, "title": l.title },
+            "body": body, "quiz": quiz, "result": result, "refusal": refusal, "done": done, "next": next,
+            "lessons": lessons, "preview": preview, "position": pos + 1, "count": outline.lessons.len(),
+            "enrolment": e.as_ref().map(|e| enrolment_json(&e.id, &e.data, now)),
+        }),
+    ))
+}
+
+fn team_page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Error> {
+    let now = ctx.now_ms();
+    if !(actor.is_partner_admin() || actor.is_vendor()) {
+        return Err(Error::Denied("only partner admins see their team's training".into()));
+    }
+    let mut flash = None;
+    let mut errors: BTreeMap<String, String> = BTreeMap::new();
+    if req.method == "POST" {
+        let course_id = req.field("course_id").unwrap_or_default();
+        let user_id = req.field("user_id").unwrap_or_default();
+        let result = parse_date("due_date", req.field("due_date").unwrap_or_default())
+            .and_then(|due| learn::assign(ctx, actor, course_id, user_id, due));
+        match result {
+            Ok(e) => {
+                flash = Some(format!(
+                    "Assigned {} to {}, due {}.",
+                    e.data.title,
+                    e.data.user_name,
+                    e.data.due_at.map(cert::long_date).unwrap_or_default()
+                ))
+            }
+            Err(Error::Invalid(f)) => {
+                errors.insert(f.field.unwrap_or_default(), f.message);
+            }
+            Err(Error::NotFound(_)) => {
+                errors.insert("course_id".into(), "choose a published course".into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (list, next) = learn::enrolments(actor, true, 200, req.query("cursor"))?;
+    let enrolments: Vec<Value> = list.iter().map(|r| enrolment_json(&r.id, &r.data, now)).collect();
+    let certs: Vec<Value> =
+        learn::certificates(actor, true)?.iter().filter(|r| !r.data.renewed).map(|r| r.data.to_json(now)).collect();
+    let users: Vec<Value> = if actor.is_partner_admin() {
+        directory::list_users(&actor.org_id, &[])?.into_iter().map(|u| json!({ "id": u.id, "name": u.name })).collect()
+    } else {
+        Vec::new()
+    };
+    let courses: Vec<Value> = COURSES
+        .query()
+        .all_orgs()
+        .eq("status", "published")
+        .limit(200)
+        .fetch::<Course>()?
+        .records
+        .into_iter()
+        .map(|r| json!({ "id": r.id, "title": r.data.title }))
+        .collect();
+    Ok(Response::page(
+        "team.html",
+        "Team training",
+        &json!({ "base": BASE, "enrolments": enrolments, "certs": certs, "users": users, "courses": courses,
+                 "flash": flash, "errors": errors, "next_cursor": next, "form": {
+                     "course_id": req.field("course_id"), "user_id": req.field("user_id"), "due_date": req.field("due_date") } }),
+    ))
+}

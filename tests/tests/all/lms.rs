@@ -1,0 +1,410 @@
+//! Training and certification through the real host: authoring and versions, enrolment and prerequisites,
+//! progress that resumes, quizzes and their retake policies, certificates, their expiry and reminders on the test
+//! clock, the public verification, and partner isolation — on SQLite and PostgreSQL.
+
+use portico_tests::{DbKind, Page, TestApp, lms, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+
+async fn setup(kind: DbKind) -> TestApp {
+    let app = spawn_app(kind).await;
+    app.install(&lms().package(None), &["reseller", "msp"]).await;
+    app
+}
+
+struct Api<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+async fn as_user<'a>(app: &'a TestApp, email: &str) -> Api<'a> {
+    Api { app, token: app.client().token(email, "portico-demo").await }
+}
+
+impl Api<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Page {
+        self.app.client().api(method, &format!("/api/v1/p/lms{path}"), Some(&self.token), body).await
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Page {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
+
+fn quiz(retake: Value) -> Value {
+    json!({ "kind": "quiz", "pass_percent": 50, "retake": retake, "questions": [
+        { "id": "port", "prompt": "Which port does HTTPS use?", "kind": "single", "choices": [
+            { "id": "a", "text": "80", "correct": false }, { "id": "b", "text": "443", "correct": true } ] },
+        { "id": "igp", "prompt": "Which are interior gateway protocols?", "kind": "multiple", "choices": [
+            { "id": "ospf", "text": "OSPF", "correct": true }, { "id": "isis", "text": "IS-IS", "correct": true },
+            { "id": "bgp", "text": "BGP", "correct": false } ] },
+    ] })
+}
+
+fn course(title: &str, retake: Value, certification: Value) -> Value {
+    json!({
+        "title": title, "summary": "Set up and **run** the router.", "tags": ["routing"], "minutes": 30,
+        "certification": certification,
+        "lessons": [
+            { "id": "intro", "title": "Introduction", "content": { "kind": "text", "markdown": "# Welcome\n\n<script>alert(1)</script> Read this." } },
+            { "id": "setup", "title": "Setup", "content": { "kind": "text", "markdown": "Plug it in." } },
+            { "id": "check", "title": "Check yourself", "content": quiz(retake) },
+        ],
+    })
+}
+
+/// Creates and publishes a course as the vendor admin; returns its id.
+async fn published(app: &TestApp, body: Value) -> String {
+    let admin = as_user(app, "admin@acme.example").await;
+    let page = admin.post("/courses", body).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let page = admin.post(&format!("/courses/{id}/publish"), json!({})).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    id
+}
+
+fn right() -> Value {
+    json!({ "answers": { "port": ["b"], "igp": ["ospf", "isis"] } })
+}
+
+fn wrong() -> Value {
+    json!({ "answers": { "port": ["a"], "igp": ["bgp"] } })
+}
+
+async fn notifications(app: &TestApp, email: &str) -> Vec<String> {
+    let tenant = app.tenant_id("acme").await;
+    let scope = app.state.db.tenant(&tenant);
+    let user = scope.user_by_email(email).await.unwrap().unwrap();
+    scope.notifications(&user.id, 200).await.unwrap().into_iter().map(|n| n.title).collect()
+}
+
+async fn run_schedules(app: &TestApp) {
+    portico::plugins::jobs::run_schedules(&app.state, app.state.clock.now_ms()).await.unwrap();
+}
+
+async fn topics(app: &TestApp) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
+    sqlx::query_scalar::<_, String>("SELECT topic FROM events WHERE source = 'lms' ORDER BY emitted_at, topic")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+}
+
+async fn a_learner_completes_a_course_and_is_certified(kind: DbKind) {
+    let app = setup(kind).await;
+    let cert = json!({ "name": "Certified Router Associate", "validity_months": 12, "window_days": 60 });
+    let id = published(&app, course("Edge Router basics", json!({ "policy": "unlimited" }), cert)).await;
+    let bob = as_user(&app, "bob@northwind.example").await;
+    assert_eq!(bob.post(&format!("/courses/{id}/enrol"), json!({})).await.status, StatusCode::OK);
+
+    // Progress is kept per lesson and resumes at the first lesson not done.
+    let page = bob.post(&format!("/courses/{id}/lessons/setup/complete"), json!({})).await;
+    assert_eq!(page.json()["percent"], 33, "{}", page.body);
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let course_page = web.get(&format!("/p/lms/courses/{id}")).await;
+    assert!(course_page.body.contains(&format!("/p/lms/courses/{id}/lessons/intro\">Resume")), "{}", course_page.body);
+    // Markdown is rendered; the script in it is text, and the host's sanitiser keeps any from running.
+    let lesson = web.get(&format!("/p/lms/courses/{id}/lessons/intro")).await;
+    assert!(lesson.body.contains("<h1>Welcome</h1>") && !lesson.body.contains("<script>alert"), "{}", lesson.body);
+    // The page's "Mark as done" moves on to the first lesson not done: the quiz, as setup is done already.
+    let done = web.post(&format!("/p/lms/courses/{id}/lessons/intro"), &[]).await;
+    assert_eq!(done.location(), Some(format!("/p/lms/courses/{id}/lessons/check").as_str()), "{}", done.body);
+    let quiz_page = web.get(&format!("/p/lms/courses/{id}/lessons/check")).await;
+    assert!(quiz_page.body.contains("Which port does HTTPS use?"), "{}", quiz_page.body);
+    // A quiz lesson is done only when passed.
+    let page = bob.post(&format!("/courses/{id}/lessons/check/complete"), json!({})).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+
+    // The quiz: its questions without their answers; a failed attempt, then a passing one.
+    let open = bob.get(&format!("/quizzes/{id}/check")).await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.body);
+    assert!(!open.body.contains("correct"), "the answers are not given away: {}", open.body);
+    let failed = bob.post(&format!("/quizzes/{id}/check/attempts"), wrong()).await.json();
+    assert_eq!((failed["score"]["percent"].clone(), failed["score"]["passed"].clone()), (json!(0), json!(false)));
+    let half = bob
+        .post(&format!("/quizzes/{id}/check/attempts"), json!({ "answers": { "port": ["b"], "igp": ["ospf"] } }))
+        .await
+        .json();
+    assert_eq!((half["score"]["percent"].clone(), half["score"]["passed"].clone()), (json!(50), json!(true)), "{half}");
+    assert_eq!(half["enrolment"]["status"], "completed");
+
+    // Certified: an event, a notification, and a code that verifies without signing in.
+    let certs = bob.get("/certifications").await.json();
+    let code = certs["certifications"][0]["code"].as_str().unwrap().to_string();
+    assert_eq!(certs["certifications"][0]["standing"], "active");
+    assert!(topics(&app).await.iter().any(|t| t == "lms.certification.earned"));
+    assert!(topics(&app).await.iter().any(|t| t == "lms.course.completed"));
+    assert!(
+        notifications(&app, "bob@northwind.example").await.iter().any(|t| t == "Certified: Certified Router Associate")
+    );
+    let anyone = app.client();
+    let v = anyone.api(Method::GET, &format!("/api/v1/p/lms/verify/{}", code.to_lowercase()), None, None).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert_eq!((v.json()["valid"].clone(), v.json()["holder"].clone()), (json!(true), json!("Bob Northwind")));
+    let page = app.client().get(&format!("/p/lms/verify?code={code}")).await;
+    assert!(page.body.contains("Valid.") && page.body.contains("Bob Northwind"), "{}", page.body);
+    // A forged code says nothing about anyone.
+    let forged = anyone.api(Method::GET, "/api/v1/p/lms/verify/7QF3-M9XT-R2BK-D4HN", None, None).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    assert!(!forged.body.contains("Bob"));
+    let page = app.client().get("/p/lms/verify?code=7QF3-M9XT-R2BK-D4HN").await;
+    assert!(page.body.contains("No certificate has this code"), "{}", page.body);
+
+    // Expiry on the clock: reminders at 60 and 7 days before, once each; then expired, and the code no longer
+    // verifies. Taking the course again renews it with a new code.
+    let reminders = |t: Vec<String>| t.iter().filter(|t| t.starts_with("Renew your certification")).count();
+    app.state.clock.advance(300 * DAY);
+    run_schedules(&app).await;
+    assert_eq!(reminders(notifications(&app, "bob@northwind.example").await), 0);
+    app.state.clock.advance(6 * DAY);
+    run_schedules(&app).await;
+    run_schedules(&app).await;
+    assert_eq!(reminders(notifications(&app, "bob@northwind.example").await), 1);
+    assert_eq!(bob.get("/certifications").await.json()["certifications"][0]["standing"], "expiring");
+    app.state.clock.advance(54 * DAY);
+    run_schedules(&app).await;
+    assert_eq!(reminders(notifications(&app, "bob@northwind.example").await), 2);
+    app.state.clock.advance(8 * DAY);
+    run_schedules(&app).await;
+    assert!(topics(&app).await.iter().any(|t| t == "lms.certification.expired"));
+    let v = anyone.api(Method::GET, &format!("/api/v1/p/lms/verify/{code}"), None, None).await.json();
+    assert_eq!((v["valid"].clone(), v["standing"].clone()), (json!(false), json!("expired")), "{v}");
+    let renewed = bob.post(&format!("/courses/{id}/enrol"), json!({})).await.json();
+    assert_eq!(
+        (renewed["status"].clone(), renewed["percent"].clone(), renewed["cycle"].clone()),
+        (json!("in_progress"), json!(0), json!(1))
+    );
+    for l in ["intro", "setup"] {
+        bob.post(&format!("/courses/{id}/lessons/{l}/complete"), json!({})).await;
+    }
+    bob.post(&format!("/quizzes/{id}/check/attempts"), right()).await;
+    let certs = bob.get("/certifications").await.json()["certifications"].clone();
+    assert_eq!(certs.as_array().unwrap().len(), 2);
+    assert_ne!(certs[0]["code"], json!(code));
+    assert_eq!((certs[0]["standing"].clone(), certs[1]["renewed"].clone()), (json!("active"), json!(true)));
+}
+
+#[tokio::test]
+async fn a_learner_completes_a_course_and_is_certified_sqlite() {
+    a_learner_completes_a_course_and_is_certified(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_learner_completes_a_course_and_is_certified_postgres() {
+    a_learner_completes_a_course_and_is_certified(DbKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn each_retake_policy_is_kept() {
+    let app = setup(DbKind::Sqlite).await;
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let attempt = |id: String| {
+        let bob = &bob;
+        async move { bob.post(&format!("/quizzes/{id}/check/attempts"), wrong()).await }
+    };
+    let two = published(&app, course("Two tries", json!({ "policy": "attempts", "max": 2 }), Value::Null)).await;
+    bob.post(&format!("/courses/{two}/enrol"), json!({})).await;
+    assert_eq!(attempt(two.clone()).await.status, StatusCode::OK);
+    assert_eq!(attempt(two.clone()).await.status, StatusCode::OK);
+    let third = attempt(two.clone()).await;
+    assert_eq!(third.status, StatusCode::CONFLICT);
+    assert!(third.body.contains("you have used all 2 attempts"), "{}", third.body);
+
+    let cool = published(&app, course("Cool down", json!({ "policy": "cooldown", "hours": 24 }), Value::Null)).await;
+    bob.post(&format!("/courses/{cool}/enrol"), json!({})).await;
+    assert_eq!(attempt(cool.clone()).await.status, StatusCode::OK);
+    let early = attempt(cool.clone()).await;
+    assert!(early.body.contains("24 hours after your last attempt"), "{}", early.body);
+    app.state.clock.advance(24 * HOUR);
+    assert_eq!(attempt(cool.clone()).await.status, StatusCode::OK);
+
+    let free = published(&app, course("As often as you like", json!({ "policy": "unlimited" }), Value::Null)).await;
+    bob.post(&format!("/courses/{free}/enrol"), json!({})).await;
+    for _ in 0..5 {
+        assert_eq!(attempt(free.clone()).await.status, StatusCode::OK);
+    }
+    // Passed, a quiz is not taken again.
+    bob.post(&format!("/quizzes/{free}/check/attempts"), right()).await;
+    assert_eq!(attempt(free.clone()).await.status, StatusCode::CONFLICT);
+    // The page says why, too.
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let page = web.get(&format!("/p/lms/courses/{two}/lessons/check")).await;
+    assert!(page.body.contains("you have used all 2 attempts"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn prerequisites_drafts_and_versions() {
+    let app = setup(DbKind::Sqlite).await;
+    let admin = as_user(&app, "admin@acme.example").await;
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let basics = published(&app, course("Basics", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let mut advanced = course("Advanced", json!({ "policy": "unlimited" }), Value::Null);
+    advanced["prerequisites"] = json!([basics]);
+    let advanced = published(&app, advanced).await;
+    // A path: basics, advanced, expert; expert needs both before it.
+    let expert = published(&app, course("Expert", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let path = admin.post("/paths", json!({ "title": "Routing", "courses": [basics, advanced, expert] })).await;
+    assert_eq!(path.status, StatusCode::CREATED, "{}", path.body);
+    let refused = bob.post(&format!("/courses/{advanced}/enrol"), json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("complete Basics first"), "{}", refused.body);
+    let paths = bob.get("/paths").await.body;
+    assert!(paths.contains(&expert), "{paths}");
+    let refused = bob.post(&format!("/courses/{expert}/enrol"), json!({})).await;
+    assert!(refused.body.contains("complete Basics, Advanced first"), "{}", refused.body);
+    bob.post(&format!("/courses/{basics}/enrol"), json!({})).await;
+    for l in ["intro", "setup"] {
+        bob.post(&format!("/courses/{basics}/lessons/{l}/complete"), json!({})).await;
+    }
+    bob.post(&format!("/quizzes/{basics}/check/attempts"), right()).await;
+    assert_eq!(bob.post(&format!("/courses/{advanced}/enrol"), json!({})).await.status, StatusCode::OK);
+
+    // A draft is invisible to partners, as if it did not exist.
+    let draft =
+        admin.post("/courses", course("Secret roadmap", json!({ "policy": "unlimited" }), Value::Null)).await.json();
+    let draft_id = draft["id"].as_str().unwrap();
+    assert_eq!(bob.get(&format!("/courses/{draft_id}")).await.status, StatusCode::NOT_FOUND);
+    let listed = bob.get("/courses").await.body;
+    assert!(listed.contains("Advanced") && !listed.contains("Secret roadmap"), "{listed}");
+    assert!(!bob.get("/courses?q=roadmap").await.body.contains("Secret roadmap"));
+    assert!(admin.get("/courses?q=roadmap").await.body.contains("Secret roadmap"));
+    // Publishing is refused, at the field, while the draft is not ready.
+    let mut broken = course("Broken", json!({ "policy": "attempts", "max": 0 }), json!({ "name": "" }));
+    broken["lessons"][2]["content"]["questions"][0]["choices"][0]["correct"] = json!(true);
+    let b = admin.post("/courses", broken).await.json();
+    let page = admin.post(&format!("/courses/{}/publish", b["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = page.json()["error"]["fields"].to_string();
+    for f in ["lessons.2.retake", "lessons.2.questions.0.choices", "certification.name"] {
+        assert!(fields.contains(f), "{f} in {fields}");
+    }
+
+    // Edited mid-way: Bob, in progress on version 1, finishes version 1; Carol, enrolling now, takes version 2.
+    let mut v2 = course("Advanced", json!({ "policy": "unlimited" }), Value::Null);
+    v2["prerequisites"] = json!([basics]);
+    v2["lessons"]
+        .as_array_mut()
+        .unwrap()
+        .insert(2, json!({ "id": "bgp", "title": "BGP", "content": { "kind": "text", "markdown": "New." } }));
+    assert_eq!(admin.call(Method::PUT, &format!("/courses/{advanced}"), Some(v2)).await.status, StatusCode::OK);
+    bob.post(&format!("/courses/{advanced}/lessons/intro/complete"), json!({})).await;
+    assert!(
+        !bob.get(&format!("/courses/{advanced}")).await.body.contains("\"bgp\""),
+        "unpublished edits are not shown"
+    );
+    assert_eq!(admin.post(&format!("/courses/{advanced}/publish"), json!({})).await.json()["version"], 2);
+    let e = bob.post(&format!("/courses/{advanced}/lessons/setup/complete"), json!({})).await.json();
+    assert_eq!((e["version"].clone(), e["percent"].clone()), (json!(1), json!(66)), "{e}");
+    assert_eq!(
+        bob.post(&format!("/courses/{advanced}/lessons/bgp/complete"), json!({})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let done = bob.post(&format!("/quizzes/{advanced}/check/attempts"), right()).await.json();
+    assert_eq!(done["enrolment"]["status"], "completed", "version 1 completed without the new lesson");
+    let carol = as_user(&app, "carol@fabrikam.example").await;
+    carol.post(&format!("/courses/{basics}/enrol"), json!({})).await;
+    for l in ["intro", "setup"] {
+        carol.post(&format!("/courses/{basics}/lessons/{l}/complete"), json!({})).await;
+    }
+    carol.post(&format!("/quizzes/{basics}/check/attempts"), right()).await;
+    let e = carol.post(&format!("/courses/{advanced}/enrol"), json!({})).await.json();
+    assert_eq!(e["version"], 2, "{e}");
+    let e = carol.post(&format!("/courses/{advanced}/lessons/bgp/complete"), json!({})).await.json();
+    assert_eq!(e["percent"], 25, "{e}");
+}
+
+#[tokio::test]
+async fn partners_see_only_their_own_learners() {
+    let app = setup(DbKind::Sqlite).await;
+    let id = published(
+        &app,
+        course("Basics", json!({ "policy": "unlimited" }), json!({ "name": "Basics certified", "window_days": 30 })),
+    )
+    .await;
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let alice = as_user(&app, "alice@northwind.example").await;
+    let carol = as_user(&app, "carol@fabrikam.example").await;
+    let manager = as_user(&app, "manager@acme.example").await;
+    for who in [&bob, &carol] {
+        who.post(&format!("/courses/{id}/enrol"), json!({})).await;
+        for l in ["intro", "setup"] {
+            who.post(&format!("/courses/{id}/lessons/{l}/complete"), json!({})).await;
+        }
+        who.post(&format!("/quizzes/{id}/check/attempts"), right()).await;
+    }
+    // Alice (Northwind's admin) sees Bob, not Carol, by API and page; Bob sees only himself; the vendor sees both.
+    let team = alice.get("/enrolments?team=1").await.body;
+    assert!(team.contains("Bob Northwind") && !team.contains("Carol"), "{team}");
+    let certs = alice.get("/certifications?team=1").await.body;
+    assert!(certs.contains("Bob Northwind") && !certs.contains("Carol"), "{certs}");
+    assert_eq!(bob.get("/enrolments?team=1").await.status, StatusCode::FORBIDDEN);
+    let mine = bob.get("/enrolments").await.body;
+    assert!(mine.contains("Bob Northwind") && !mine.contains("Carol"));
+    let all = manager.get("/enrolments?team=1").await.body;
+    assert!(all.contains("Bob Northwind") && all.contains("Carol Fabrikam"), "{all}");
+    let mut web = app.client();
+    web.login_ok("alice@northwind.example").await;
+    let page = web.get("/p/lms/team").await.body;
+    assert!(page.contains("Bob Northwind") && !page.contains("Carol"), "{page}");
+    let catalogue = web.get("/p/lms/").await.body;
+    assert!(catalogue.contains("Basics") && !catalogue.contains("Completed"), "{catalogue}");
+    let found = web.get("/p/lms/?q=router&tag=").await.body;
+    assert!(found.contains("Basics"), "found by the text of its lessons: {found}");
+    // Carol's certificate page is not Alice's to open.
+    let carol_code =
+        carol.get("/certifications").await.json()["certifications"][0]["code"].as_str().unwrap().to_string();
+    assert_eq!(web.get(&format!("/p/lms/certificates/{carol_code}")).await.status, StatusCode::NOT_FOUND);
+    // Alice may not assign training to Carol, who is not hers.
+    let tenant = app.tenant_id("acme").await;
+    let scope = app.state.db.tenant(&tenant);
+    let carol_user = scope.user_by_email("carol@fabrikam.example").await.unwrap().unwrap();
+    let refused = alice
+        .post("/assignments", json!({ "course_id": id, "user_id": carol_user.id, "due_date": "2099-01-31" }))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("choose a user of your organisation"));
+    // The partner card on Fabrikam's page counts Fabrikam's own.
+    let mut admin = app.client();
+    admin.login_ok("admin@acme.example").await;
+    let org_page = admin.get(&format!("/admin/orgs/{}", carol_user.org_id)).await.body;
+    let card = &org_page[org_page.find("Courses completed").expect("the training card")..];
+    assert!(card.contains("<dd>1</dd>"), "{card}");
+}
+
+#[tokio::test]
+async fn assignments_come_with_a_due_date_and_an_overdue_reminder() {
+    let app = setup(DbKind::Sqlite).await;
+    let id = published(&app, course("Onboarding", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let alice = as_user(&app, "alice@northwind.example").await;
+    let tenant = app.tenant_id("acme").await;
+    let bob_id = app.state.db.tenant(&tenant).user_by_email("bob@northwind.example").await.unwrap().unwrap().id;
+    let now = app.state.clock.now_ms();
+    let due = chrono::DateTime::from_timestamp_millis(now + 10 * DAY).unwrap().format("%Y-%m-%d").to_string();
+    let bad = alice.post("/assignments", json!({ "course_id": id, "user_id": bob_id, "due_date": "31/01/2027" })).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.json()["error"]["field"], "due_date");
+    let page = alice.post("/assignments", json!({ "course_id": id, "user_id": bob_id, "due_date": due })).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    assert!(notifications(&app, "bob@northwind.example").await.iter().any(|t| t == "Training assigned: Onboarding"));
+    let overdue = |t: Vec<String>| t.iter().filter(|t| t.starts_with("Training overdue")).count();
+    app.state.clock.advance(10 * DAY);
+    run_schedules(&app).await;
+    assert_eq!(overdue(notifications(&app, "bob@northwind.example").await), 0);
+    app.state.clock.advance(DAY);
+    run_schedules(&app).await;
+    run_schedules(&app).await;
+    assert_eq!(overdue(notifications(&app, "bob@northwind.example").await), 1, "once");
+    let bob = as_user(&app, "bob@northwind.example").await;
+    assert_eq!(bob.get("/enrolments").await.json()["enrolments"][0]["overdue"], true);
+}
