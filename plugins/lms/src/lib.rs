@@ -9,6 +9,7 @@
 //! - `web`: pages and the JSON API.
 
 pub mod cert;
+pub mod certificate;
 pub mod course;
 pub mod learn;
 pub mod quiz;

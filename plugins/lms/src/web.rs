@@ -310,14 +310,50 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             ))
         }
         ["team"] => team_page(ctx, actor, req),
+        ["certificates", code, "pdf"] => {
+            let k = viewable_certificate(actor, code)?;
+            let settings: Value = portico_sdk::settings::get().unwrap_or(Value::Null);
+            let text = |key: &str| settings[key].as_str().map(str::trim).filter(|v| !v.is_empty());
+            // The issuer's name, as set; else the portal's own ("acme" → "Acme").
+            let issuer = text("issuer").map_or_else(
+                || {
+                    let slug = ctx.tenant_slug();
+                    slug.chars().take(1).flat_map(char::to_uppercase).chain(slug.chars().skip(1)).collect()
+                },
+                String::from,
+            );
+            let origin = match text("public_url") {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => {
+                    let host = req.headers.iter().find(|(k, _)| k == "host").map_or("localhost", |(_, v)| v.as_str());
+                    let loopback =
+                        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+                    format!("{}://{host}", if loopback { "http" } else { "https" })
+                }
+            };
+            let verify_url = format!("{origin}{BASE}/verify?code={}", k.code);
+            let (issued, expires) = (cert::long_date(k.issued_at), k.expires_at.map(cert::long_date));
+            let pdf = crate::certificate::render(&crate::certificate::Certificate {
+                issuer: &issuer,
+                learner: &k.user_name,
+                organisation: &k.org_name,
+                certification: &k.name,
+                course: &k.course_title,
+                issued: &issued,
+                expires: expires.as_deref(),
+                code: &k.code,
+                verify_url: &verify_url,
+                brand: text("brand_colour").and_then(crate::certificate::parse_colour).unwrap_or((29, 78, 216)),
+            })
+            .map_err(Error::internal)?;
+            Ok(Response::File {
+                content_type: "application/pdf".into(),
+                filename: format!("certificate-{}.pdf", k.code),
+                body: pdf,
+            })
+        }
         ["certificates", code] => {
-            let k = CERTS
-                .get::<Certificate>(code)?
-                .map(|r| r.data)
-                .filter(|k| {
-                    k.user_id == actor.id || actor.is_vendor() || (actor.is_partner_admin() && k.org_id == actor.org_id)
-                })
-                .ok_or_else(|| Error::NotFound("no such certificate".into()))?;
+            let k = viewable_certificate(actor, code)?;
             Ok(Response::page(
                 "certificate.html",
                 &k.name.clone(),
@@ -326,6 +362,17 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
         }
         _ => Err(Error::NotFound("no such page".into())),
     }
+}
+
+/// A certificate its holder, their partner admin or vendor staff may open.
+fn viewable_certificate(actor: &Actor, code: &str) -> Result<Certificate, Error> {
+    CERTS
+        .get::<Certificate>(code)?
+        .map(|r| r.data)
+        .filter(|k| {
+            k.user_id == actor.id || actor.is_vendor() || (actor.is_partner_admin() && k.org_id == actor.org_id)
+        })
+        .ok_or_else(|| Error::NotFound("no such certificate".into()))
 }
 
 fn course_page(ctx: &Context, actor: &Actor, req: &Request, id: &str) -> Result<Response, Error> {

@@ -153,6 +153,45 @@ async fn a_learner_completes_a_course_and_is_certified(kind: DbKind) {
     assert_eq!((v.json()["valid"].clone(), v.json()["holder"].clone()), (json!(true), json!("Bob Northwind")));
     let page = app.client().get(&format!("/p/lms/verify?code={code}")).await;
     assert!(page.body.contains("Valid.") && page.body.contains("Bob Northwind"), "{}", page.body);
+    // The certificate as a PDF, made inside the plugin: its text names the holder, the certification and the
+    // code (pdftotext), and it renders (pdftoppm; the image is left in the test's temporary directory to look at).
+    let pdf_path = format!("/p/lms/certificates/{code}/pdf");
+    let res = web.http.get(format!("{}{pdf_path}", web.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let pdf = res.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("certificate.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils; .ci/run installs it)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for want in
+        ["Bob Northwind", "Certified Router Associate", "Northwind Solutions", code.as_str(), "/p/lms/verify?code="]
+    {
+        assert!(text.contains(want), "{want} in the PDF's text: {text}");
+    }
+    let png = std::process::Command::new("pdftoppm")
+        .args([
+            "-png",
+            "-r",
+            "40",
+            "-singlefile",
+            file.to_str().unwrap(),
+            dir.path().join("certificate").to_str().unwrap(),
+        ])
+        .status()
+        .expect("pdftoppm");
+    assert!(png.success() && dir.path().join("certificate.png").exists());
+    if let Ok(keep) = std::env::var("PORTICO_KEEP_CERTIFICATE") {
+        std::fs::copy(&file, &keep).unwrap();
+    }
+    // Another partner's admin may not have it.
+    let mut carol = app.client();
+    carol.login_ok("carol@fabrikam.example").await;
+    assert_eq!(carol.get(&pdf_path).await.status, StatusCode::NOT_FOUND);
     // A forged code says nothing about anyone.
     let forged = anyone.api(Method::GET, "/api/v1/p/lms/verify/7QF3-M9XT-R2BK-D4HN", None, None).await;
     assert_eq!(forged.status, StatusCode::NOT_FOUND);
