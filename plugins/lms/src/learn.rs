@@ -30,6 +30,9 @@ pub const ENROLMENTS: Collection = Collection::new("enrolments");
 /// Certificates (id = the verification code), in the holder's organisation.
 pub const CERTS: Collection = Collection::new("certificates");
 pub const PATHS: Collection = Collection::new("paths");
+/// The catalogue's topics (record [`TAGS_ID`]): every tag of a published course.
+pub const META: Collection = Collection::new("meta");
+pub const TAGS_ID: &str = "tags";
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -328,9 +331,38 @@ pub fn publish(
         published_at: now,
     };
     VERSIONS.insert_with(Some(&version_id(&rec.id, v.version)), None, &v)?;
+    add_topics(&c.tags)?;
     let saved = COURSES.update(&rec.id, rec.revision, &rec.data)?;
     index(&saved.id, &saved.data)?;
     Ok(Ok(saved))
+}
+
+/// The catalogue's topics, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct Topics {
+    tags: BTreeSet<String>,
+}
+
+/// The catalogue's topics.
+pub fn topics() -> Result<BTreeSet<String>, Error> {
+    Ok(META.get::<Topics>(TAGS_ID)?.map(|r| r.data.tags).unwrap_or_default())
+}
+
+fn add_topics(tags: &[String]) -> Result<(), Error> {
+    match META.get::<Topics>(TAGS_ID)? {
+        Some(r) => {
+            let mut all = r.data.clone();
+            all.tags.extend(tags.iter().cloned());
+            if all != r.data {
+                META.update(TAGS_ID, r.revision, &all)?;
+            }
+        }
+        None => {
+            META.insert_with(Some(TAGS_ID), None, &Topics { tags: tags.iter().cloned().collect() })?;
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the catalogue's search index in step with a course: published courses for everyone, drafts for staff.

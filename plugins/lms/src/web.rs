@@ -35,41 +35,47 @@ fn parse_date(field: &str, s: &str) -> Result<i64, Error> {
         .ok_or_else(|| Error::invalid(field, "use a date like 2027-03-31"))
 }
 
-/// The courses a catalogue shows: published ones (and drafts for staff), found by `q` when given, of a tag.
-fn catalogue(actor: &Actor, q: Option<&str>, tag: Option<&str>) -> Result<Vec<(String, Course)>, Error> {
+/// Courses of a catalogue page (id and course), and the cursor of the next page.
+type CataloguePage = (Vec<(String, Course)>, Option<String>);
+
+/// Courses per catalogue page.
+const PAGE: u32 = 50;
+
+/// A page of the catalogue: published courses (and drafts for staff), newest first, or those `q` finds (by their
+/// title, summary, lessons and tags) and those of a tag, best first; and where the next page starts.
+fn catalogue(actor: &Actor, q: Option<&str>, tag: Option<&str>, cursor: Option<&str>) -> Result<CataloguePage, Error> {
     // "All topics" is an empty tag.
     let tag = tag.filter(|t| !t.is_empty());
-    let labels = if actor.is_vendor() { vec!["published".into(), "draft".into()] } else { vec!["published".into()] };
+    let text = q.map(str::trim).filter(|q| !q.is_empty());
     let mut out = Vec::new();
-    match q.map(str::trim).filter(|q| !q.is_empty()) {
-        Some(text) => {
-            let found = search::query(&SearchQuery {
-                text: text.to_string(),
-                labels: vec![labels],
-                tags: tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
-                limit: 50,
-                offset: 0,
-            })?;
-            for hit in found.hits {
-                if let Some(r) = COURSES.get::<Course>(&hit.id)? {
-                    out.push((r.id, r.data));
-                }
+    let next = if text.is_some() || tag.is_some() {
+        let labels =
+            if actor.is_vendor() { vec!["published".into(), "draft".into()] } else { vec!["published".into()] };
+        let offset: u32 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let found = search::query(&SearchQuery {
+            text: text.unwrap_or_default().to_string(),
+            labels: vec![labels],
+            tags: tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
+            limit: PAGE,
+            offset,
+        })?;
+        for hit in &found.hits {
+            if let Some(r) = COURSES.get::<Course>(&hit.id)? {
+                out.push((r.id, r.data));
             }
         }
-        None => {
-            let mut query = COURSES.query().all_orgs().order_by("updated_at", Direction::Desc);
-            if !actor.is_vendor() {
-                query = query.eq("status", "published");
-            }
-            for r in query.limit(200).fetch::<Course>()?.records {
-                if tag.is_none_or(|t| r.data.tags.iter().any(|x| x == t)) {
-                    out.push((r.id, r.data));
-                }
-            }
+        (u64::from(offset + PAGE) < found.total).then(|| (offset + PAGE).to_string())
+    } else {
+        let mut query = COURSES.query().all_orgs().order_by("updated_at", Direction::Desc);
+        if !actor.is_vendor() {
+            query = query.eq("status", "published");
         }
-    }
+        let page = query.limit(PAGE).after(cursor.map(String::from)).fetch::<Course>()?;
+        out.extend(page.records.into_iter().map(|r| (r.id, r.data)));
+        page.next_cursor
+    };
     out.retain(|(_, c)| actor.is_vendor() || c.version > 0);
-    Ok(out)
+    Ok((out, next))
 }
 
 fn course_json(id: &str, c: &Course, actor: &Actor) -> Value {
@@ -127,9 +133,9 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
     let segs = req.segments();
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["courses"]) => {
-            let list = catalogue(actor, req.query("q"), req.query("tag"))?;
+            let (list, next) = catalogue(actor, req.query("q"), req.query("tag"), req.query("cursor"))?;
             let courses: Vec<Value> = list.iter().map(|(id, c)| course_json(id, c, actor)).collect();
-            Ok(Response::json(&json!({ "courses": courses })))
+            Ok(Response::json(&json!({ "courses": courses, "next_cursor": next })))
         }
         ("POST", ["courses"]) => {
             let rec = learn::create(ctx, actor, req.json::<Draft>()?)?;
@@ -267,7 +273,7 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
     let segs = req.segments();
     match segs.as_slice() {
         [] => {
-            let list = catalogue(actor, req.query("q"), req.query("tag"))?;
+            let (list, next) = catalogue(actor, req.query("q"), req.query("tag"), req.query("cursor"))?;
             let mine: BTreeMap<String, Enrolment> = ENROLMENTS
                 .query()
                 .eq("user_id", &actor.id)
@@ -277,9 +283,7 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
                 .into_iter()
                 .map(|r| (r.data.course_id.clone(), r.data))
                 .collect();
-            let mut tags: Vec<String> = list.iter().flat_map(|(_, c)| c.tags.clone()).collect();
-            tags.sort();
-            tags.dedup();
+            let tags = learn::topics()?;
             let courses: Vec<Value> = list
                 .iter()
                 .map(|(id, c)| {
@@ -293,7 +297,7 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             Ok(Response::page(
                 "catalogue.html",
                 "Training",
-                &json!({ "base": BASE, "courses": courses, "q": req.query("q"), "tag": req.query("tag"), "tags": tags,
+                &json!({ "base": BASE, "courses": courses, "q": req.query("q"), "tag": req.query("tag"), "tags": tags, "next_cursor": next,
                          "staff": actor.is_vendor(), "team": actor.is_partner_admin() }),
             ))
         }

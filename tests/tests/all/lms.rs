@@ -447,3 +447,26 @@ async fn assignments_come_with_a_due_date_and_an_overdue_reminder() {
     let bob = as_user(&app, "bob@northwind.example").await;
     assert_eq!(bob.get("/enrolments").await.json()["enrolments"][0]["overdue"], true);
 }
+
+#[tokio::test]
+async fn the_catalogue_pages_through_many_courses_and_filters_by_topic() {
+    let app = setup(DbKind::Sqlite).await;
+    for i in 0..56 {
+        let mut c = course(&format!("Course {i:02}"), json!({ "policy": "unlimited" }), Value::Null);
+        c["tags"] = json!([if i % 8 == 0 { "security" } else { "routing" }]);
+        published(&app, c).await;
+    }
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let first = bob.get("/courses").await.json();
+    assert_eq!(first["courses"].as_array().unwrap().len(), 50);
+    assert_eq!(first["courses"][0]["title"], "Course 55", "newest first");
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = bob.get(&format!("/courses?cursor={cursor}")).await.json();
+    assert_eq!((second["courses"].as_array().unwrap().len(), second["next_cursor"].clone()), (6, Value::Null));
+    let security = bob.get("/courses?tag=security").await.json();
+    assert_eq!(security["courses"].as_array().unwrap().len(), 7, "{security}");
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let page = web.get("/p/lms/").await.body;
+    assert!(page.contains("More courses") && page.contains(r#"<option value="security">security</option>"#), "{page}");
+}
