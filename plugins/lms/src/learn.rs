@@ -505,13 +505,8 @@ pub fn assign(
     }
     let org = directory::get_org(&user.org_id)?.map(|o| o.name).unwrap_or_default();
     let e = start(ctx, &c, &user.id, &user.name, &user.org_id, &org, Some((due_at, actor.name.clone())))?;
-    notify::send(&Notification {
-        audience: Audience::User(user.id.clone()),
-        title: format!("Training assigned: {}", e.data.title),
-        body: format!("{} assigned you this course, due {}.", actor.name, cert::long_date(due_at)),
-        link: Some(format!("/p/lms/courses/{}", c.id)),
-        email: true,
-    })?;
+    let body = format!("{} assigned you this course, due {}.", actor.name, cert::long_date(due_at));
+    tell(&user.id, format!("Training assigned: {}", e.data.title), body, &c.id)?;
     Ok(e)
 }
 
@@ -704,43 +699,38 @@ pub fn submit_attempt(
     Ok((score, saved))
 }
 
-/// What the daily schedule does: certificate reminders and expiry notices, overdue assignment reminders. Each
-/// pass takes a bounded batch by index; the next day takes the rest.
+/// Records of `c` whose `field` (an index kept only while something is due) is at or before `now`: a bounded
+/// batch, the next run takes the rest.
+fn due<T: serde::de::DeserializeOwned>(c: Collection, field: &str, now: i64) -> Result<Vec<Record<T>>, Error> {
+    Ok(c.query().all_orgs().range(field, None::<i64>, Some(now + 1)).limit(200).fetch::<T>()?.records)
+}
+
+/// Tells a learner something about a course, in the portal and by e-mail.
+fn tell(user_id: &str, title: String, body: String, course_id: &str) -> Result<(), Error> {
+    notify::send(&Notification {
+        audience: Audience::User(user_id.to_string()),
+        title,
+        body,
+        link: Some(format!("/p/lms/courses/{course_id}")),
+        email: true,
+    })
+}
+
+/// What the daily schedule does: certificate reminders and expiry notices, overdue assignment reminders.
 pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
     let now = ctx.now_ms();
-    for r in CERTS
-        .query()
-        .all_orgs()
-        .range("remind_at", None::<i64>, Some(now + 1))
-        .limit(200)
-        .fetch::<Certificate>()?
-        .records
-    {
+    for r in due::<Certificate>(CERTS, "remind_at", now)? {
         let mut k = r.data.clone();
         if let Some(at) = cert::due_reminder(k.expires_at, k.window_days, k.reminded_up_to, now) {
-            notify::send(&Notification {
-                audience: Audience::User(k.user_id.clone()),
-                title: format!("Renew your certification: {}", k.name),
-                body: format!(
-                    "It expires on {}. Take the course again to renew it.",
-                    cert::long_date(k.expires_at.unwrap_or(at))
-                ),
-                link: Some(format!("/p/lms/courses/{}", k.course_id)),
-                email: true,
-            })?;
+            let expires = cert::long_date(k.expires_at.unwrap_or(at));
+            let body = format!("It expires on {expires}. Take the course again to renew it.");
+            tell(&k.user_id, format!("Renew your certification: {}", k.name), body, &k.course_id)?;
             k.reminded_up_to = Some(at);
         }
         k.remind_at = cert::reminders(k.expires_at, k.window_days).into_iter().find(|at| *at > now);
         CERTS.update(&r.id, r.revision, &k)?;
     }
-    for r in CERTS
-        .query()
-        .all_orgs()
-        .range("expiry_due", None::<i64>, Some(now + 1))
-        .limit(200)
-        .fetch::<Certificate>()?
-        .records
-    {
+    for r in due::<Certificate>(CERTS, "expiry_due", now)? {
         let mut k = r.data.clone();
         k.expiry_due = None;
         k.remind_at = None;
@@ -750,37 +740,17 @@ pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
             &json!({ "code": k.code, "name": k.name, "user_id": k.user_id, "org_id": k.org_id, "course_id": k.course_id,
                      "expired_at": k.expires_at }),
         )?;
-        notify::send(&Notification {
-            audience: Audience::User(k.user_id.clone()),
-            title: format!("Certification expired: {}", k.name),
-            body: "Take the course again to renew it.".into(),
-            link: Some(format!("/p/lms/courses/{}", k.course_id)),
-            email: true,
-        })?;
+        let body = "Take the course again to renew it.".to_string();
+        tell(&k.user_id, format!("Certification expired: {}", k.name), body, &k.course_id)?;
     }
-    for r in ENROLMENTS
-        .query()
-        .all_orgs()
-        .range("overdue_at", None::<i64>, Some(now + 1))
-        .limit(200)
-        .fetch::<Enrolment>()?
-        .records
-    {
+    for r in due::<Enrolment>(ENROLMENTS, "overdue_at", now)? {
         let mut e = r.data.clone();
         e.overdue_at = None;
         ENROLMENTS.update(&r.id, r.revision, &e)?;
         if e.status == "in_progress" {
-            notify::send(&Notification {
-                audience: Audience::User(e.user_id.clone()),
-                title: format!("Training overdue: {}", e.title),
-                body: format!(
-                    "It was due on {}; you are {} % through.",
-                    cert::long_date(e.due_at.unwrap_or(now)),
-                    e.percent
-                ),
-                link: Some(format!("/p/lms/courses/{}", e.course_id)),
-                email: true,
-            })?;
+            let body =
+                format!("It was due on {}; you are {} % through.", cert::long_date(e.due_at.unwrap_or(now)), e.percent);
+            tell(&e.user_id, format!("Training overdue: {}", e.title), body, &e.course_id)?;
         }
     }
     Ok(())

@@ -66,10 +66,8 @@ fn catalogue(actor: &Actor, q: Option<&str>, tag: Option<&str>, cursor: Option<&
         }
         (u64::from(offset + PAGE) < found.total).then(|| (offset + PAGE).to_string())
     } else {
-        let mut query = COURSES.query().all_orgs().order_by("updated_at", Direction::Desc);
-        if !actor.is_vendor() {
-            query = query.eq("status", "published");
-        }
+        let order = if actor.is_vendor() { "updated_at" } else { "published_at" };
+        let query = COURSES.query().all_orgs().order_by(order, Direction::Desc);
         let page = query.limit(PAGE).after(cursor.map(String::from)).fetch::<Course>()?;
         out.extend(page.records.into_iter().map(|r| (r.id, r.data)));
         page.next_cursor

@@ -15,6 +15,8 @@
 //!   `BENCH_DOCS` (default 100,000) documents through a plugin route, and plugin storage with `BENCH_ROWS`
 //!   (default 1,000,000) records: one partner's first page ordered by a field (the partner holding a fifth), and
 //!   a two-filter query whose first filter matches half the records and whose second matches ten;
+//! - the training plugin: its catalogue's first page with `BENCH_COURSES` (default 1,000) courses, and a learner's
+//!   "my learning" among `BENCH_ENROLMENTS` (default 100,000) enrolments, as pages, on SQLite and PostgreSQL;
 //! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
 //!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals, each with its receipt in the chain, in the
 //!   tenant, on SQLite and PostgreSQL.
@@ -22,7 +24,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_tests::{DbKind, api_get, capabilities, deals, guestbook, hostile, invocation, load_plugin, spawn_app};
+use portico_tests::{
+    DbKind, api_get, capabilities, deals, guestbook, hostile, invocation, lms, load_plugin, spawn_app,
+};
 use serde_json::{Value, json};
 
 /// The allocator the `portico` binary uses, so the in-process server measures as it runs.
@@ -187,25 +191,25 @@ fn receipt_record(i: u64, n: u64, org: &(String, String), now: i64, prev_hash: &
 }
 
 /// Submit and conflict-check latencies (ms, sorted) with `n` existing deals, and the seconds seeding took.
+/// The indexes a plugin's manifest declares for a collection, to seed its storage as the host keeps it.
+fn indexes(plugin: &portico_tests::PluginSource, collection: &str) -> Vec<portico::storage::plugin_data::IndexSpec> {
+    let manifest = plugin.manifest();
+    let c = manifest.collection(collection).expect("the manifest declares the collection");
+    c.indexes
+        .iter()
+        .map(|i| portico::storage::plugin_data::IndexSpec { field: i.field.clone(), unique: i.unique })
+        .collect()
+}
+
 async fn deals_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, Vec<f64>, f64) {
-    use portico::storage::plugin_data::{IndexSpec, RecordScope, bulk_insert};
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
     let app = spawn_app(kind).await;
     app.install(&deals().package(None), &["reseller", "msp"]).await;
     let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
     let scope = app.state.db.tenant(&tenant.id);
     let partners = scope.list_partner_orgs(&portico::domain::ListQuery { q: String::new(), page: None }).await.unwrap();
     let orgs: Vec<(String, String)> = partners.items.into_iter().map(|o| (o.id, o.name)).collect();
-    let manifest = deals().manifest();
-    let indexes = |c: &str| -> Vec<IndexSpec> {
-        manifest
-            .collection(c)
-            .unwrap()
-            .indexes
-            .iter()
-            .map(|i| IndexSpec { field: i.field.clone(), unique: i.unique })
-            .collect()
-    };
-    let (deal_indexes, receipt_indexes) = (indexes("deals"), indexes("receipts"));
+    let (deal_indexes, receipt_indexes) = (indexes(&deals(), "deals"), indexes(&deals(), "receipts"));
     let mut prev_hash = "0".repeat(64);
     let rs = RecordScope { tenant_id: tenant.id.clone(), plugin_id: "deal-registration".into(), org: None };
     let now = portico::domain::now_millis();
@@ -437,6 +441,90 @@ async fn crm_pull(kind: DbKind, n: u64) -> (f64, f64) {
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(applied, n, "every changed opportunity applied once");
     (n as f64 / secs, secs)
+}
+
+/// The training plugin at scale: `courses` published courses and `enrolments` enrolments, seeded into its storage
+/// as the plugin writes them; then, as Bob (a partner user with 20 enrolments), the catalogue's first page and
+/// "my learning", 300 times each, through the host's page route. Latencies in ms, sorted, and the seed time.
+async fn lms_at_scale(kind: DbKind, courses: u64, enrolments: u64) -> (Vec<f64>, Vec<f64>, f64) {
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
+    let app = spawn_app(kind).await;
+    app.install(&lms().package(None), &["reseller", "msp"]).await;
+    let tenant = app.state.db.tenant_by_slug("acme").await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&tenant.id);
+    let bob = scope.user_by_email("bob@northwind.example").await.unwrap().unwrap();
+    let partners = scope.list_partner_orgs(&portico::domain::ListQuery { q: String::new(), page: None }).await.unwrap();
+    let orgs: Vec<(String, String)> = partners.items.into_iter().map(|o| (o.id, o.name)).collect();
+    let indexes = |c: &str| indexes(&lms(), c);
+    let rs = RecordScope { tenant_id: tenant.id.clone(), plugin_id: "lms".into(), org: None };
+    let now = portico::domain::now_millis();
+    let t = Instant::now();
+    let lesson = |i: u64| {
+        json!({ "id": format!("l{i}"), "title": format!("Lesson {i}"),
+                                   "content": { "kind": "text", "markdown": "Read this." } })
+    };
+    let outline = |k: u64| {
+        json!({ "title": format!("Course {k:04}"), "summary": format!("What course {k} teaches."),
+                                    "lessons": [lesson(1), lesson(2), lesson(3)] })
+    };
+    let (mut course_rows, mut versions) = (Vec::new(), Vec::new());
+    for k in 0..courses {
+        let id = format!("course{k:05}");
+        let tag = ["routing", "security", "sales"][(k % 3) as usize];
+        let c = json!({ "status": "published", "draft": outline(k), "tags": [tag],
+            "minutes": 30, "version": 1, "title": format!("Course {k:04}"), "summary": format!("What course {k} teaches."),
+            "lesson_count": 3, "created_at": now - k as i64, "updated_at": now - k as i64, "published_at": now - k as i64 });
+        course_rows.push((id.clone(), None, c.as_object().unwrap().clone()));
+        let v = json!({ "course_id": id, "version": 1, "outline": outline(k), "published_at": now - k as i64 });
+        versions.push((format!("{id}.1"), None, v.as_object().unwrap().clone()));
+    }
+    let mut tx = app.state.db.begin().await.unwrap();
+    bulk_insert(&mut tx, &rs, "courses", &course_rows, &indexes("courses"), now).await.unwrap();
+    bulk_insert(&mut tx, &rs, "versions", &versions, &indexes("versions"), now).await.unwrap();
+    tx.commit().await.unwrap();
+    let batch = 5_000u64;
+    let mut i = 0;
+    while i < enrolments {
+        let mut rows = Vec::new();
+        for k in i..(i + batch).min(enrolments) {
+            // Bob has the first 20; the rest belong to 5,000 other learners across the partners.
+            let (user, name, org) = if k < 20 {
+                (bob.id.clone(), "Bob Northwind".to_string(), orgs.iter().find(|o| o.0 == bob.org_id).unwrap().clone())
+            } else {
+                (
+                    format!("learner{:05}", k % 5_000),
+                    format!("Learner {}", k % 5_000),
+                    orgs[(k % orgs.len() as u64) as usize].clone(),
+                )
+            };
+            let course = format!("course{:05}", (k * 7) % courses);
+            let e = json!({ "user_id": user, "user_name": name, "org_id": org.0, "org_name": org.1, "course_id": course,
+                "title": format!("Course {:04}", (k * 7) % courses), "version": 1,
+                "status": if k % 3 == 0 { "completed" } else { "in_progress" }, "done": ["l1"], "percent": 33, "lessons": 3,
+                "enrolled_at": now - k as i64, "updated_at": now - k as i64 });
+            rows.push((format!("{course}.{user}.{k}"), Some(org.0.clone()), e.as_object().unwrap().clone()));
+        }
+        let mut tx = app.state.db.begin().await.unwrap();
+        bulk_insert(&mut tx, &rs, "enrolments", &rows, &indexes("enrolments"), now).await.unwrap();
+        tx.commit().await.unwrap();
+        i += batch;
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let (mut catalogue, mut mine) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        for (path, into) in [("/p/lms/", &mut catalogue), ("/p/lms/my", &mut mine)] {
+            let t = Instant::now();
+            let page = web.get(path).await;
+            assert!(page.status.is_success(), "{path}: {}", page.status);
+            into.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    catalogue.sort_by(f64::total_cmp);
+    mine.sort_by(f64::total_cmp);
+    (catalogue, mine, seed_s)
 }
 
 /// Plugin storage with `n` records in one collection: one partner's first page (of 50) ordered by a field, the
@@ -863,6 +951,36 @@ async fn main() {
             out.insert(label.into(), json!({ "opportunities": n, "seconds": secs, "per_second": rate }));
         }
         report.insert("crm".into(), Value::Object(out));
+    }
+
+    if section("lms") {
+        let courses: u64 = std::env::var("BENCH_COURSES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+        let enrolments: u64 = std::env::var("BENCH_ENROLMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            eprintln!("seeding {courses} courses and {enrolments} enrolments on {label}…");
+            let (catalogue, mine, seed_s) = lms_at_scale(kind, courses, enrolments).await;
+            table.push(row(
+                &format!("training catalogue, {courses} courses, {label} (ms)"),
+                percentile(&catalogue, 0.5),
+                Some(percentile(&catalogue, 0.99)),
+            ));
+            table.push(row(
+                &format!("my learning among {enrolments} enrolments, {label} (ms)"),
+                percentile(&mine, 0.5),
+                Some(percentile(&mine, 0.99)),
+            ));
+            out.insert(
+                label.into(),
+                json!({ "courses": courses, "enrolments": enrolments, "seed_seconds": seed_s,
+                        "catalogue_ms": spread(&catalogue), "my_learning_ms": spread(&mine) }),
+            );
+        }
+        report.insert("lms".into(), Value::Object(out));
     }
 
     if section("deals") {
