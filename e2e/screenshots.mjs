@@ -90,6 +90,7 @@ try {
   await shot(admin, '/p/crm-salesforce/mapping', 'crm-salesforce-mapping');
   await shot(bob, '/p/lms/', 'lms-catalogue');
   await shot(bob, '/p/lms/my', 'lms-my-learning');
+  await shot(admin, '/p/lms/reports', 'lms-report');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

@@ -71,4 +71,8 @@ browserTest('a partner admin sees the team and assigns training; the vendor auth
   await admin.getByRole('link', { name: 'Wi-Fi 7 deep dive' }).click();
   await admin.waitForLoadState();
   await accessible(admin);
+  // The completion report: charts, tables, and its CSV.
+  await visit(admin, '/p/lms/reports');
+  assert.match(await admin.locator('main').textContent(), /Edge Router fundamentals/);
+  assert.ok(await admin.locator('pt-chart, svg').count() > 0, 'a chart');
 });

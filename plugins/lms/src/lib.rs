@@ -13,6 +13,7 @@ pub mod certificate;
 pub mod course;
 pub mod learn;
 pub mod quiz;
+pub mod report;
 
 mod web;
 

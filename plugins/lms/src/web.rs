@@ -312,6 +312,23 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             ))
         }
         ["team"] => team_page(ctx, actor, req),
+        ["reports"] | ["reports.csv"] => {
+            if !actor.is_vendor() {
+                return Err(Error::NotFound("no such page".into()));
+            }
+            let (lines, next) = crate::report::report(req.query("cursor"))?;
+            if segs[0] == "reports.csv" {
+                return Ok(Response::File {
+                    content_type: "text/csv; charset=utf-8".into(),
+                    filename: "training-report.csv".into(),
+                    body: crate::report::csv(&lines)?,
+                });
+            }
+            let mut context = crate::report::context(&lines, next);
+            context["base"] = json!(BASE);
+            context["cursor"] = json!(req.query("cursor"));
+            Ok(Response::page("reports.html", "Training report", &context))
+        }
         ["certificates", code, "pdf"] => {
             let k = viewable_certificate(actor, code)?;
             let settings: Value = portico_sdk::settings::get().unwrap_or(Value::Null);

@@ -470,3 +470,41 @@ async fn the_catalogue_pages_through_many_courses_and_filters_by_topic() {
     let page = web.get("/p/lms/").await.body;
     assert!(page.contains("More courses") && page.contains(r#"<option value="security">security</option>"#), "{page}");
 }
+
+#[tokio::test]
+async fn the_vendor_reports_completion_by_course_partner_and_program_partners_cannot() {
+    let app = setup(DbKind::Sqlite).await;
+    let id = published(&app, course("Basics", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let other = published(&app, course("Other", json!({ "policy": "unlimited" }), Value::Null)).await;
+    for (who, finish) in
+        [("bob@northwind.example", true), ("alice@northwind.example", false), ("carol@fabrikam.example", true)]
+    {
+        let u = as_user(&app, who).await;
+        u.post(&format!("/courses/{id}/enrol"), json!({})).await;
+        if finish {
+            for l in ["intro", "setup"] {
+                u.post(&format!("/courses/{id}/lessons/{l}/complete"), json!({})).await;
+            }
+            u.post(&format!("/quizzes/{id}/check/attempts"), right()).await;
+        }
+    }
+    let mut admin = app.client();
+    admin.login_ok("manager@acme.example").await;
+    let page = admin.get("/p/lms/reports").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Completion rate by course"), "a chart: {}", page.body);
+    // Hand-counted: Basics 3 enrolled, 2 completed (66 %); Northwind 2 and 1 (50 %); Fabrikam 1 and 1.
+    let res = admin.http.get(format!("{}/p/lms/reports.csv", admin.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("scope,id,name,enrolled,completed,completion_rate_percent\n"), "{csv}");
+    assert!(csv.contains(&format!("course,{id},Basics,3,2,66\n")), "{csv}");
+    assert!(csv.contains(&format!("course,{other},Other,0,0,0\n")), "{csv}");
+    assert!(csv.contains(",Northwind Solutions,2,1,50\n") && csv.contains(",Fabrikam Systems,1,1,100\n"), "{csv}");
+    assert!(csv.contains("program,reseller,"), "{csv}");
+    // Partners have no report, by page or CSV.
+    let mut alice = app.client();
+    alice.login_ok("alice@northwind.example").await;
+    assert_eq!(alice.get("/p/lms/reports").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(alice.get("/p/lms/reports.csv").await.status, StatusCode::FORBIDDEN);
+}
