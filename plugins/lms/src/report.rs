@@ -43,7 +43,8 @@ pub fn report(cursor: Option<&str>) -> Result<(Vec<Line>, Option<String>), Error
         .limit(COURSES_PER_PAGE)
         .after(cursor.map(String::from))
         .fetch::<Course>()?;
-    for r in &page.records {
+    // Drafts (no `published_at`) come last in that order, and have no learners.
+    for r in page.records.iter().filter(|r| r.data.version > 0) {
         let enrolled = ENROLMENTS.query().all_orgs().eq("course_id", &r.id).count()?;
         let completed = ENROLMENTS.query().all_orgs().eq("course_id", &r.id).eq("status", "completed").count()?;
         out.push(line("course", r.id.clone(), r.data.title.clone(), enrolled, completed));
