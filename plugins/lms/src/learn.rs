@@ -104,6 +104,8 @@ pub struct Course {
     pub draft_changed: bool,
     /// Courses to complete first.
     pub prerequisites: Vec<String>,
+    /// Who must take it: `role:partner_admin`, `role:partner_user`, `tier:{key}` (a tier of the program).
+    pub required_for: Vec<String>,
     pub certification: Option<CertSpec>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -237,6 +239,7 @@ pub struct Draft {
     pub minutes: u32,
     pub lessons: Vec<crate::course::Lesson>,
     pub prerequisites: Vec<String>,
+    pub required_for: Vec<String>,
     pub certification: Option<CertSpec>,
 }
 
@@ -250,6 +253,7 @@ pub fn create(ctx: &Context, actor: &Actor, d: Draft) -> Result<Record<Course>, 
         tags: d.tags,
         minutes: d.minutes,
         prerequisites: d.prerequisites,
+        required_for: d.required_for,
         certification: d.certification,
         draft_changed: true,
         created_at: now,
@@ -273,6 +277,7 @@ pub fn update(ctx: &Context, actor: &Actor, id: &str, d: Draft) -> Result<Record
     c.tags = d.tags;
     c.minutes = d.minutes;
     c.prerequisites = d.prerequisites;
+    c.required_for = d.required_for;
     c.certification = d.certification;
     c.draft_changed = true;
     c.updated_at = ctx.now_ms();
@@ -299,6 +304,30 @@ pub fn publish(
             problems.push(crate::quiz::Problem {
                 field: "prerequisites".into(),
                 message: format!("{p} is not another course"),
+            });
+        }
+    }
+    // The tiers of every program a partner is in (a course is not tied to one program).
+    let mut programs: BTreeSet<String> = ctx.program().map(String::from).into_iter().collect();
+    for o in directory::list_orgs(None)? {
+        programs.extend(o.enrolments.into_iter().map(|e| e.program));
+    }
+    let mut tiers: BTreeSet<String> = BTreeSet::new();
+    for p in &programs {
+        tiers.extend(directory::get_program(p)?.into_iter().flat_map(|p| p.tiers.into_iter().map(|t| t.key)));
+    }
+    for r in &rec.data.required_for {
+        let known = match r.split_once(':') {
+            Some(("role", role)) => ["partner_admin", "partner_user"].contains(&role),
+            Some(("tier", tier)) => tiers.contains(tier),
+            _ => false,
+        };
+        if !known {
+            problems.push(crate::quiz::Problem {
+                field: "required_for".into(),
+                message: format!(
+                    "{r} is not role:partner_admin, role:partner_user or tier: and a tier of this program"
+                ),
             });
         }
     }
@@ -332,6 +361,7 @@ pub fn publish(
     };
     VERSIONS.insert_with(Some(&version_id(&rec.id, v.version)), None, &v)?;
     add_topics(&c.tags)?;
+    set_requirement(&rec.id, &c.title, &c.required_for)?;
     let saved = COURSES.update(&rec.id, rec.revision, &rec.data)?;
     index(&saved.id, &saved.data)?;
     Ok(Ok(saved))
@@ -363,6 +393,55 @@ fn add_topics(tags: &[String]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Which published courses are required, and for whom (record [`REQUIREMENTS_ID`] of [`META`]): read once per
+/// "my learning", not by scanning the courses.
+pub const REQUIREMENTS_ID: &str = "requirements";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct Requirements {
+    /// Course id → (title, who must take it).
+    courses: BTreeMap<String, (String, Vec<String>)>,
+}
+
+fn set_requirement(course_id: &str, title: &str, required_for: &[String]) -> Result<(), Error> {
+    let existing = META.get::<Requirements>(REQUIREMENTS_ID)?;
+    let mut all = existing.as_ref().map(|r| r.data.clone()).unwrap_or_default();
+    if required_for.is_empty() {
+        all.courses.remove(course_id);
+    } else {
+        all.courses.insert(course_id.to_string(), (title.to_string(), required_for.to_vec()));
+    }
+    match existing {
+        Some(r) if r.data != all => META.update(REQUIREMENTS_ID, r.revision, &all).map(|_| ()),
+        Some(_) => Ok(()),
+        None => META.insert_with(Some(REQUIREMENTS_ID), None, &all).map(|_| ()),
+    }
+}
+
+/// The courses the actor must take, by their role and their organisation's tier in the call's program: (course
+/// id, title), in course id order.
+pub fn required_for(ctx: &Context, actor: &Actor) -> Result<Vec<(String, String)>, Error> {
+    let Some(r) = META.get::<Requirements>(REQUIREMENTS_ID)? else { return Ok(Vec::new()) };
+    let role = match actor.role {
+        Role::PartnerAdmin => "role:partner_admin",
+        Role::PartnerUser => "role:partner_user",
+        _ => return Ok(Vec::new()),
+    };
+    let tier = match ctx.program() {
+        Some(p) => directory::get_org(&actor.org_id)?
+            .and_then(|o| o.enrolments.into_iter().find(|e| e.program == p))
+            .map(|e| format!("tier:{}", e.tier)),
+        None => None,
+    };
+    Ok(r.data
+        .courses
+        .into_iter()
+        .filter(|(_, (_, who))| who.iter().any(|w| w == role || Some(w) == tier.as_ref()))
+        .map(|(id, (title, _))| (id, title))
+        .collect())
 }
 
 /// Keeps the catalogue's search index in step with a course: published courses for everyone, drafts for staff.

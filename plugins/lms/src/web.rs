@@ -188,6 +188,10 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
             let e = learn::assign(ctx, actor, &b.course_id, &b.user_id, due)?;
             Ok(Response::json_status(201, &enrolment_json(&e.id, &e.data, now)))
         }
+        ("GET", ["requirements"]) => {
+            let (list, _) = learn::enrolments(actor, false, 200, None)?;
+            Ok(Response::json(&json!({ "required": required(ctx, actor, &list)? })))
+        }
         ("GET", ["certifications"]) => {
             let list = learn::certificates(actor, req.query("team") == Some("1"))?;
             let list: Vec<Value> = list.iter().map(|r| r.data.to_json(now)).collect();
@@ -226,6 +230,22 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         }
         _ => Err(Error::NotFound("no such route".into())),
     }
+}
+
+/// The courses required of the actor, each with how far they are.
+fn required(
+    ctx: &Context,
+    actor: &Actor,
+    mine: &[portico_sdk::storage::Record<Enrolment>],
+) -> Result<Vec<Value>, Error> {
+    Ok(learn::required_for(ctx, actor)?
+        .into_iter()
+        .map(|(id, title)| {
+            let e = mine.iter().find(|r| r.data.course_id == id);
+            json!({ "course_id": id, "title": title, "status": e.map_or("not_started", |r| r.data.status.as_str()),
+                    "percent": e.map_or(0, |r| r.data.percent) })
+        })
+        .collect())
 }
 
 fn lesson_summary(l: &Lesson) -> Value {
@@ -305,10 +325,11 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             let (list, _) = learn::enrolments(actor, false, 200, None)?;
             let enrolments: Vec<Value> = list.iter().map(|r| enrolment_json(&r.id, &r.data, now)).collect();
             let certs: Vec<Value> = learn::certificates(actor, false)?.iter().map(|r| r.data.to_json(now)).collect();
+            let required = required(ctx, actor, &list)?;
             Ok(Response::page(
                 "my.html",
                 "My learning",
-                &json!({ "base": BASE, "enrolments": enrolments, "certs": certs }),
+                &json!({ "base": BASE, "enrolments": enrolments, "certs": certs, "required": required }),
             ))
         }
         ["team"] => team_page(ctx, actor, req),

@@ -508,3 +508,45 @@ async fn the_vendor_reports_completion_by_course_partner_and_program_partners_ca
     assert_eq!(alice.get("/p/lms/reports").await.status, StatusCode::FORBIDDEN);
     assert_eq!(alice.get("/p/lms/reports.csv").await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn courses_required_for_a_role_or_a_tier_show_where_they_apply() {
+    let app = setup(DbKind::Sqlite).await;
+    let mut users = course("For every partner user", json!({ "policy": "unlimited" }), Value::Null);
+    users["required_for"] = json!(["role:partner_user"]);
+    let users = published(&app, users).await;
+    let mut gold = course("For gold partners", json!({ "policy": "unlimited" }), Value::Null);
+    gold["required_for"] = json!(["tier:gold"]);
+    let gold = published(&app, gold).await;
+    published(&app, course("Optional", json!({ "policy": "unlimited" }), Value::Null)).await;
+    // A requirement the program does not know is refused at its field.
+    let admin = as_user(&app, "admin@acme.example").await;
+    let mut bad = course("Bad", json!({ "policy": "unlimited" }), Value::Null);
+    bad["required_for"] = json!(["tier:platinum"]);
+    let b = admin.post("/courses", bad).await.json();
+    let page = admin.post(&format!("/courses/{}/publish", b["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.json()["error"]["fields"][0]["field"], "required_for");
+
+    // Bob is a partner user at Northwind (gold in reseller): both. Alice, its admin: the gold one. Carol, an admin
+    // at Fabrikam (registered): none.
+    let ids = |v: Value| -> Vec<String> {
+        v["required"].as_array().unwrap().iter().map(|r| r["course_id"].as_str().unwrap().to_string()).collect()
+    };
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let mut want = vec![users.clone(), gold.clone()];
+    want.sort();
+    assert_eq!(ids(bob.get("/requirements").await.json()), want);
+    assert_eq!(
+        ids(as_user(&app, "alice@northwind.example").await.get("/requirements").await.json()),
+        vec![gold.clone()]
+    );
+    assert!(ids(as_user(&app, "carol@fabrikam.example").await.get("/requirements").await.json()).is_empty());
+    // "My learning" shows them with how far Bob is.
+    bob.post(&format!("/courses/{gold}/enrol"), json!({})).await;
+    bob.post(&format!("/courses/{gold}/lessons/intro/complete"), json!({})).await;
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let page = web.get("/p/lms/my").await.body;
+    assert!(page.contains("Required for you") && page.contains("33 % done") && page.contains("not started"), "{page}");
+}
