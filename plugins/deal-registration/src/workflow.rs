@@ -45,7 +45,12 @@ impl Actor {
     }
 
     pub fn system() -> Actor {
-        Actor { id: String::new(), name: "Portico".into(), role: None, org_id: String::new(), org_name: String::new() }
+        Actor::named("Portico".into())
+    }
+
+    /// An actor that is not a user: the schedule, or a CRM connector's sync or import.
+    pub fn named(name: String) -> Actor {
+        Actor { id: String::new(), name, role: None, org_id: String::new(), org_name: String::new() }
     }
 
     pub fn is_vendor(&self) -> bool {
@@ -763,25 +768,26 @@ pub fn blank() -> Input {
 /// emit any topic, so the source is checked; another connector is trusted by adding its id here in a release.
 pub const CRM_SOURCES: &[&str] = &["crm-salesforce", "crm-hubspot", "crm-dynamics"];
 
+/// Refuses an event that is not from one of [`CRM_SOURCES`].
+fn trusted_crm(source: &str) -> Result<(), Error> {
+    if CRM_SOURCES.contains(&source) {
+        Ok(())
+    } else {
+        Err(Error::Denied(format!("{source} is not a CRM connector deal registration trusts")))
+    }
+}
+
 /// A change a CRM connector pulled from the CRM (`crm.deal.changed`): `{"deal_id", "changes": {"stage",
 /// "amount", "close_date"}, "crm", "url"}`. A won or lost stage closes an approved deal through [`close`] (its
 /// events, notifications and the end of protection, as when a manager closes it); amount and close date are
 /// updated with a note on the timeline. Anything else, or a deal in another state, is left alone: the CRM may
 /// not reopen, reject or withdraw a registration.
 pub fn apply_crm_change(ctx: &Context, source: &str, payload: &Value) -> Result<(), Error> {
-    if !CRM_SOURCES.contains(&source) {
-        return Err(Error::Denied(format!("{source} is not a CRM connector deal registration trusts")));
-    }
+    trusted_crm(source)?;
     let Some(id) = payload["deal_id"].as_str() else { return Err(Error::invalid("deal_id", "is missing")) };
     let Some(mut rec) = DEALS.get::<Deal>(id)? else { return Ok(()) };
     let crm = payload["crm"].as_str().unwrap_or("the CRM");
-    let actor = Actor {
-        id: String::new(),
-        name: format!("{crm} sync"),
-        role: None,
-        org_id: String::new(),
-        org_name: String::new(),
-    };
+    let actor = Actor::named(format!("{crm} sync"));
     let changes = &payload["changes"];
     let now = ctx.now_ms();
     let mut notes = Vec::new();
@@ -839,9 +845,7 @@ pub fn apply_crm_change(ctx: &Context, source: &str, payload: &Value) -> Result<
 /// What the CRM holds that the portal cannot use (a website that is no domain, a country that is no ISO code) is
 /// left out rather than failing the import.
 pub fn import_from_crm(ctx: &Context, source: &str, payload: &Value, s: &Settings) -> Result<(), Error> {
-    if !CRM_SOURCES.contains(&source) {
-        return Err(Error::Denied(format!("{source} is not a CRM connector deal registration trusts")));
-    }
+    trusted_crm(source)?;
     let text = |k: &str| payload[k].as_str().map(str::trim).filter(|v| !v.is_empty());
     let (Some(crm_id), Some(org_id)) = (text("crm_id"), text("org_id")) else {
         return Err(Error::invalid("crm_id", "an import names the opportunity and the partner"));
@@ -882,13 +886,7 @@ pub fn import_from_crm(ctx: &Context, source: &str, payload: &Value, s: &Setting
         }
     };
     let now = ctx.now_ms();
-    let actor = Actor {
-        id: String::new(),
-        name: format!("{crm} import"),
-        role: None,
-        org_id: String::new(),
-        org_name: String::new(),
-    };
+    let actor = Actor::named(format!("{crm} import"));
     let mut d = Deal::draft(program, "partner", checked, now);
     (d.org_id, d.org_name) = (org.id.clone(), org.name.clone());
     d.owner_name = actor.name.clone();

@@ -14,7 +14,7 @@ use portico_sdk::Value;
 use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::prelude::*;
 use portico_sdk::search::{self, Document};
-use portico_sdk::storage::{Collection, Direction, Record};
+use portico_sdk::storage::{Collection, Direction, Query, Record};
 use portico_sdk::{directory, events};
 use serde::{Deserialize, Serialize};
 
@@ -835,6 +835,20 @@ pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
     Ok(())
 }
 
+/// A query of learners' records narrowed to what the actor may list: their own; with `team`, their organisation's
+/// for a partner admin and everyone's for vendor staff (a partner user has no team view of `what`).
+fn whose(q: Query, actor: &Actor, team: bool, what: &str) -> Result<Query, Error> {
+    if !team {
+        Ok(q.eq("user_id", &actor.id))
+    } else if actor.is_vendor() {
+        Ok(q.all_orgs())
+    } else if actor.is_partner_admin() {
+        Ok(q.org(&actor.org_id))
+    } else {
+        Err(Error::Denied(format!("only partner admins see their team's {what}")))
+    }
+}
+
 /// Enrolments the actor may list: their own; a partner admin's team (`team`); vendor staff anyone's.
 pub fn enrolments(
     actor: &Actor,
@@ -842,32 +856,14 @@ pub fn enrolments(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<(Vec<Record<Enrolment>>, Option<String>), Error> {
-    let mut q = ENROLMENTS.query().order_by("updated_at", Direction::Desc);
-    if !team {
-        q = q.eq("user_id", &actor.id);
-    } else if actor.is_vendor() {
-        q = q.all_orgs();
-    } else if actor.is_partner_admin() {
-        q = q.org(&actor.org_id);
-    } else {
-        return Err(Error::Denied("only partner admins see their team's training".into()));
-    }
+    let q = whose(ENROLMENTS.query(), actor, team, "training")?.order_by("updated_at", Direction::Desc);
     let page = q.limit(limit).after(cursor.map(String::from)).fetch::<Enrolment>()?;
     Ok((page.records, page.next_cursor))
 }
 
 /// Certificates the actor may list, like [`enrolments`].
 pub fn certificates(actor: &Actor, team: bool) -> Result<Vec<Record<Certificate>>, Error> {
-    let mut q = CERTS.query().order_by("issued_at", Direction::Desc);
-    if !team {
-        q = q.eq("user_id", &actor.id);
-    } else if actor.is_vendor() {
-        q = q.all_orgs();
-    } else if actor.is_partner_admin() {
-        q = q.org(&actor.org_id);
-    } else {
-        return Err(Error::Denied("only partner admins see their team's certifications".into()));
-    }
+    let q = whose(CERTS.query(), actor, team, "certifications")?.order_by("issued_at", Direction::Desc);
     Ok(q.limit(200).fetch::<Certificate>()?.records)
 }
 
