@@ -91,6 +91,13 @@ try {
   await shot(bob, '/p/lms/', 'lms-catalogue');
   await shot(bob, '/p/lms/my', 'lms-my-learning');
   await shot(admin, '/p/lms/reports', 'lms-report');
+  await shot(admin, '/p/lms/import', 'lms-import');
+  // Alice's SCORM course, in progress: the package runs in the sandboxed player and resumes at her screen.
+  await alice.goto('/p/lms/my');
+  await alice.getByRole('link', { name: 'Firewall policy essentials' }).click();
+  await alice.getByRole('link', { name: 'Resume' }).click();
+  await alice.frameLocator('iframe.pt-frame').frameLocator('#sco').locator('h1').filter({ hasText: 'Order matters' }).waitFor();
+  await shot(alice, new URL(alice.url()).pathname, 'lms-scorm');
 
   await setTheme(admin, 'midnight');
   await shot(guest, '/login', 'login-midnight');

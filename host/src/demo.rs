@@ -176,6 +176,73 @@ struct DemoStep {
     /// The JSON body; a string `"{N}"` in it stands for the `id` in the answer to step N.
     #[serde(default)]
     body: Option<serde_json::Value>,
+    /// Files sent with the request as a multipart form's would be (then `body` gives the form's text fields).
+    #[serde(default)]
+    files: Vec<DemoFile>,
+}
+
+/// A file of a demo step: one of the plugin's folder (`path`), or a folder of it zipped (`zip`), sent in `field`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoFile {
+    field: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    zip: Option<String>,
+}
+
+/// A folder's files as a zip, by their paths relative to it.
+fn zip_folder(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
+        }
+    }
+    files.sort();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for f in files {
+        let name = f.strip_prefix(dir)?.to_string_lossy().replace('\\', "/");
+        w.start_file(name, zip::write::SimpleFileOptions::default())?;
+        w.write_all(&std::fs::read(&f)?)?;
+    }
+    Ok(w.finish()?.into_inner())
+}
+
+/// Stores a demo step's files as the upload handler would, for the plugin to find in `files.uploads`.
+async fn demo_uploads(
+    state: &crate::AppState,
+    tenant_id: &str,
+    plugin_id: &str,
+    dir: &std::path::Path,
+    files: &[DemoFile],
+) -> anyhow::Result<Vec<crate::runtime::UploadedFile>> {
+    use sha2::Digest;
+    let mut out = Vec::new();
+    for f in files {
+        let (bytes, filename) = match (&f.path, &f.zip) {
+            (Some(p), None) => (std::fs::read(dir.join(p))?, p.rsplit('/').next().unwrap_or(p).to_string()),
+            (None, Some(z)) => {
+                (zip_folder(&dir.join(z))?, format!("{}.zip", z.trim_end_matches('/').rsplit('/').next().unwrap_or(z)))
+            }
+            _ => anyhow::bail!("a demo file gives either path or zip"),
+        };
+        let key = format!("tenants/{tenant_id}/plugins/{plugin_id}/uploads/{}", crate::domain::new_id());
+        let row = crate::storage::plugin_usage::BlobRow {
+            key: key.clone(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            content_type: crate::http::upload::sniff(&bytes[..bytes.len().min(8192)]),
+            filename,
+        };
+        state.blobs.put(&key, bytes).await?;
+        out.push(crate::runtime::UploadedFile { field: f.field.clone(), row });
+    }
+    Ok(out)
 }
 
 /// Gives a freshly installed plugin its sample data by replaying its `demo.json` through the plugin's own API, as
@@ -214,17 +281,30 @@ async fn sample_data(
             path = path.replace(&format!("{{{i}}}"), id);
             body = body.replace(&format!("\"{{{i}}}\""), &serde_json::Value::from(id).to_string());
         }
+        let dir = file.parent().unwrap_or(std::path::Path::new("."));
+        let uploads = demo_uploads(state, &tenant.id, plugin_id, dir, &step.files).await?;
+        // With files, the body's fields are the form's text fields, as a multipart form sends them.
+        let form: Vec<(String, String)> = if uploads.is_empty() {
+            Vec::new()
+        } else {
+            let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+            fields.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), String::from))).collect()
+        };
         let req = HttpRequest {
             method: step.method,
             path: path.clone(),
             query: Vec::new(),
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.into_bytes(),
-            form: Vec::new(),
+            body: if uploads.is_empty() { body.into_bytes() } else { Vec::new() },
+            form,
             api: true,
         };
-        let inv = crate::plugins::user_invocation(state, tenant, &active, &user, "demo");
-        let answer = match state.runtime.handle_http(active.plugin.loaded.clone(), inv, req).await {
+        let uploaded: Vec<String> = uploads.iter().map(|u| u.row.key.clone()).collect();
+        let mut inv = crate::plugins::user_invocation(state, tenant, &active, &user, "demo");
+        inv.uploads = uploads;
+        let outcome = state.runtime.handle_http(active.plugin.loaded.clone(), inv, req).await;
+        crate::http::upload::discard_unkept(state, &uploaded).await;
+        let answer = match outcome {
             Ok(Ok(HttpResponse::Json((_, body)))) => serde_json::from_str(&body).unwrap_or_default(),
             other => {
                 println!("  (demo step {n} {path} of {plugin_id} failed: {other:?})");

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod blobs;
 pub mod cli;

@@ -154,9 +154,18 @@ pub mod blobs {
 /// let url = files::serve_url(&key, "brochure.pdf", files::Disposition::Inline, 600, false)?;
 /// Ok(Response::redirect(url))                   // the host streams it, bound to this user's session
 /// ```
+///
+/// Archives (`portico:plugin` 0.1.2): `unpack` a zip into a tree of files the host stores and serves by relative
+/// path (`tree_url`), for web content such as a SCORM package, which a sandboxed frame loads without a session:
+///
+/// ```text
+/// let tree = files::unpack(&upload.key, 2_000, 500 << 20)?;  // refused whole if unsafe or too big
+/// let html = files::read(&format!("{}/index.html", tree.key), 0, 1 << 20)?;
+/// let prefix = files::tree_url(&tree.key, 3_600)?;          // "/files/tree/{ticket}/"; + "index.html"
+/// ```
 pub mod files {
     pub use crate::bindings::portico::plugin::files::{
-        Disposition, FileInfo, delete, keep, read, serve_url, stat, uploads,
+        Disposition, FileInfo, Tree, TreeEntry, delete, keep, read, serve_url, stat, tree_url, unpack, uploads,
     };
 }
 

@@ -14,6 +14,8 @@
 //! - `class`, `id`, `title`, `lang`, `role`, `hidden`, `tabindex`, every `aria-*` and `data-*` attribute;
 //! - links to anywhere (`http`, `https`, `mailto`, `tel`, relative paths), never `javascript:` or `data:`;
 //! - images from the portal (`/plugin-static/{id}/…`, `/media/…`) or inline PNG, JPEG, GIF or WebP data;
+//! - `<video>`, `<audio>` (with `<source>` and `<track>`) playing a `/files/…` link the plugin made
+//!   (`files::serve_url`, which the host streams with seeking) or its own static file, with `controls` (0.1.2);
 //! - forms that post (or get) to **your own routes** (`/p/{id}/…`), with the usual inputs, selects, text areas
 //!   and buttons; every form gets `{{ csrf_token }}`, a token the host accepts on your routes only;
 //! - stylesheets of your own package: `<link rel="stylesheet" href="/plugin-static/{id}/app.css">`.

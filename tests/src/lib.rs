@@ -289,7 +289,14 @@ pub fn form_tokens(html: &str, page_path: &str) -> Vec<(String, String)> {
     form.captures_iter(html)
         .filter_map(|c| {
             let to = action.captures(&c[1]).map(|a| html_unescape(&a[1])).filter(|a| !a.is_empty());
-            let t = token.captures(&c[2]).map(|t| html_unescape(&t[1]))?;
+            // A hidden field, or (multipart forms) the action's query.
+            let in_query = to.as_deref().and_then(|a| {
+                let query = a.split_once('?')?.1;
+                url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "csrf_token")
+                    .map(|(_, v)| v.into_owned())
+            });
+            let t = token.captures(&c[2]).map(|t| html_unescape(&t[1])).or(in_query)?;
             Some((csrf_scope(to.as_deref().unwrap_or(page_path)), t))
         })
         .collect()

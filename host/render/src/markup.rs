@@ -17,6 +17,7 @@ const TAGS: &[&str] = &[
     "address",
     "article",
     "aside",
+    "audio",
     "b",
     "bdi",
     "bdo",
@@ -94,9 +95,11 @@ const TAGS: &[&str] = &[
     "thead",
     "time",
     "tr",
+    "track",
     "u",
     "ul",
     "var",
+    "video",
     "wbr",
     "button",
 ];
@@ -108,7 +111,12 @@ const GENERIC: &[&str] = &["class", "id", "title", "lang", "dir", "role", "hidde
 const BY_TAG: &[(&str, &[&str])] = &[
     ("a", &["href", "hreflang", "rel", "download"]),
     ("img", &["src", "alt", "width", "height", "loading", "decoding", "srcset", "sizes"]),
-    ("source", &["srcset", "type", "media", "sizes"]),
+    ("source", &["src", "srcset", "type", "media", "sizes"]),
+    // Media the portal serves (`/files/…` links a plugin made, or its own static files), with the browser's own
+    // controls; never autoplay.
+    ("video", &["src", "poster", "controls", "preload", "width", "height", "playsinline", "muted", "loop"]),
+    ("audio", &["src", "controls", "preload", "loop"]),
+    ("track", &["src", "kind", "srclang", "label", "default"]),
     ("link", &["rel", "href"]),
     ("form", &["action", "method", "enctype", "novalidate", "autocomplete", "accept-charset"]),
     (
@@ -258,6 +266,10 @@ impl Own {
                     .then(keep)
                     .flatten()
             }
+            ("video" | "audio" | "source" | "track", "src") | ("video", "poster") => (clean_path(value)
+                && (value.starts_with("/files/") || value.starts_with(&self.statics)))
+            .then(keep)
+            .flatten(),
             ("img", "srcset") | ("source", "srcset") => {
                 value.split(',').all(|c| c.trim().starts_with('/') && !c.trim().starts_with("//")).then(keep).flatten()
             }
@@ -295,6 +307,20 @@ mod tests {
 
     fn clean(html: &str) -> String {
         sanitize("notes", html)
+    }
+
+    #[test]
+    fn media_plays_only_what_the_portal_serves() {
+        let out = clean(
+            "<video controls autoplay src=\"/files/tok.sig/intro.mp4\" poster=\"https://evil.example/x.png\" onplay=\"x()\">\
+             <source src=\"https://evil.example/v.mp4\" type=\"video/mp4\"><track kind=\"captions\" src=\"/files/t.s/en.vtt\" srclang=\"en\"></video>\
+             <audio controls src=\"/files/../admin\"></audio>",
+        );
+        assert!(out.contains("<video controls=\"\" src=\"/files/tok.sig/intro.mp4\">"), "{out}");
+        assert!(out.contains("<track kind=\"captions\" src=\"/files/t.s/en.vtt\" srclang=\"en\">"), "{out}");
+        for gone in ["autoplay", "evil.example", "onplay", "/files/../admin"] {
+            assert!(!out.contains(gone), "{gone} kept: {out}");
+        }
     }
 
     #[test]

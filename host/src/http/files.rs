@@ -2,7 +2,10 @@
 //! (`crate::file_links`) says which file, how and for whom; the answer supports `Range` (video seeking, resumed
 //! downloads), carries the file's SHA-256 as its ETag (`If-None-Match`, `If-Range`), is never run as a page of the
 //! portal (passive types inline, everything else a download, always sandboxed and `nosniff`), and holds at most a
-//! chunk of the file in memory at a time.
+//! chunk of the file in memory at a time. An unpacked tree (`files.unpack`) is served by relative path under one
+//! public ticket (`/files/tree/{ticket}/{path}`), typed by extension and under the plugin frame's sandboxing policy,
+//! so a package's pages, scripts and images load into the sandboxed frame that shows it, and nowhere run as the
+//! portal.
 
 use axum::Router;
 use axum::body::Body;
@@ -14,11 +17,41 @@ use axum::routing::get;
 use super::ctx::Ctx;
 use super::error::{HttpError, HttpResult};
 use super::plugin_routes::{content_disposition, passive};
-use super::security::FILE_POLICY;
+use super::security::{FILE_POLICY, FRAME_POLICY};
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/files/{ticket}/{name}", get(serve))
+    Router::new().route("/files/{ticket}/{name}", get(serve)).route("/files/tree/{ticket}/{*path}", get(serve_tree))
+}
+
+async fn serve_tree(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((ticket, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    let t = state.file_links.verify(&ticket, state.clock.now_ms()).ok_or(HttpError::NotFound)?;
+    let path = crate::archive::clean_path(&path).ok_or(HttpError::NotFound)?;
+    if t.tenant != ctx.tenant.id || t.user.is_some() {
+        return Err(HttpError::NotFound);
+    }
+    let (_, row) = state.db.plugin_blob(&ctx.tenant.id, &t.key).await?.ok_or(HttpError::NotFound)?;
+    if row.content_type != crate::archive::TREE_TYPE {
+        return Err(HttpError::NotFound);
+    }
+    let key = format!("{}/{path}", row.key);
+    let (size, _) = state.blobs.head(&key).await?.ok_or(HttpError::NotFound)?;
+    // A tree's files never change (a new package is a new tree): its key names the version.
+    let etag = format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()))[..32]);
+    let mut res_headers = HeaderMap::new();
+    let ct = crate::archive::content_type_by_name(&path);
+    res_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    res_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAME_POLICY));
+    res_headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    // Fonts and module scripts a sandboxed (opaque-origin) frame asks for are CORS requests; the ticket is the
+    // access control, and what is served is public to its holder anyway.
+    res_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    stream(&state, &headers, &key, size, etag, res_headers).await
 }
 
 async fn serve(
@@ -38,6 +71,9 @@ async fn serve(
         return Err(if ctx.principal.is_none() { HttpError::Unauthorized } else { HttpError::NotFound });
     }
     let (_, row) = state.db.plugin_blob(&ctx.tenant.id, &t.key).await?.ok_or(HttpError::NotFound)?;
+    if row.content_type == crate::archive::TREE_TYPE {
+        return Err(HttpError::NotFound);
+    }
     let etag = format!("\"{}\"", if row.sha256.is_empty() { &row.key } else { &row.sha256 });
     let mut res_headers = HeaderMap::new();
     let inline = t.inline && passive(&row.content_type);
@@ -48,11 +84,23 @@ async fn serve(
     let disposition = content_disposition(if inline { "inline" } else { "attachment" }, &t.filename);
     res_headers
         .insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ASCII by construction"));
+    res_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_POLICY));
+    stream(&state, &headers, &row.key, row.size, etag, res_headers).await
+}
+
+/// The file `key` of `size` bytes as asked (`If-None-Match`, `Range`, `If-Range`), streamed, with `res_headers`.
+async fn stream(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    size: u64,
+    etag: String,
+    mut res_headers: HeaderMap,
+) -> HttpResult<Response> {
     res_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
     res_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     res_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
     res_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    res_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_POLICY));
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -62,26 +110,23 @@ async fn serve(
     }
     // A range applies when there is no If-Range, or it names this version of the file.
     let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v == etag);
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range_ok)
-        .map(|v| parse_range(v, row.size));
+    let range =
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range_ok).map(|v| parse_range(v, size));
     let (status, start, end) = match range {
-        None | Some(Range::Whole) => (StatusCode::OK, 0, row.size),
+        None | Some(Range::Whole) => (StatusCode::OK, 0, size),
         Some(Range::Part(a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
         Some(Range::Unsatisfiable) => {
             res_headers
-                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{}", row.size)).expect("ASCII"));
+                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII"));
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, res_headers).into_response());
         }
     };
     if status == StatusCode::PARTIAL_CONTENT {
-        let range = format!("bytes {start}-{}/{}", end - 1, row.size);
+        let range = format!("bytes {start}-{}/{size}", end - 1);
         res_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).expect("ASCII"));
     }
     res_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    let stream = state.blobs.read_range(&row.key, start..end).await?.ok_or(HttpError::NotFound)?;
+    let stream = state.blobs.read_range(key, start..end).await?.ok_or(HttpError::NotFound)?;
     Ok((status, res_headers, Body::from_stream(stream)).into_response())
 }
 

@@ -19,7 +19,7 @@ mod people;
 mod plugin_routes;
 mod ratelimit;
 mod security;
-mod upload;
+pub(crate) mod upload;
 mod view;
 
 use std::time::Instant;

@@ -454,21 +454,7 @@ async fn static_file(
     let bytes = unpacked.statics.get(&path).ok_or(HttpError::NotFound)?.clone();
     // The package allows nothing else under static/ (checked at install); an older package's other files are not
     // served.
-    let ct = match path.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
-        Some("css") => "text/css; charset=utf-8",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        Some("avif") => "image/avif",
-        Some("ico") => "image/x-icon",
-        Some("svg") => "image/svg+xml",
-        Some("woff2") => "font/woff2",
-        Some("woff") => "font/woff",
-        Some("ttf") => "font/ttf",
-        Some("otf") => "font/otf",
-        _ => return Err(HttpError::NotFound),
-    };
+    let ct = crate::archive::content_type_by_name(&path);
     Ok((
         [
             (header::CONTENT_TYPE, ct),

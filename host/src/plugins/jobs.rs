@@ -35,9 +35,14 @@ pub async fn sweep_orphan_blobs(state: &AppState, grace_ms: i64) -> anyhow::Resu
         .filter(|(key, at)| key.contains("/plugins/") && *at >= since && *at < now - grace_ms)
         .map(|(key, _)| key)
         .collect();
-    let known = state.db.known_blobs(&candidates).await?;
+    // A file of an unpacked tree has no row of its own: its tree's row owns it.
+    let owner = |k: &str| crate::archive::split_tree_key(k).map_or(k.to_string(), |(tree, _)| tree.to_string());
+    let mut owners: Vec<String> = candidates.iter().map(|k| owner(k)).collect();
+    owners.sort();
+    owners.dedup();
+    let known = state.db.known_blobs(&owners).await?;
     let mut removed = 0;
-    for key in candidates.into_iter().filter(|k| !known.contains(k)) {
+    for key in candidates.into_iter().filter(|k| !known.contains(&owner(k))) {
         state.blobs.delete(&key).await?;
         tracing::info!(key = %key, "removed an orphaned plugin file");
         removed += 1;

@@ -21,6 +21,8 @@ wasmtime::component::bindgen!({
         "portico:plugin/files.read": async,
         "portico:plugin/files.serve-url": async,
         "portico:plugin/files.delete": async,
+        "portico:plugin/files.unpack": async,
+        "portico:plugin/files.tree-url": async,
         "portico:plugin/search": async,
     },
     exports: { default: async },

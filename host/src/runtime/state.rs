@@ -256,7 +256,7 @@ impl WasiView for HostState {
 impl super::bindings::portico::plugin::types::Host for HostState {}
 
 /// Removes files of an invocation that did not keep them; one that cannot be removed is left to the sweeper.
-async fn drop_blobs(blobs: &crate::blobs::Blobs, keys: Vec<String>) {
+pub(super) async fn drop_blobs(blobs: &crate::blobs::Blobs, keys: Vec<String>) {
     for key in keys {
         if let Err(e) = blobs.delete(&key).await {
             tracing::warn!(key = %key, error = %e, "a plugin file could not be removed; the sweeper will");

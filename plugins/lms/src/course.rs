@@ -23,17 +23,38 @@ pub enum Content {
     Text {
         markdown: String,
     },
-    /// A video: uploaded (a blob of the plugin's, streamed with seeking) or a link to embed.
+    /// A video: uploaded (a file of the plugin's, which the host streams with seeking) or a link to a video
+    /// site (shown as a link: the portal embeds no other site's player).
     Video {
+        #[serde(default)]
         blob: Option<String>,
+        #[serde(default)]
         url: Option<String>,
     },
-    /// A file to download (a blob of the plugin's).
+    /// A file to download (a file of the plugin's), under the name it was uploaded with unless given.
     File {
         blob: String,
+        #[serde(default)]
         name: String,
     },
     Quiz(Quiz),
+    /// A SCORM 1.2 package, unpacked into a tree of the plugin's files; `launch` is the SCO's path in it.
+    Scorm {
+        tree: String,
+        launch: String,
+    },
+}
+
+impl Content {
+    /// The plugin's file (or tree) the lesson needs, if any.
+    pub fn file_key(&self) -> Option<&str> {
+        match self {
+            Content::Video { blob: Some(k), .. } | Content::File { blob: k, .. } | Content::Scorm { tree: k, .. } => {
+                Some(k)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +103,12 @@ impl Outline {
                 Content::Video { url: Some(u), .. } if !u.starts_with("https://") => {
                     p(format!("lessons.{i}.url"), "link to the video over https")
                 }
+                Content::File { blob, .. } if blob.trim().is_empty() => {
+                    p(format!("lessons.{i}.blob"), "upload the file")
+                }
+                Content::Scorm { launch, .. } if launch.trim().is_empty() => {
+                    p(format!("lessons.{i}.launch"), "name the SCO to launch")
+                }
                 Content::Quiz(q) => {
                     for qp in q.check() {
                         p(format!("lessons.{i}.{}", qp.field), &qp.message);
@@ -111,11 +138,22 @@ impl Outline {
     }
 }
 
-/// An ordered list of courses, each requiring the ones before it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An ordered list of courses, each requiring the ones before it; completing all of them may certify, and a
+/// path may be required of a role or a tier like a course.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Path {
     pub title: String,
     pub courses: Vec<String>,
+    pub required_for: Vec<String>,
+    pub certification: Option<crate::learn::CertSpec>,
+}
+
+impl Path {
+    /// How many of the path's courses are in `completed`.
+    pub fn completed_in(&self, completed: &BTreeSet<String>) -> usize {
+        self.courses.iter().filter(|c| completed.contains(*c)).count()
+    }
 }
 
 /// The courses a learner must complete before enrolling in `course`: its own prerequisites and, for every path it
@@ -173,8 +211,12 @@ mod tests {
     #[test]
     fn prerequisites_of_courses_and_paths() {
         let paths = vec![
-            Path { title: "Routing".into(), courses: vec!["intro".into(), "routing".into(), "bgp".into()] },
-            Path { title: "Security".into(), courses: vec!["intro".into(), "firewall".into()] },
+            Path {
+                title: "Routing".into(),
+                courses: vec!["intro".into(), "routing".into(), "bgp".into()],
+                ..Default::default()
+            },
+            Path { title: "Security".into(), courses: vec!["intro".into(), "firewall".into()], ..Default::default() },
         ];
         let none = BTreeSet::new();
         assert_eq!(missing_prerequisites("bgp", &[], &paths, &none), vec!["intro", "routing"]);

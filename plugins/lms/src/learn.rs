@@ -15,7 +15,7 @@ use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::prelude::*;
 use portico_sdk::search::{self, Document};
 use portico_sdk::storage::{Collection, Direction, Query, Record};
-use portico_sdk::{directory, events};
+use portico_sdk::{directory, events, files};
 use serde::{Deserialize, Serialize};
 
 use crate::cert::{self, Standing};
@@ -153,6 +153,8 @@ pub struct Enrolment {
     pub lessons: u32,
     pub last_lesson: Option<String>,
     pub quizzes: BTreeMap<String, QuizState>,
+    /// SCORM lessons' run-time data, by lesson.
+    pub scorm: BTreeMap<String, crate::scorm::Cmi>,
     pub enrolled_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
@@ -174,8 +176,11 @@ pub struct Certificate {
     pub user_name: String,
     pub org_id: String,
     pub org_name: String,
+    /// The course's id, or the learning path's when `path`.
     pub course_id: String,
     pub course_title: String,
+    /// Earned by completing a learning path.
+    pub path: bool,
     pub name: String,
     pub issued_at: i64,
     pub expires_at: Option<i64>,
@@ -307,27 +312,19 @@ pub fn publish(
             });
         }
     }
-    // The tiers of every program a partner is in (a course is not tied to one program).
-    let mut programs: BTreeSet<String> = ctx.program().map(String::from).into_iter().collect();
-    for o in directory::list_orgs(None)? {
-        programs.extend(o.enrolments.into_iter().map(|e| e.program));
-    }
-    let mut tiers: BTreeSet<String> = BTreeSet::new();
-    for p in &programs {
-        tiers.extend(directory::get_program(p)?.into_iter().flat_map(|p| p.tiers.into_iter().map(|t| t.key)));
-    }
-    for r in &rec.data.required_for {
-        let known = match r.split_once(':') {
-            Some(("role", role)) => ["partner_admin", "partner_user"].contains(&role),
-            Some(("tier", tier)) => tiers.contains(tier),
-            _ => false,
+    problems.extend(unknown_requirements(ctx, &rec.data.required_for)?);
+    for (i, l) in rec.data.draft.lessons.iter().enumerate() {
+        let Some(key) = l.content.file_key().filter(|k| !k.is_empty()) else { continue };
+        let ours = match files::stat(key) {
+            Ok(found) => found.is_some(),
+            // Another plugin's, or no key the host knows.
+            Err(Error::Denied(_) | Error::NotFound(_)) => false,
+            Err(e) => return Err(e),
         };
-        if !known {
+        if !ours {
             problems.push(crate::quiz::Problem {
-                field: "required_for".into(),
-                message: format!(
-                    "{r} is not role:partner_admin, role:partner_user or tier: and a tier of this program"
-                ),
+                field: format!("lessons.{i}"),
+                message: "its file is not one uploaded to training (upload it again)".into(),
             });
         }
     }
@@ -361,10 +358,44 @@ pub fn publish(
     };
     VERSIONS.insert_with(Some(&version_id(&rec.id, v.version)), None, &v)?;
     add_topics(&c.tags)?;
-    set_requirement(&rec.id, &c.title, &c.required_for)?;
+    set_requirement(&rec.id, &c.title, &c.required_for, None)?;
     let saved = COURSES.update(&rec.id, rec.revision, &rec.data)?;
     index(&saved.id, &saved.data)?;
     Ok(Ok(saved))
+}
+
+/// The requirements (`role:…`, `tier:…`) that name no role a partner can have or no tier of a program partners
+/// are in, as problems at `required_for`.
+pub fn unknown_requirements(ctx: &Context, required_for: &[String]) -> Result<Vec<crate::quiz::Problem>, Error> {
+    let mut problems = Vec::new();
+    if required_for.is_empty() {
+        return Ok(problems);
+    }
+    // The tiers of every program a partner is in (a course is not tied to one program).
+    let mut programs: BTreeSet<String> = ctx.program().map(String::from).into_iter().collect();
+    for o in directory::list_orgs(None)? {
+        programs.extend(o.enrolments.into_iter().map(|e| e.program));
+    }
+    let mut tiers: BTreeSet<String> = BTreeSet::new();
+    for p in &programs {
+        tiers.extend(directory::get_program(p)?.into_iter().flat_map(|p| p.tiers.into_iter().map(|t| t.key)));
+    }
+    for r in required_for {
+        let known = match r.split_once(':') {
+            Some(("role", role)) => ["partner_admin", "partner_user"].contains(&role),
+            Some(("tier", tier)) => tiers.contains(tier),
+            _ => false,
+        };
+        if !known {
+            problems.push(crate::quiz::Problem {
+                field: "required_for".into(),
+                message: format!(
+                    "{r} is not role:partner_admin, role:partner_user or tier: and a tier of this program"
+                ),
+            });
+        }
+    }
+    Ok(problems)
 }
 
 /// The catalogue's topics, as stored.
@@ -404,15 +435,30 @@ pub const REQUIREMENTS_ID: &str = "requirements";
 struct Requirements {
     /// Course id → (title, who must take it).
     courses: BTreeMap<String, (String, Vec<String>)>,
+    /// Path id → (title, who must complete it, its courses).
+    paths: BTreeMap<String, (String, Vec<String>, Vec<String>)>,
 }
 
-fn set_requirement(course_id: &str, title: &str, required_for: &[String]) -> Result<(), Error> {
+/// A course or a learning path someone must complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Required {
+    pub id: String,
+    pub title: String,
+    /// The path's courses; none for a course.
+    pub path: Option<Vec<String>>,
+}
+
+/// Records who must take a course (`path` none) or complete a path (its courses).
+fn set_requirement(id: &str, title: &str, required_for: &[String], path: Option<&[String]>) -> Result<(), Error> {
     let existing = META.get::<Requirements>(REQUIREMENTS_ID)?;
     let mut all = existing.as_ref().map(|r| r.data.clone()).unwrap_or_default();
     if required_for.is_empty() {
-        all.courses.remove(course_id);
+        all.courses.remove(id);
+        all.paths.remove(id);
+    } else if let Some(courses) = path {
+        all.paths.insert(id.to_string(), (title.to_string(), required_for.to_vec(), courses.to_vec()));
     } else {
-        all.courses.insert(course_id.to_string(), (title.to_string(), required_for.to_vec()));
+        all.courses.insert(id.to_string(), (title.to_string(), required_for.to_vec()));
     }
     match existing {
         Some(r) if r.data != all => META.update(REQUIREMENTS_ID, r.revision, &all).map(|_| ()),
@@ -421,9 +467,9 @@ fn set_requirement(course_id: &str, title: &str, required_for: &[String]) -> Res
     }
 }
 
-/// The courses the actor must take, by their role and their organisation's tier in the call's program: (course
-/// id, title), in course id order.
-pub fn required_for(ctx: &Context, actor: &Actor) -> Result<Vec<(String, String)>, Error> {
+/// The courses and paths the actor must complete, by their role and their organisation's tier in the call's
+/// program: courses in id order, then paths in id order.
+pub fn required_for(ctx: &Context, actor: &Actor) -> Result<Vec<Required>, Error> {
     let Some(r) = META.get::<Requirements>(REQUIREMENTS_ID)? else { return Ok(Vec::new()) };
     let role = match actor.role {
         Role::PartnerAdmin => "role:partner_admin",
@@ -436,12 +482,39 @@ pub fn required_for(ctx: &Context, actor: &Actor) -> Result<Vec<(String, String)
             .map(|e| format!("tier:{}", e.tier)),
         None => None,
     };
-    Ok(r.data
-        .courses
-        .into_iter()
-        .filter(|(_, (_, who))| who.iter().any(|w| w == role || Some(w) == tier.as_ref()))
-        .map(|(id, (title, _))| (id, title))
-        .collect())
+    let applies = |who: &[String]| who.iter().any(|w| w == role || Some(w) == tier.as_ref());
+    let courses = r.data.courses.into_iter().filter(|(_, (_, who))| applies(who));
+    let courses = courses.map(|(id, (title, _))| Required { id, title, path: None });
+    let paths = r.data.paths.into_iter().filter(|(_, (_, who, _))| applies(who));
+    let paths = paths.map(|(id, (title, _, courses))| Required { id, title, path: Some(courses) });
+    Ok(courses.chain(paths).collect())
+}
+
+/// Defines a learning path (vendor staff): at least two published-or-draft courses, in order.
+pub fn create_path(ctx: &Context, actor: &Actor, p: Path) -> Result<Record<Path>, Error> {
+    if !actor.is_vendor() {
+        return Err(Error::Denied("only the vendor's staff define learning paths".into()));
+    }
+    if p.title.trim().is_empty() {
+        return Err(Error::invalid("title", "give the path a title"));
+    }
+    if p.courses.len() < 2 {
+        return Err(Error::invalid("courses", "a path has at least two courses"));
+    }
+    for c in &p.courses {
+        if COURSES.get::<Course>(c)?.is_none() {
+            return Err(Error::invalid("courses", format!("{c} is not a course")));
+        }
+    }
+    if let Some(problem) = unknown_requirements(ctx, &p.required_for)?.into_iter().next() {
+        return Err(Error::invalid("required_for", problem.message));
+    }
+    if p.certification.as_ref().is_some_and(|c| c.name.trim().is_empty()) {
+        return Err(Error::invalid("certification.name", "name the certification"));
+    }
+    let rec = PATHS.insert(&p)?;
+    set_requirement(&rec.id, &p.title, &p.required_for, Some(&p.courses))?;
+    Ok(rec)
 }
 
 /// Keeps the catalogue's search index in step with a course: published courses for everyone, drafts for staff.
@@ -615,8 +688,14 @@ pub fn complete_lesson(
         .iter()
         .find(|l| l.id == lesson)
         .ok_or_else(|| Error::NotFound(format!("no lesson {lesson}")))?;
-    if matches!(l.content, Content::Quiz(_)) {
-        return Err(Error::Conflict("a quiz is done when it is passed".into()));
+    match l.content {
+        Content::Quiz(_) => return Err(Error::Conflict("a quiz is done when it is passed".into())),
+        Content::Scorm { .. } => {
+            return Err(Error::Conflict(
+                "a SCORM lesson is done when its package reports it passed or completed".into(),
+            ));
+        }
+        _ => {}
     }
     e.data.done.insert(lesson.to_string());
     e.data.last_lesson = Some(lesson.to_string());
@@ -640,18 +719,61 @@ fn progress(ctx: &Context, mut e: Record<Enrolment>, v: &Version) -> Result<Reco
                      "completed_at": now, "cycle": saved.data.cycle }),
         )?;
         if let Some(spec) = &v.certification {
-            issue(ctx, &saved.data, spec)?;
+            issue(ctx, &saved.data, (&saved.data.course_id, &saved.data.title, false), spec)?;
         }
+        certify_paths(ctx, &saved.data)?;
         return Ok(saved);
     }
     ENROLMENTS.update(&e.id, e.revision, &e.data)
 }
 
-/// Issues a certificate for a completed enrolment; an earlier one of the same course is marked renewed.
-fn issue(ctx: &Context, e: &Enrolment, spec: &CertSpec) -> Result<Record<Certificate>, Error> {
+/// Issues the certificates of the learning paths that `e`, just completed, completes for its learner: each path
+/// on which it is with a certification, every course of it completed, and no certificate of it still active.
+fn certify_paths(ctx: &Context, e: &Enrolment) -> Result<(), Error> {
     let now = ctx.now_ms();
+    let paths = PATHS.query().all_orgs().limit(200).fetch::<Path>()?.records;
+    let mut completed: Option<BTreeSet<String>> = None;
+    for p in paths.iter().filter(|p| p.data.certification.is_some() && p.data.courses.contains(&e.course_id)) {
+        let completed = match &mut completed {
+            Some(c) => c,
+            None => completed.insert(
+                ENROLMENTS
+                    .query()
+                    .eq("user_id", &e.user_id)
+                    .eq("status", "completed")
+                    .limit(500)
+                    .fetch::<Enrolment>()?
+                    .records
+                    .into_iter()
+                    .map(|r| r.data.course_id)
+                    .collect(),
+            ),
+        };
+        if p.data.completed_in(completed) < p.data.courses.len() {
+            continue;
+        }
+        let held = CERTS.query().eq("user_id", &e.user_id).eq("course_id", &p.id).limit(20).fetch::<Certificate>()?;
+        if held.records.iter().any(|k| !k.data.renewed && k.data.standing(now) == Standing::Active) {
+            continue;
+        }
+        let spec = p.data.certification.as_ref().expect("filtered above");
+        issue(ctx, e, (&p.id, &p.data.title, true), spec)?;
+    }
+    Ok(())
+}
+
+/// Issues a certificate to `e`'s learner for `subject` (the id and title of a course, or of a path when its third
+/// part is true); an earlier one of the same subject is marked renewed.
+fn issue(
+    ctx: &Context,
+    e: &Enrolment,
+    subject: (&str, &str, bool),
+    spec: &CertSpec,
+) -> Result<Record<Certificate>, Error> {
+    let now = ctx.now_ms();
+    let (subject_id, subject_title, path) = subject;
     for old in
-        CERTS.query().eq("user_id", &e.user_id).eq("course_id", &e.course_id).limit(50).fetch::<Certificate>()?.records
+        CERTS.query().eq("user_id", &e.user_id).eq("course_id", subject_id).limit(50).fetch::<Certificate>()?.records
     {
         if !old.data.renewed {
             let mut k = old.data.clone();
@@ -669,8 +791,9 @@ fn issue(ctx: &Context, e: &Enrolment, spec: &CertSpec) -> Result<Record<Certifi
         user_name: e.user_name.clone(),
         org_id: e.org_id.clone(),
         org_name: e.org_name.clone(),
-        course_id: e.course_id.clone(),
-        course_title: e.title.clone(),
+        course_id: subject_id.to_string(),
+        course_title: subject_title.to_string(),
+        path,
         name: spec.name.clone(),
         issued_at: now,
         expires_at,
@@ -778,6 +901,84 @@ pub fn submit_attempt(
     Ok((score, saved))
 }
 
+/// A SCORM lesson of a course's outline: its package's tree and the SCO's path.
+fn scorm_lesson<'a>(outline: &'a Outline, lesson: &str) -> Result<(&'a str, &'a str), Error> {
+    outline
+        .lessons
+        .iter()
+        .find_map(|l| match &l.content {
+            Content::Scorm { tree, launch } if l.id == lesson => Some((tree.as_str(), launch.as_str())),
+            _ => None,
+        })
+        .ok_or_else(|| Error::NotFound(format!("no SCORM lesson {lesson}")))
+}
+
+/// How long the frame may load the package's files.
+const SCORM_TTL_SECONDS: u32 = 4 * 3600;
+/// The largest launch page the frame is given.
+const SCORM_PAGE_BYTES: u32 = 2 << 20;
+
+/// What the lesson's frame needs to run a SCO: the launch page, the address its relative URLs resolve against,
+/// and the learner's data (`cmi.*` as SCORM 1.2 names them) with the number of the last commit. Vendor staff
+/// previewing a draft get fresh data, and their commits are not kept.
+pub fn scorm_launch(actor: &Actor, course_id: &str, lesson: &str, preview: bool) -> Result<Value, Error> {
+    let (outline, cmi, status) = if preview && actor.is_vendor() {
+        (course(actor, course_id)?.data.draft, crate::scorm::Cmi::default(), "preview".to_string())
+    } else {
+        let e = my_enrolment(actor, course_id)?.ok_or_else(|| Error::Conflict("enrol in the course first".into()))?;
+        let v = version(course_id, e.data.version)?;
+        let cmi = e.data.scorm.get(lesson).cloned().unwrap_or_default();
+        (v.outline, cmi, e.data.status.clone())
+    };
+    let (tree, launch) = scorm_lesson(&outline, lesson)?;
+    let page = launch.split(['?', '#']).next().unwrap_or_default();
+    let html = files::read(&format!("{tree}/{page}"), 0, SCORM_PAGE_BYTES)?;
+    let dir = page.rsplit_once('/').map_or(String::new(), |(d, _)| format!("{d}/"));
+    let base = format!("{}{dir}", files::tree_url(tree, SCORM_TTL_SECONDS)?);
+    Ok(json!({
+        "html": String::from_utf8_lossy(&html), "base": base, "values": cmi.values(&actor.id, &actor.name),
+        "seq": cmi.seq, "status": status, "preview": status == "preview",
+    }))
+}
+
+/// A commit from a SCO (through the lesson's frame): checked against SCORM 1.2 and applied in order; a lesson
+/// reported passed or completed is done, and may complete the course.
+pub fn scorm_commit(
+    ctx: &Context,
+    actor: &Actor,
+    course_id: &str,
+    lesson: &str,
+    seq: u64,
+    values: &BTreeMap<String, String>,
+    finish: bool,
+) -> Result<Value, Error> {
+    let mut e = my_enrolment(actor, course_id)?.ok_or_else(|| Error::Conflict("enrol in the course first".into()))?;
+    let v = version(course_id, e.data.version)?;
+    scorm_lesson(&v.outline, lesson)?;
+    if e.data.status == "completed" {
+        // The course is complete (a last commit after the one that completed it, or a review): nothing changes.
+        return Ok(json!({ "applied": false, "done": e.data.done.contains(lesson), "course_completed": true }));
+    }
+    let cmi = e.data.scorm.entry(lesson.to_string()).or_default();
+    let applied = cmi.commit(seq, values, finish).map_err(|m| Error::invalid("values", m))?;
+    let (outcome, percent, status) = (cmi.outcome(), cmi.percent(), cmi.lesson_status.clone());
+    if !applied {
+        return Ok(
+            json!({ "applied": false, "status": status, "score": percent, "done": e.data.done.contains(lesson) }),
+        );
+    }
+    e.data.last_lesson = Some(lesson.to_string());
+    if outcome == crate::scorm::Outcome::Done {
+        e.data.done.insert(lesson.to_string());
+    }
+    let saved = progress(ctx, e, &v)?;
+    Ok(json!({
+        "applied": true, "status": status, "score": percent, "done": saved.data.done.contains(lesson),
+        "course_completed": saved.data.status == "completed",
+        "next": v.outline.resume_at(&saved.data.done).map(|l| l.id.clone()),
+    }))
+}
+
 /// Records of `c` whose `field` (an index kept only while something is due) is at or before `now`: a bounded
 /// batch, the next run takes the rest.
 fn due<T: serde::de::DeserializeOwned>(c: Collection, field: &str, now: i64) -> Result<Vec<Record<T>>, Error> {
@@ -786,13 +987,22 @@ fn due<T: serde::de::DeserializeOwned>(c: Collection, field: &str, now: i64) -> 
 
 /// Tells a learner something about a course, in the portal and by e-mail.
 fn tell(user_id: &str, title: String, body: String, course_id: &str) -> Result<(), Error> {
+    tell_at(user_id, title, body, format!("/p/lms/courses/{course_id}"))
+}
+
+fn tell_at(user_id: &str, title: String, body: String, link: String) -> Result<(), Error> {
     notify::send(&Notification {
         audience: Audience::User(user_id.to_string()),
         title,
         body,
-        link: Some(format!("/p/lms/courses/{course_id}")),
+        link: Some(link),
         email: true,
     })
+}
+
+/// Where a certificate's holder goes to renew it: the course, or their learning for a path's.
+fn renew_at(k: &Certificate) -> String {
+    if k.path { "/p/lms/my".into() } else { format!("/p/lms/courses/{}", k.course_id) }
 }
 
 /// What the daily schedule does: certificate reminders and expiry notices, overdue assignment reminders.
@@ -802,8 +1012,11 @@ pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
         let mut k = r.data.clone();
         if let Some(at) = cert::due_reminder(k.expires_at, k.window_days, k.reminded_up_to, now) {
             let expires = cert::long_date(k.expires_at.unwrap_or(at));
-            let body = format!("It expires on {expires}. Take the course again to renew it.");
-            tell(&k.user_id, format!("Renew your certification: {}", k.name), body, &k.course_id)?;
+            let body = format!(
+                "It expires on {expires}. Take the {} again to renew it.",
+                if k.path { "path's courses" } else { "course" }
+            );
+            tell_at(&k.user_id, format!("Renew your certification: {}", k.name), body, renew_at(&k))?;
             k.reminded_up_to = Some(at);
         }
         k.remind_at = cert::reminders(k.expires_at, k.window_days).into_iter().find(|at| *at > now);
@@ -819,8 +1032,8 @@ pub fn housekeeping(ctx: &Context) -> Result<(), Error> {
             &json!({ "code": k.code, "name": k.name, "user_id": k.user_id, "org_id": k.org_id, "course_id": k.course_id,
                      "expired_at": k.expires_at }),
         )?;
-        let body = "Take the course again to renew it.".to_string();
-        tell(&k.user_id, format!("Certification expired: {}", k.name), body, &k.course_id)?;
+        let body = format!("Take the {} again to renew it.", if k.path { "path's courses" } else { "course" });
+        tell_at(&k.user_id, format!("Certification expired: {}", k.name), body, renew_at(&k))?;
     }
     for r in due::<Enrolment>(ENROLMENTS, "overdue_at", now)? {
         let mut e = r.data.clone();

@@ -2,8 +2,10 @@
 //! with prerequisites, enrolment and assignments, progress that resumes, and certifications that anyone can
 //! verify by their code. Built only on the WIT API and the SDK.
 //!
-//! - [`course`], [`quiz`], [`cert`]: the rules, free of the host and tested natively (versions and progress,
-//!   prerequisites; scoring, attempt order, retakes; validity, standing, reminders, codes);
+//! - [`course`], [`quiz`], [`cert`], [`scorm`]: the rules, free of the host and tested natively (versions and
+//!   progress, prerequisites; scoring, attempt order, retakes; validity, standing, reminders, codes; a SCORM
+//!   package's launch and its run-time data);
+//! - [`import`]: courses from a SCORM package or a folder of Markdown files with front matter;
 //! - [`learn`]: the records and what happens to them (authoring, enrolment, attempts, completion, certificates,
 //!   the daily schedule);
 //! - `web`: pages and the JSON API.
@@ -11,9 +13,11 @@
 pub mod cert;
 pub mod certificate;
 pub mod course;
+pub mod import;
 pub mod learn;
 pub mod quiz;
 pub mod report;
+pub mod scorm;
 
 mod web;
 

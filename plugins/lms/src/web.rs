@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use portico_sdk::Value;
-use portico_sdk::directory;
+use portico_sdk::files::{self, Disposition};
 use portico_sdk::prelude::*;
 use portico_sdk::search::{self, SearchQuery};
 use portico_sdk::storage::Direction;
+use portico_sdk::{directory, storage::Record};
 use serde::Deserialize;
 
 use crate::cert;
@@ -198,54 +199,132 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
             Ok(Response::json(&json!({ "certifications": list })))
         }
         ("GET", ["paths"]) => {
-            let list: Vec<Value> = PATHS
-                .query()
-                .all_orgs()
-                .limit(200)
-                .fetch::<Path>()?
-                .records
-                .into_iter()
-                .map(|r| json!({ "id": r.id, "title": r.data.title, "courses": r.data.courses }))
-                .collect();
+            let list: Vec<Value> =
+                PATHS.query().all_orgs().limit(200).fetch::<Path>()?.records.iter().map(path_json).collect();
             Ok(Response::json(&json!({ "paths": list })))
         }
         ("POST", ["paths"]) => {
+            Ok(Response::json_status(201, &path_json(&learn::create_path(ctx, actor, req.json()?)?)))
+        }
+        ("POST", ["media"]) => {
             if !actor.is_vendor() {
-                return Err(Error::Denied("only the vendor's staff define learning paths".into()));
+                return Err(Error::Denied("only the vendor's staff upload course files".into()));
             }
-            let p: Path = req.json()?;
-            if p.title.trim().is_empty() {
-                return Err(Error::invalid("title", "give the path a title"));
+            let mut kept = Vec::new();
+            for f in files::uploads() {
+                files::keep(&f.key)?;
+                kept.push(
+                    json!({ "key": f.key, "filename": f.filename, "content_type": f.content_type, "size": f.size }),
+                );
             }
-            if p.courses.len() < 2 {
-                return Err(Error::invalid("courses", "a path has at least two courses"));
+            if kept.is_empty() {
+                return Err(Error::invalid("file", "choose a file to upload"));
             }
-            for c in &p.courses {
-                if COURSES.get::<Course>(c)?.is_none() {
-                    return Err(Error::invalid("courses", format!("{c} is not a course")));
-                }
+            Ok(Response::json_status(201, &json!({ "files": kept })))
+        }
+        ("POST", ["imports"]) => match import(ctx, actor, req)? {
+            Ok(c) => Ok(Response::json_status(201, &course_json(&c.id, &c.data, actor))),
+            Err(problems) => Ok(Response::json_status(
+                422,
+                &json!({ "error": { "code": "invalid", "message": "nothing was imported", "fields": problems } }),
+            )),
+        },
+        ("GET", ["scorm", course, lesson]) => {
+            Ok(Response::json(&learn::scorm_launch(actor, course, lesson, req.query("preview") == Some("1"))?))
+        }
+        ("POST", ["scorm", course, lesson, "commit"]) => {
+            #[derive(Deserialize)]
+            struct Commit {
+                seq: u64,
+                #[serde(default)]
+                values: BTreeMap<String, String>,
+                #[serde(default)]
+                finish: bool,
             }
-            let rec = PATHS.insert(&p)?;
-            Ok(Response::json_status(201, &json!({ "id": rec.id, "title": p.title, "courses": p.courses })))
+            let c: Commit = req.json()?;
+            Ok(Response::json(&learn::scorm_commit(ctx, actor, course, lesson, c.seq, &c.values, c.finish)?))
         }
         _ => Err(Error::NotFound("no such route".into())),
     }
 }
 
-/// The courses required of the actor, each with how far they are.
-fn required(
-    ctx: &Context,
-    actor: &Actor,
-    mine: &[portico_sdk::storage::Record<Enrolment>],
-) -> Result<Vec<Value>, Error> {
+/// The courses and learning paths required of the actor, each with how far they are (a path: by its courses
+/// completed, with the next one to take).
+fn required(ctx: &Context, actor: &Actor, mine: &[Record<Enrolment>]) -> Result<Vec<Value>, Error> {
+    let status_of = |id: &str| mine.iter().find(|r| r.data.course_id == id).map(|r| &r.data);
     Ok(learn::required_for(ctx, actor)?
         .into_iter()
-        .map(|(id, title)| {
-            let e = mine.iter().find(|r| r.data.course_id == id);
-            json!({ "course_id": id, "title": title, "status": e.map_or("not_started", |r| r.data.status.as_str()),
-                    "percent": e.map_or(0, |r| r.data.percent) })
+        .map(|r| match r.path {
+            None => {
+                let e = status_of(&r.id);
+                json!({ "course_id": r.id, "title": r.title, "status": e.map_or("not_started", |e| e.status.as_str()),
+                        "percent": e.map_or(0, |e| e.percent) })
+            }
+            Some(courses) => {
+                let done = courses.iter().filter(|c| status_of(c).is_some_and(|e| e.status == "completed")).count();
+                let next = courses.iter().find(|c| status_of(c).is_none_or(|e| e.status != "completed"));
+                let started = courses.iter().any(|c| status_of(c).is_some());
+                let status = if next.is_none() {
+                    "completed"
+                } else if started {
+                    "in_progress"
+                } else {
+                    "not_started"
+                };
+                json!({ "path_id": r.id, "title": r.title, "status": status, "course_id": next,
+                        "courses_done": done, "courses": courses.len(),
+                        "percent": (done * 100).checked_div(courses.len()).unwrap_or(0) })
+            }
         })
         .collect())
+}
+
+fn path_json(r: &Record<Path>) -> Value {
+    json!({ "id": r.id, "title": r.data.title, "courses": r.data.courses, "required_for": r.data.required_for,
+            "certification": r.data.certification })
+}
+
+/// An import (`kind` = `scorm`, a package; `markdown`, a folder of Markdown files or its zip) as a draft course,
+/// or the problems at their files.
+fn import(
+    ctx: &Context,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Result<Record<Course>, Vec<crate::quiz::Problem>>, Error> {
+    if !actor.is_vendor() {
+        return Err(Error::Denied("only the vendor's staff import courses".into()));
+    }
+    let uploads = files::uploads();
+    let problem = |message: &str| vec![crate::quiz::Problem { field: "files".into(), message: message.into() }];
+    if uploads.is_empty() {
+        return Ok(Err(problem("choose the files to import")));
+    }
+    match req.field("kind").unwrap_or("scorm") {
+        "scorm" if uploads.len() == 1 => Ok(crate::import::scorm_course(ctx, actor, &uploads[0])?
+            .map_err(|m| vec![crate::quiz::Problem { field: "files".into(), message: m }])),
+        "scorm" => Ok(Err(problem("upload one SCORM package (a zip) at a time"))),
+        "markdown" => crate::import::markdown_course(ctx, actor, &uploads),
+        _ => Err(Error::invalid("kind", "import a scorm package or a markdown folder")),
+    }
+}
+
+/// A file's size as people read it: 820 bytes, 12 KB, 3.4 MB.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{} KB", bytes / 1_000),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
+}
+
+/// A part of a URL's query, percent-encoded.
+fn query_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn lesson_summary(l: &Lesson) -> Value {
@@ -254,6 +333,7 @@ fn lesson_summary(l: &Lesson) -> Value {
         Content::Video { .. } => "video",
         Content::File { .. } => "file",
         Content::Quiz(_) => "quiz",
+        Content::Scorm { .. } => "scorm",
     };
     json!({ "id": l.id, "title": l.title, "kind": kind })
 }
@@ -321,6 +401,7 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
         }
         ["courses", id] => course_page(ctx, actor, req, id),
         ["courses", id, "lessons", lesson] => lesson_page(ctx, actor, req, id, lesson),
+        ["import"] => import_page(ctx, actor, req),
         ["my"] => {
             let (list, _) = learn::enrolments(actor, false, 200, None)?;
             let enrolments: Vec<Value> = list.iter().map(|r| enrolment_json(&r.id, &r.data, now)).collect();
@@ -519,8 +600,29 @@ fn lesson_page(ctx: &Context, actor: &Actor, req: &Request, id: &str, lesson: &s
     let mut quiz: Option<Value> = None;
     let body = match &l.content {
         Content::Text { markdown: md } => json!({ "kind": "text", "html": markdown(md) }),
+        Content::Video { blob: Some(key), .. } => {
+            let info = files::stat(key)?;
+            let name = info.as_ref().map_or("video", |f| f.filename.as_str());
+            let src = files::serve_url(key, name, Disposition::Inline, 4 * 3600, false)?;
+            json!({ "kind": "video", "src": src, "type": info.map(|f| f.content_type) })
+        }
         Content::Video { url, .. } => json!({ "kind": "video", "url": url }),
-        Content::File { name, .. } => json!({ "kind": "file", "name": name }),
+        Content::File { blob, name } => {
+            let info = files::stat(blob)?;
+            let name = if name.is_empty() { info.as_ref().map_or("download", |f| f.filename.as_str()) } else { name };
+            json!({ "kind": "file", "name": name, "size": info.as_ref().map(|f| size_text(f.size)),
+                    "href": files::serve_url(blob, name, Disposition::Attachment, 3600, false)? })
+        }
+        Content::Scorm { .. } => {
+            let cmi = e.as_ref().and_then(|e| e.data.scorm.get(lesson).cloned()).unwrap_or_default();
+            let frame = format!(
+                "/plugin-frame/lms/scorm.html?course={}&lesson={}{}",
+                query_part(id),
+                query_part(lesson),
+                if preview { "&preview=1" } else { "" }
+            );
+            json!({ "kind": "scorm", "frame": frame, "status": cmi.lesson_status, "score": cmi.percent() })
+        }
         Content::Quiz(q) => {
             if preview {
                 quiz = Some(json!({ "questions": q.questions, "pass_percent": q.pass_percent }));
@@ -553,6 +655,25 @@ fn lesson_page(ctx: &Context, actor: &Actor, req: &Request, id: &str, lesson: &s
             "lessons": lessons, "preview": preview, "position": pos + 1, "count": outline.lessons.len(),
             "enrolment": e.as_ref().map(|e| enrolment_json(&e.id, &e.data, now)),
         }),
+    ))
+}
+
+/// Vendor staff import a course: a SCORM package, or a folder of Markdown files.
+fn import_page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Error> {
+    if !actor.is_vendor() {
+        return Err(Error::NotFound("no such page".into()));
+    }
+    let mut problems = Vec::new();
+    if req.method == "POST" {
+        match import(ctx, actor, req)? {
+            Ok(c) => return Ok(Response::redirect(format!("{BASE}/courses/{}", c.id))),
+            Err(p) => problems = p,
+        }
+    }
+    Ok(Response::page(
+        "import.html",
+        "Import a course",
+        &json!({ "base": BASE, "problems": problems, "kind": req.field("kind") }),
     ))
 }
 

@@ -550,3 +550,372 @@ async fn courses_required_for_a_role_or_a_tier_show_where_they_apply() {
     let page = web.get("/p/lms/my").await.body;
     assert!(page.contains("Required for you") && page.contains("33 % done") && page.contains("not started"), "{page}");
 }
+
+/// A zip of `files` (path, content), as an authoring tool would export it.
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in files {
+        let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file(*name, deflated).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+const SCORM_MANIFEST: &str = r#"<?xml version="1.0"?>
+<manifest identifier="fw" version="1.0" xmlns="http://www.imsproject.org/xsd/imscp_rootv1p1p2"
+  xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_rootv1p2">
+  <metadata><schema>ADL SCORM</schema><schemaversion>1.2</schemaversion></metadata>
+  <organizations default="o"><organization identifier="o"><title>Firewall basics</title>
+    <item identifier="i" identifierref="r"><title>Firewall basics</title></item></organization></organizations>
+  <resources><resource identifier="r" type="webcontent" adlcp:scormtype="sco" href="sco/index.html">
+    <file href="sco/index.html"/><file href="sco/sco.js"/></resource></resources>
+</manifest>"#;
+
+/// A SCORM 1.2 package whose page loads its own script by a relative path.
+fn scorm_package() -> Vec<u8> {
+    zip_of(&[
+        ("imsmanifest.xml", SCORM_MANIFEST),
+        (
+            "sco/index.html",
+            "<!doctype html><html><head><title>FW</title><script src=\"sco.js\"></script></head><body><p id=\"q\">Ready</p></body></html>",
+        ),
+        (
+            "sco/sco.js",
+            "var api = window.API; api.LMSInitialize(''); api.LMSSetValue('cmi.core.lesson_status', 'passed');",
+        ),
+    ])
+}
+
+async fn import(app: &TestApp, token: &str, kind: &str, files: Vec<(&str, Vec<u8>)>) -> Page {
+    let c = app.client();
+    let mut form = reqwest::multipart::Form::new().text("kind", kind.to_string());
+    for (name, bytes) in files {
+        form = form.part("files", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    }
+    let res = c
+        .http
+        .post(format!("{}/api/v1/p/lms/imports", c.base))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    Page { status, headers, body: res.text().await.unwrap() }
+}
+
+#[tokio::test]
+async fn a_scorm_package_is_unpacked_served_by_path_and_its_commits_count() {
+    let app = setup(DbKind::Sqlite).await;
+    let admin = as_user(&app, "admin@acme.example").await;
+    let trees = || app.blob_files("/plugins/lms/trees/").len();
+
+    // Unsafe or unusable packages are refused whole, saying why, and leave nothing behind.
+    let evil = zip_of(&[("imsmanifest.xml", SCORM_MANIFEST), ("../../etc/cron.d/x", "boom")]);
+    let page = import(&app, &admin.token, "scorm", vec![("evil.zip", evil)]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert!(page.body.contains("unsafe path"), "{}", page.body);
+    let bare = zip_of(&[("sco/index.html", "<p>no manifest</p>")]);
+    let page = import(&app, &admin.token, "scorm", vec![("bare.zip", bare)]).await;
+    assert!(page.body.contains("no imsmanifest.xml"), "{}", page.body);
+    let v2004 = zip_of(&[("imsmanifest.xml", &SCORM_MANIFEST.replace(">1.2<", ">2004 4th Edition<"))]);
+    let page = import(&app, &admin.token, "scorm", vec![("new.zip", v2004)]).await;
+    assert!(page.body.contains("SCORM 2004"), "{}", page.body);
+    assert_eq!(trees(), 0, "refused packages keep no files");
+    // Partners import nothing.
+    let bob = as_user(&app, "bob@northwind.example").await;
+    assert_eq!(import(&app, &bob.token, "scorm", vec![("p.zip", scorm_package())]).await.status, StatusCode::FORBIDDEN);
+
+    // A real package becomes a draft course of one SCORM lesson.
+    portico::plugins::jobs::sweep_orphan_blobs(&app.state, 0).await.unwrap();
+    let page = import(&app, &admin.token, "scorm", vec![("firewall.zip", scorm_package())]).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(page.json()["title"], "Firewall basics");
+    assert_eq!(trees(), 3);
+    // The orphan sweeper knows a tree's files by their tree's row: kept; a tree file without one is swept.
+    let orphan = format!("tenants/{}/plugins/lms/trees/gone/x.js", app.tenant_id("acme").await);
+    app.state.blobs.put(&orphan, vec![1; 10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(portico::plugins::jobs::sweep_orphan_blobs(&app.state, 0).await.unwrap(), 1);
+    assert_eq!(trees(), 3);
+    assert_eq!(admin.post(&format!("/courses/{id}/publish"), json!({})).await.status, StatusCode::OK);
+    assert_eq!(admin.get(&format!("/courses/{id}")).await.json()["lessons"][0]["kind"], "scorm");
+
+    // Launching: the page's HTML and the address its relative URLs resolve against.
+    let launch = format!("/scorm/{id}/sco");
+    assert_eq!(bob.get(&launch).await.status, StatusCode::CONFLICT, "not enrolled yet");
+    bob.post(&format!("/courses/{id}/enrol"), json!({})).await;
+    let l = bob.get(&launch).await.json();
+    assert!(l["html"].as_str().unwrap().contains("<script src=\"sco.js\">"), "{l}");
+    assert_eq!(l["values"]["cmi.core.entry"], "ab-initio");
+    assert_eq!((l["values"]["cmi.core.student_name"].as_str(), l["seq"].as_u64()), (Some("Bob Northwind"), Some(0)));
+    let base = l["base"].as_str().unwrap().to_string();
+    assert!(base.starts_with("/files/tree/") && base.ends_with("/sco/"), "{base}");
+    // The package's files load without a session (the frame has none), typed by name, sandboxed.
+    let mut anon = app.client();
+    let js = anon.get(&format!("{base}sco.js")).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert_eq!(js.headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.headers["content-security-policy"].to_str().unwrap().starts_with("sandbox allow-scripts"));
+    let part =
+        app.client().http.get(format!("{}{base}sco.js", anon.base)).header("range", "bytes=0-8").send().await.unwrap();
+    assert_eq!((part.status(), part.text().await.unwrap()), (StatusCode::PARTIAL_CONTENT, "var api =".to_string()));
+    // Nothing outside the tree, and no forged ticket.
+    for escape in ["..%2F..%2Fsecret", "%2e%2e%2f%2e%2e%2fsecret", "..%5C..%5Csecret", "%2Fetc%2Fpasswd"] {
+        assert_eq!(anon.get(&format!("{base}{escape}")).await.status, StatusCode::NOT_FOUND, "{escape}");
+    }
+    // A `..` the browser resolves stays inside the tree (the package's own manifest, one level up).
+    assert_eq!(anon.get(&format!("{base}%2e%2e/imsmanifest.xml")).await.status, StatusCode::OK);
+    let forged = base.replacen("/files/tree/", "/files/tree/x", 1);
+    assert_eq!(anon.get(&format!("{forged}sco.js")).await.status, StatusCode::NOT_FOUND);
+    // A tree's ticket is no file link, and another tenant's host does not serve it.
+    let as_file = base.trim_end_matches("sco/").replacen("/files/tree/", "/files/", 1);
+    assert_eq!(anon.get(&format!("{as_file}x")).await.status, StatusCode::NOT_FOUND);
+
+    // Commits: checked against SCORM 1.2, applied in order; a suspended session resumes.
+    let commit = |seq: u64, values: Value, finish: bool| {
+        let bob = &bob;
+        let path = format!("{launch}/commit");
+        async move { bob.post(&path, json!({ "seq": seq, "values": values, "finish": finish })).await }
+    };
+    let c = commit(1, json!({ "cmi.core.lesson_status": "incomplete", "cmi.suspend_data": "page=3" }), false).await;
+    assert_eq!((c.status, c.json()["applied"].as_bool()), (StatusCode::OK, Some(true)), "{}", c.body);
+    let bad = commit(2, json!({ "cmi.core.lesson_status": "done" }), false).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("cmi.core.lesson_status cannot be"), "{}", bad.body);
+    let stale = commit(1, json!({ "cmi.core.lesson_status": "failed" }), false).await;
+    assert_eq!(stale.json()["applied"], false);
+    let fin = commit(2, json!({ "cmi.core.exit": "suspend", "cmi.core.session_time": "0000:05:00" }), true).await;
+    assert_eq!(fin.json()["done"], false, "{}", fin.body);
+    let l = bob.get(&launch).await.json();
+    assert_eq!(
+        (l["values"]["cmi.core.entry"].as_str(), l["values"]["cmi.suspend_data"].as_str()),
+        (Some("resume"), Some("page=3"))
+    );
+    assert_eq!((l["values"]["cmi.core.total_time"].as_str(), l["seq"].as_u64()), (Some("0000:05:00.00"), Some(2)));
+    // "Mark as done" does not apply: the package says when it is done.
+    assert_eq!(bob.post(&format!("/courses/{id}/lessons/sco/complete"), json!({})).await.status, StatusCode::CONFLICT);
+    let pass = commit(3, json!({ "cmi.core.lesson_status": "passed", "cmi.core.score.raw": "80" }), false).await;
+    assert_eq!((pass.json()["done"].as_bool(), pass.json()["score"].as_u64()), (Some(true), Some(80)), "{}", pass.body);
+    assert_eq!(pass.json()["course_completed"], true);
+    // The finishing commit after completion changes nothing and is no error.
+    assert_eq!(commit(4, json!({ "cmi.core.session_time": "0000:01:00" }), true).await.status, StatusCode::OK);
+    let mine = bob.get("/enrolments").await.json();
+    assert_eq!(mine["enrolments"][0]["status"], "completed", "{mine}");
+    assert!(topics(&app).await.contains(&"lms.course.completed".to_string()));
+
+    // The lesson page holds the player frame; another partner's learner has no state of Bob's to launch.
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let page = web.get(&format!("/p/lms/courses/{id}/lessons/sco")).await;
+    assert!(
+        page.body.contains(&format!("data-pt-frame=\"/plugin-frame/lms/scorm.html?course={id}&amp;lesson=sco\"")),
+        "{}",
+        page.body
+    );
+    let frame = web.get("/plugin-frame/lms/scorm.html").await;
+    assert_eq!(frame.status, StatusCode::OK);
+    let carol = as_user(&app, "carol@fabrikam.example").await;
+    assert_eq!(carol.get(&launch).await.status, StatusCode::CONFLICT);
+}
+
+/// The first bytes of an MP4 file (an `ftyp` box), padded.
+fn mp4(len: usize) -> Vec<u8> {
+    let mut v = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    v.resize(len, 7);
+    v
+}
+
+#[tokio::test]
+async fn uploaded_videos_stream_with_seeking_and_files_download() {
+    let app = setup(DbKind::Sqlite).await;
+    let admin = as_user(&app, "admin@acme.example").await;
+    let media = |token: String, name: &'static str, bytes: Vec<u8>| {
+        let c = app.client();
+        async move {
+            let form =
+                reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            let res = c
+                .http
+                .post(format!("{}/api/v1/p/lms/media", c.base))
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, video) = media(admin.token.clone(), "wizard.mp4", mp4(200_000)).await;
+    assert_eq!(status, StatusCode::CREATED, "{video}");
+    assert_eq!(video["files"][0]["content_type"], "video/mp4");
+    let video = video["files"][0]["key"].as_str().unwrap().to_string();
+    let sheet = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n".to_vec();
+    let (_, file) = media(admin.token.clone(), "datasheet.pdf", sheet).await;
+    let file = file["files"][0]["key"].as_str().unwrap().to_string();
+    // Types are judged by content; partners upload nothing.
+    let (status, _) = media(admin.token.clone(), "movie.mp4", b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bob = as_user(&app, "bob@northwind.example").await;
+    assert_eq!(media(bob.token.clone(), "x.mp4", mp4(100)).await.0, StatusCode::FORBIDDEN);
+
+    // A lesson naming a file that is not the plugin's is not published.
+    let mut body = json!({ "title": "Wizard walkthrough", "lessons": [
+        { "id": "watch", "title": "Watch", "content": { "kind": "video", "blob": "tenants/x/plugins/lms/uploads/nope" } } ] });
+    let draft = admin.post("/courses", body.clone()).await.json();
+    let did = draft["id"].as_str().unwrap();
+    let page = admin.post(&format!("/courses/{did}/publish"), json!({})).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert_eq!(page.json()["error"]["fields"][0]["field"], "lessons.0");
+    body["lessons"] = json!([
+        { "id": "watch", "title": "Watch", "content": { "kind": "video", "blob": video } },
+        { "id": "sheet", "title": "Datasheet", "content": { "kind": "file", "blob": file } },
+    ]);
+    let id = published(&app, body).await;
+    bob.post(&format!("/courses/{id}/enrol"), json!({})).await;
+
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let page = web.get(&format!("/p/lms/courses/{id}/lessons/watch")).await;
+    let src = regex::Regex::new(r#"<video[^>]* src="(/files/[^"]+)""#).unwrap();
+    let src = src.captures(&page.body).unwrap_or_else(|| panic!("{}", page.body))[1].replace("&amp;", "&");
+    // Seeking: a range of the video, as a player asks for it.
+    let res = web.http.get(format!("{}{src}", web.base)).header("range", "bytes=100000-100009").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["content-range"], "bytes 100000-100009/200000");
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    // The link is Bob's: not another user's, not anyone's.
+    assert_eq!(app.client().get(&src).await.status, StatusCode::SEE_OTHER, "to the sign-in");
+    let mut carol = app.client();
+    carol.login_ok("carol@fabrikam.example").await;
+    assert_eq!(carol.get(&src).await.status, StatusCode::NOT_FOUND);
+    let page = web.get(&format!("/p/lms/courses/{id}/lessons/sheet")).await;
+    let href = regex::Regex::new(r#"href="(/files/[^"]+)""#).unwrap();
+    let href = href.captures(&page.body).unwrap_or_else(|| panic!("{}", page.body))[1].replace("&amp;", "&");
+    let dl = web.get(&href).await;
+    assert_eq!(dl.status, StatusCode::OK);
+    assert!(dl.headers["content-disposition"].to_str().unwrap().starts_with("attachment"), "{:?}", dl.headers);
+    assert!(page.body.contains("datasheet.pdf"));
+}
+
+#[tokio::test]
+async fn a_folder_of_markdown_files_becomes_a_course() {
+    let app = setup(DbKind::Sqlite).await;
+    let admin = as_user(&app, "admin@acme.example").await;
+    let folder = vec![
+        ("course.md", b"---\ntitle: Switching essentials\ntags: [switching]\nminutes: 20\n---\nVLANs, trunks and spanning tree.".to_vec()),
+        ("02-trunks.md", b"# Trunks\n\nCarry many VLANs on one link.".to_vec()),
+        ("01-vlans.md", b"---\ntitle: What a VLAN is\n---\nOne switch, many networks.".to_vec()),
+        ("03-check.md", b"---\nkind: quiz\ntitle: Check\nquestions:\n  - prompt: Which protocol prevents loops?\n    choices:\n      - text: STP\n        correct: true\n      - text: ARP\n---\n".to_vec()),
+    ];
+    let page = import(&app, &admin.token, "markdown", folder.clone()).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let c = admin.get(&format!("/courses/{id}")).await.json();
+    assert_eq!(c["title"], "Switching essentials");
+    assert_eq!(admin.post(&format!("/courses/{id}/publish"), json!({})).await.status, StatusCode::OK);
+    let lessons = admin.get(&format!("/courses/{id}")).await.json()["lessons"].clone();
+    let got: Vec<(String, String)> = lessons
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["title"].as_str().unwrap().to_string(), l["kind"].as_str().unwrap().to_string()))
+        .collect();
+    let want = [("What a VLAN is", "text"), ("Trunks", "text"), ("Check", "quiz")];
+    assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
+
+    // The same folder zipped (as a folder inside the zip) gives the same course.
+    let texts: Vec<(String, String)> =
+        folder.iter().map(|(n, b)| (format!("switching/{n}"), String::from_utf8(b.clone()).unwrap())).collect();
+    let pairs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let page = import(&app, &admin.token, "markdown", vec![("switching.zip", zip_of(&pairs))]).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    assert_eq!(app.blob_files("/plugins/lms/trees/").len(), 0, "the zip's text is all that is kept");
+
+    // Problems are named at their file; nothing is created.
+    let before = admin.get("/courses").await.json()["courses"].as_array().unwrap().len();
+    let bad = vec![
+        ("course.md", b"---\ntitle: T\ncolour: red\n---\n".to_vec()),
+        ("a.md", b"---\nkind: podcast\n---\n".to_vec()),
+    ];
+    let page = import(&app, &admin.token, "markdown", bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let problems = page.json()["error"]["fields"].clone();
+    let fields: Vec<&str> = problems.as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["course.md", "a.md"]);
+    assert_eq!(admin.get("/courses").await.json()["courses"].as_array().unwrap().len(), before);
+
+    // The page: staff see both forms, and a failed import says why at the form.
+    let mut web = app.client();
+    web.login_ok("admin@acme.example").await;
+    let page = web.get("/p/lms/import").await;
+    assert!(page.body.contains("A SCORM 1.2 package") && page.body.contains("multiple"), "{}", page.body);
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "markdown")
+        .part("files", reqwest::multipart::Part::bytes(b"just text".to_vec()).file_name("notes.txt"));
+    let page = web.post_multipart("/p/lms/import", form).await;
+    assert!(page.body.contains("no Markdown lessons"), "{}", page.body);
+    let mut bob = app.client();
+    bob.login_ok("bob@northwind.example").await;
+    assert_eq!(bob.get("/p/lms/import").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_learning_path_certifies_and_can_be_required() {
+    let app = setup(DbKind::Sqlite).await;
+    let first = published(&app, course("Path one", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let second = published(&app, course("Path two", json!({ "policy": "unlimited" }), Value::Null)).await;
+    let admin = as_user(&app, "admin@acme.example").await;
+    let bad = admin
+        .post("/paths", json!({ "title": "P", "courses": [first, second], "required_for": ["tier:platinum"] }))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cert = json!({ "name": "Certified Routing Professional", "validity_months": 24, "window_days": 60 });
+    let page = admin
+        .post(
+            "/paths",
+            json!({ "title": "Routing professional", "courses": [first, second],
+                                 "required_for": ["role:partner_user"], "certification": cert }),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let path = page.json()["id"].as_str().unwrap().to_string();
+
+    let bob = as_user(&app, "bob@northwind.example").await;
+    let required = bob.get("/requirements").await.json();
+    let entry = required["required"].as_array().unwrap().iter().find(|r| r["path_id"] == path.as_str()).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("{required}"));
+    assert_eq!((entry["courses_done"].as_u64(), entry["course_id"].as_str()), (Some(0), Some(first.as_str())));
+    // Partner admins are not partner users: the path is not theirs.
+    let alice = as_user(&app, "alice@northwind.example").await.get("/requirements").await.json();
+    assert!(!alice.to_string().contains(&path));
+
+    let finish = |course: String| {
+        let bob = &bob;
+        async move {
+            bob.post(&format!("/courses/{course}/enrol"), json!({})).await;
+            for l in ["intro", "setup"] {
+                bob.post(&format!("/courses/{course}/lessons/{l}/complete"), json!({})).await;
+            }
+            bob.post(&format!("/quizzes/{course}/check/attempts"), right()).await
+        }
+    };
+    // The second course needs the first (the path's order).
+    assert_eq!(bob.post(&format!("/courses/{second}/enrol"), json!({})).await.status, StatusCode::CONFLICT);
+    finish(first.clone()).await;
+    assert!(bob.get("/certifications").await.json()["certifications"].as_array().unwrap().is_empty());
+    finish(second.clone()).await;
+    let certs = bob.get("/certifications").await.json();
+    assert_eq!(certs["certifications"][0]["name"], "Certified Routing Professional", "{certs}");
+    assert_eq!(certs["certifications"][0]["course_title"], "Routing professional");
+    let required = bob.get("/requirements").await.json();
+    let entry =
+        required["required"].as_array().unwrap().iter().find(|r| r["path_id"] == path.as_str()).cloned().unwrap();
+    assert_eq!((entry["status"].as_str(), entry["percent"].as_u64()), (Some("completed"), Some(100)));
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    assert!(web.get("/p/lms/my").await.body.contains("Learning path <strong>Routing professional</strong>: 2 of 2"));
+}
