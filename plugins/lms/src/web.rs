@@ -252,13 +252,19 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
 /// completed, with the next one to take).
 fn required(ctx: &Context, actor: &Actor, mine: &[Record<Enrolment>]) -> Result<Vec<Value>, Error> {
     let status_of = |id: &str| mine.iter().find(|r| r.data.course_id == id).map(|r| &r.data);
-    Ok(learn::required_for(ctx, actor)?
+    let title_of = |id: &str| -> Result<String, Error> {
+        Ok(COURSES
+            .get::<Course>(id)?
+            .map(|c| if c.data.title.is_empty() { c.data.draft.title } else { c.data.title })
+            .unwrap_or_default())
+    };
+    learn::required_for(ctx, actor)?
         .into_iter()
         .map(|r| match r.path {
             None => {
                 let e = status_of(&r.id);
-                json!({ "course_id": r.id, "title": r.title, "status": e.map_or("not_started", |e| e.status.as_str()),
-                        "percent": e.map_or(0, |e| e.percent) })
+                Ok(json!({ "course_id": r.id, "title": r.title, "status": e.map_or("not_started", |e| e.status.as_str()),
+                        "percent": e.map_or(0, |e| e.percent) }))
             }
             Some(courses) => {
                 let done = courses.iter().filter(|c| status_of(c).is_some_and(|e| e.status == "completed")).count();
@@ -271,12 +277,12 @@ fn required(ctx: &Context, actor: &Actor, mine: &[Record<Enrolment>]) -> Result<
                 } else {
                     "not_started"
                 };
-                json!({ "path_id": r.id, "title": r.title, "status": status, "course_id": next,
-                        "courses_done": done, "courses": courses.len(),
-                        "percent": (done * 100).checked_div(courses.len()).unwrap_or(0) })
+                Ok(json!({ "path_id": r.id, "title": r.title, "status": status, "course_id": next,
+                        "next_title": next.map(|n| title_of(n)).transpose()?, "courses_done": done,
+                        "courses": courses.len(), "percent": (done * 100).checked_div(courses.len()).unwrap_or(0) }))
             }
         })
-        .collect())
+        .collect()
 }
 
 fn path_json(r: &Record<Path>) -> Value {

@@ -889,6 +889,7 @@ async fn a_learning_path_certifies_and_can_be_required() {
     let entry = required["required"].as_array().unwrap().iter().find(|r| r["path_id"] == path.as_str()).cloned();
     let entry = entry.unwrap_or_else(|| panic!("{required}"));
     assert_eq!((entry["courses_done"].as_u64(), entry["course_id"].as_str()), (Some(0), Some(first.as_str())));
+    assert_eq!(entry["next_title"], "Path one");
     // Partner admins are not partner users: the path is not theirs.
     let alice = as_user(&app, "alice@northwind.example").await.get("/requirements").await.json();
     assert!(!alice.to_string().contains(&path));
