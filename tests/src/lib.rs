@@ -468,6 +468,14 @@ pub fn lms() -> PluginSource {
     }
 }
 
+/// The bundled content library plugin.
+pub fn content() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/content"),
+        crate_name: "portico_plugin_content",
+    }
+}
+
 /// The bundled deal registration plugin.
 pub fn deals() -> PluginSource {
     PluginSource {

@@ -5,6 +5,7 @@ mod auth;
 mod capabilities;
 mod compat;
 mod containment;
+mod content;
 mod crm;
 mod deals;
 mod demo;
