@@ -92,6 +92,8 @@ try {
   await shot(bob, '/p/lms/my', 'lms-my-learning');
   await shot(admin, '/p/lms/reports', 'lms-report');
   await shot(admin, '/p/lms/import', 'lms-import');
+  await shot(bob, '/p/content/', 'content-library');
+  await shot(admin, '/p/content/analytics', 'content-analytics');
   // Alice's SCORM course, in progress: the package runs in the sandboxed player and resumes at her screen.
   await alice.goto('/p/lms/my');
   await alice.getByRole('link', { name: 'Firewall policy essentials' }).click();

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_tests::{
-    DbKind, api_get, capabilities, deals, guestbook, hostile, invocation, lms, load_plugin, spawn_app,
+    DbKind, api_get, capabilities, content, deals, guestbook, hostile, invocation, lms, load_plugin, spawn_app,
 };
 use serde_json::{Value, json};
 
@@ -394,6 +394,81 @@ async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let url =
             format!("{}/api/v1/p/capabilities/find?q={}&groups={}", c.base, enc(&text), enc(r#"[["tier:gold"]]"#));
+        let t = Instant::now();
+        let r = c.http.get(url).bearer_auth(&token).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+        let _ = r.bytes().await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    (ms, seed_s)
+}
+
+/// The content library at scale: `n` assets seeded as the plugin writes them (records, and search documents with
+/// their access labels and 60 words of "extracted" text), a quarter of them for gold partners only and a tenth
+/// expired; then, as Bob (a gold partner user), 300 searches through the plugin's JSON route (the plugin's
+/// invocation, the host's query, and the plugin reading every hit again to check its access). Latencies in ms,
+/// sorted, and the seed time.
+async fn content_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
+    use portico::storage::search::{SearchDoc, SearchScope, index};
+    let app = spawn_app(kind).await;
+    app.install(&content().package(None), &["reseller", "msp"]).await;
+    let tenant = app.tenant_id("acme").await;
+    let rs = RecordScope { tenant_id: tenant.clone(), plugin_id: "content".into(), org: None };
+    let scope = SearchScope { tenant_id: &tenant, plugin_id: "content" };
+    let backend = app.state.db.backend();
+    let indexes = indexes(&content(), "assets");
+    let now = portico::domain::now_millis();
+    let t = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let mut tx = app.state.db.begin().await.unwrap();
+        let mut rows = Vec::new();
+        for k in i..(i + 2_000).min(n) {
+            let pick = |j: u64| word((k * 7_919 + j * 104_729) % 4_000 / (1 + (k + j) % 7));
+            let gold = k % 4 == 0;
+            let expired = k % 10 == 0;
+            let title = format!("{} {} brochure", pick(1), pick(2));
+            let tag = ["pdf", "video", "deck"][(k % 3) as usize];
+            let tiers: Vec<&str> = if gold { vec!["gold"] } else { vec![] };
+            let a = json!({ "title": title, "description": format!("About {}", pick(3)), "language": "en",
+                "tags": [tag], "versions": [{ "n": 1, "key": format!("k{k}"),
+                "filename": "a.pdf", "content_type": "application/pdf", "size": 1000 }], "current": 1,
+                "access": { "tiers": tiers }, "expires_at": if expired { Some(now - 1) } else { None },
+                "live_at": now - k as i64, "created_at": now - k as i64, "updated_at": now - k as i64, "opened": 0,
+                "views": 0, "downloads": 0 });
+            rows.push((format!("asset{k:06}"), None, a.as_object().unwrap().clone()));
+            let mut labels = vec!["program:*".to_string(), "role:*".to_string(), "lang:en".to_string()];
+            labels.push(if gold { "tier:gold".into() } else { "tier:*".into() });
+            labels.push(if expired { "state:expired".into() } else { "state:live".into() });
+            let doc = SearchDoc {
+                id: format!("asset{k:06}"),
+                title,
+                text: (0..60).map(pick).collect::<Vec<_>>().join(" "),
+                tags: vec![tag.into()],
+                labels,
+                org_id: None,
+            };
+            index(&mut tx, backend, scope, &doc, 0).await.unwrap();
+        }
+        bulk_insert(&mut tx, &rs, "assets", &rows, &indexes, now).await.unwrap();
+        tx.commit().await.unwrap();
+        i += 2_000;
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+    let token = app.client().token("bob@northwind.example", portico::demo::DEMO_PASSWORD).await;
+    let c = app.client();
+    let mut ms = Vec::new();
+    for q in 0..300u64 {
+        let text = match q % 3 {
+            0 => word(q * 13 % 500),
+            1 => format!("{} {}", word(q * 13 % 500), word(q * 31 % 2_000)),
+            _ => format!("{}*", &word(q * 17 % 1_000)[..3]),
+        };
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let url = format!("{}/api/v1/p/content/assets?q={}", c.base, enc(&text));
         let t = Instant::now();
         let r = c.http.get(url).bearer_auth(&token).send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
@@ -981,6 +1056,26 @@ async fn main() {
             );
         }
         report.insert("lms".into(), Value::Object(out));
+    }
+
+    if section("content") {
+        let n: u64 = std::env::var("BENCH_ASSETS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            eprintln!("seeding {n} assets on {label}…");
+            let (search, seed_s) = content_at_scale(kind, n).await;
+            table.push(row(
+                &format!("content search, {n} assets with extracted text, {label} (ms; p99 ≤ 50)"),
+                percentile(&search, 0.5),
+                Some(percentile(&search, 0.99)),
+            ));
+            out.insert(label.into(), json!({ "assets": n, "seed_seconds": seed_s, "search_ms": spread(&search) }));
+        }
+        report.insert("content".into(), Value::Object(out));
     }
 
     if section("deals") {
