@@ -226,6 +226,23 @@ impl TestApp {
     pub async fn tenant_id(&self, slug: &str) -> String {
         self.state.db.tenant_by_slug(slug).await.unwrap().expect("tenant").id
     }
+
+    /// The topics of the events plugin `source` emitted, in the order they were emitted.
+    pub async fn event_topics(&self, source: &str) -> Vec<String> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.test_db.url).await.unwrap();
+        sqlx::query_scalar::<_, String>("SELECT topic FROM events WHERE source = $1 ORDER BY emitted_at, topic")
+            .bind(source)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    }
+
+    /// A user of the demo tenant, by e-mail.
+    pub async fn demo_user(&self, email: &str) -> portico::domain::User {
+        let tenant = self.tenant_id("acme").await;
+        self.state.db.tenant(&tenant).user_by_email(email).await.unwrap().expect("a demo user")
+    }
 }
 
 /// A browser-like client: cookies, no automatic redirects, and the CSRF token of its last page.

@@ -545,16 +545,7 @@ pub fn enrol(ctx: &Context, actor: &Actor, course_id: &str) -> Result<Record<Enr
     if c.data.version == 0 {
         return Err(Error::Conflict("this course is not published yet".into()));
     }
-    let completed: BTreeSet<String> = ENROLMENTS
-        .query()
-        .eq("user_id", &actor.id)
-        .eq("status", "completed")
-        .limit(500)
-        .fetch::<Enrolment>()?
-        .records
-        .into_iter()
-        .map(|r| r.data.course_id)
-        .collect();
+    let completed = completed_courses(&actor.id)?;
     let paths: Vec<Path> =
         PATHS.query().all_orgs().limit(200).fetch::<Path>()?.records.into_iter().map(|r| r.data).collect();
     let missing = missing_prerequisites(course_id, &c.data.prerequisites, &paths, &completed);
@@ -566,6 +557,12 @@ pub fn enrol(ctx: &Context, actor: &Actor, course_id: &str) -> Result<Record<Enr
         return Err(Error::Conflict(format!("complete {} first", names.join(", "))));
     }
     start(ctx, &c, &actor.id, &actor.name, &actor.org_id, &actor.org_name, None)
+}
+
+/// The courses a learner has completed.
+fn completed_courses(user_id: &str) -> Result<BTreeSet<String>, Error> {
+    let done = ENROLMENTS.query().eq("user_id", user_id).eq("status", "completed").limit(500).fetch::<Enrolment>()?;
+    Ok(done.records.into_iter().map(|r| r.data.course_id).collect())
 }
 
 /// Starts (or renews) a learner's enrolment at the course's current version.
@@ -736,18 +733,7 @@ fn certify_paths(ctx: &Context, e: &Enrolment) -> Result<(), Error> {
     for p in paths.iter().filter(|p| p.data.certification.is_some() && p.data.courses.contains(&e.course_id)) {
         let completed = match &mut completed {
             Some(c) => c,
-            None => completed.insert(
-                ENROLMENTS
-                    .query()
-                    .eq("user_id", &e.user_id)
-                    .eq("status", "completed")
-                    .limit(500)
-                    .fetch::<Enrolment>()?
-                    .records
-                    .into_iter()
-                    .map(|r| r.data.course_id)
-                    .collect(),
-            ),
+            None => completed.insert(completed_courses(&e.user_id)?),
         };
         if p.data.completed_in(completed) < p.data.courses.len() {
             continue;

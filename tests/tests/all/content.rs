@@ -84,15 +84,6 @@ async fn create(app: &TestApp, admin: &str, fields: &[(&str, &str)], file: (&str
     page.json()["id"].as_str().unwrap().to_string()
 }
 
-async fn topics(app: &TestApp) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    sqlx::query_scalar::<_, String>("SELECT topic FROM events WHERE source = 'content' ORDER BY emitted_at, topic")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-}
-
 fn ids(v: &Value) -> Vec<String> {
     let mut out: Vec<String> =
         v["assets"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
@@ -182,7 +173,7 @@ async fn partners_reach_only_what_their_program_tier_and_role_allow(kind: DbKind
     assert!(link.starts_with("/files/"), "{link}");
     let got = app.client().http.get(format!("{}{link}", app.client().base)).bearer_auth(&bob).send().await.unwrap();
     assert_eq!(got.status(), StatusCode::OK);
-    let got = topics(&app).await;
+    let got = app.event_topics("content").await;
     assert!(got.contains(&"content.downloaded".to_string()), "{got:?}");
     // The counters follow from the plugin's own events, delivered back to it.
     portico::plugins::jobs::deliver_due(&app.state, 100).await.unwrap();
@@ -289,15 +280,7 @@ async fn pages_show_what_is_new_and_the_analytics_by_partner() {
     assert!(page.body.contains("Northwind Solutions") && page.body.contains("Fresh flyer"), "{}", page.body);
     assert_eq!(bob.get("/p/content/analytics").await.status, StatusCode::FORBIDDEN);
     // The partner card on the partner's page.
-    let org = app
-        .state
-        .db
-        .tenant(&app.tenant_id("acme").await)
-        .user_by_email("bob@northwind.example")
-        .await
-        .unwrap()
-        .unwrap()
-        .org_id;
+    let org = app.demo_user("bob@northwind.example").await.org_id;
     let page = web.get(&format!("/admin/orgs/{org}")).await;
     assert!(page.body.contains("1 downloads and 1 views in the last 30 days"), "{}", page.body);
 }

@@ -75,17 +75,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn topics(app: &TestApp) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    sqlx::query_scalar::<_, String>(
-        "SELECT topic FROM events WHERE source = 'deal-registration' ORDER BY emitted_at, topic",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-}
-
 /// Titles of the notifications a demo user has received, newest first.
 async fn notifications(app: &TestApp, email: &str) -> Vec<String> {
     let tenant = app.tenant_id("acme").await;
@@ -477,7 +466,7 @@ async fn approval_routes_by_size_and_tier_and_every_transition_is_recorded() {
     assert_eq!(timeline[3]["note"], "budget cut");
     assert!(timeline[2]["at"].as_str().unwrap().ends_with('Z'));
 
-    let topics = topics(&app).await;
+    let topics = app.event_topics("deal-registration").await;
     for t in ["deal.submitted", "deal.approved", "deal.rejected", "deal.returned", "deal.won", "deal.lost"] {
         assert!(topics.iter().any(|x| x == t), "{t} not in {topics:?}");
     }
@@ -550,7 +539,7 @@ async fn sla_reminders_expiry_and_extensions_follow_the_clock() {
     run_schedules(&app).await;
     assert_eq!(bob.get(&format!("/deals/{id}")).await.json()["status"], "expired");
     assert!(notifications(&app, "bob@northwind.example").await.iter().any(|t| t.starts_with("Protection ended")));
-    let topics = topics(&app).await;
+    let topics = app.event_topics("deal-registration").await;
     assert!(topics.iter().any(|t| t == "deal.expired") && topics.iter().any(|t| t == "deal.extended"), "{topics:?}");
     // The rival was overdue long ago; approving it now succeeds.
     assert_eq!(manager.act(&rival, "approve", Value::Null).await.json()["status"], "approved");

@@ -90,15 +90,6 @@ async fn run_schedules(app: &TestApp) {
     portico::plugins::jobs::run_schedules(&app.state, app.state.clock.now_ms()).await.unwrap();
 }
 
-async fn topics(app: &TestApp) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.test_db.url).await.unwrap();
-    sqlx::query_scalar::<_, String>("SELECT topic FROM events WHERE source = 'lms' ORDER BY emitted_at, topic")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-}
-
 async fn a_learner_completes_a_course_and_is_certified(kind: DbKind) {
     let app = setup(kind).await;
     let cert = json!({ "name": "Certified Router Associate", "validity_months": 12, "window_days": 60 });
@@ -142,8 +133,8 @@ async fn a_learner_completes_a_course_and_is_certified(kind: DbKind) {
     let certs = bob.get("/certifications").await.json();
     let code = certs["certifications"][0]["code"].as_str().unwrap().to_string();
     assert_eq!(certs["certifications"][0]["standing"], "active");
-    assert!(topics(&app).await.iter().any(|t| t == "lms.certification.earned"));
-    assert!(topics(&app).await.iter().any(|t| t == "lms.course.completed"));
+    assert!(app.event_topics("lms").await.iter().any(|t| t == "lms.certification.earned"));
+    assert!(app.event_topics("lms").await.iter().any(|t| t == "lms.course.completed"));
     assert!(
         notifications(&app, "bob@northwind.example").await.iter().any(|t| t == "Certified: Certified Router Associate")
     );
@@ -215,7 +206,7 @@ async fn a_learner_completes_a_course_and_is_certified(kind: DbKind) {
     assert_eq!(reminders(notifications(&app, "bob@northwind.example").await), 2);
     app.state.clock.advance(8 * DAY);
     run_schedules(&app).await;
-    assert!(topics(&app).await.iter().any(|t| t == "lms.certification.expired"));
+    assert!(app.event_topics("lms").await.iter().any(|t| t == "lms.certification.expired"));
     let v = anyone.api(Method::GET, &format!("/api/v1/p/lms/verify/{code}"), None, None).await.json();
     assert_eq!((v["valid"].clone(), v["standing"].clone()), (json!(false), json!("expired")), "{v}");
     let renewed = bob.post(&format!("/courses/{id}/enrol"), json!({})).await.json();
@@ -705,7 +696,7 @@ async fn a_scorm_package_is_unpacked_served_by_path_and_its_commits_count() {
     assert_eq!(commit(4, json!({ "cmi.core.session_time": "0000:01:00" }), true).await.status, StatusCode::OK);
     let mine = bob.get("/enrolments").await.json();
     assert_eq!(mine["enrolments"][0]["status"], "completed", "{mine}");
-    assert!(topics(&app).await.contains(&"lms.course.completed".to_string()));
+    assert!(app.event_topics("lms").await.contains(&"lms.course.completed".to_string()));
 
     // The lesson page holds the player frame; another partner's learner has no state of Bob's to launch.
     let mut web = app.client();
