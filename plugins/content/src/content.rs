@@ -47,6 +47,10 @@ pub struct Asset {
     pub live_at: i64,
     /// When the clock next changes its state, while it will (indexed; the schedule re-indexes it then).
     pub due_at: Option<i64>,
+    /// A thumbnail: made from an uploaded image, or uploaded (field `thumbnail`).
+    pub thumbnail: Option<String>,
+    /// The thumbnail was uploaded (a new version of the file keeps it).
+    pub thumbnail_uploaded: bool,
     pub views: u64,
     pub downloads: u64,
     /// Ever viewed or downloaded (indexed: 0 or 1, for "assets nobody opens").
@@ -256,6 +260,15 @@ pub fn create(ctx: &Context, actor: &Actor, f: Fields) -> Result<Record<Asset>, 
     if let Some(u) = upload {
         a.current = push_version(&mut a.versions, version_of(&u, actor, now)?);
     }
+    if let Some(t) = files::uploads().into_iter().find(|u| u.field == "thumbnail") {
+        if !t.content_type.starts_with("image/") {
+            return Err(Error::invalid("thumbnail", format!("{} is not an image", t.filename)));
+        }
+        files::keep(&t.key)?;
+        a.thumbnail = Some(t.key);
+        a.thumbnail_uploaded = true;
+    }
+    refresh_thumbnail(&mut a)?;
     let rec = ASSETS.insert(&a)?;
     index(ctx, &rec.id, &rec.data)?;
     Ok(rec)
@@ -299,6 +312,7 @@ pub fn upload_version(ctx: &Context, actor: &Actor, id: &str) -> Result<Record<A
         files::uploads().into_iter().next().ok_or_else(|| Error::invalid("file", "choose a file to upload"))?;
     r.data.current = push_version(&mut r.data.versions, version_of(&upload, actor, now)?);
     r.data.updated_at = now;
+    refresh_thumbnail(&mut r.data)?;
     let saved = ASSETS.update(&r.id, r.revision, &r.data)?;
     index(ctx, &saved.id, &saved.data)?;
     Ok(saved)
@@ -314,9 +328,31 @@ pub fn restore(ctx: &Context, actor: &Actor, id: &str, n: u32) -> Result<Record<
     let v = FileVersion { at: now, by: actor.name.clone(), restored_from: Some(n), ..old };
     r.data.current = push_version(&mut r.data.versions, v);
     r.data.updated_at = now;
+    refresh_thumbnail(&mut r.data)?;
     let saved = ASSETS.update(&r.id, r.revision, &r.data)?;
     index(ctx, &saved.id, &saved.data)?;
     Ok(saved)
+}
+
+/// Makes the thumbnail of the current file when it is an image (unless one was uploaded); the previous generated
+/// thumbnail is deleted.
+fn refresh_thumbnail(a: &mut Asset) -> Result<(), Error> {
+    if a.thumbnail_uploaded {
+        return Ok(());
+    }
+    let made = match a.current_version() {
+        Some(v) if v.content_type.starts_with("image/") && v.size <= EXTRACT_MAX_BYTES => {
+            crate::thumbnail::make(&files::read(&v.key, 0, v.size as u32)?)
+        }
+        _ => None,
+    };
+    if let Some(old) = a.thumbnail.take() {
+        portico_sdk::blobs::delete(&old)?;
+    }
+    if let Some(png) = made {
+        a.thumbnail = Some(portico_sdk::blobs::put("thumbnail.png", "image/png", &png)?);
+    }
+    Ok(())
 }
 
 /// Keeps the search index in step: title, description, tags and the current file's text, with the labels of its

@@ -3,13 +3,15 @@
 //! of uploaded documents, and engagement (every view and download) with analytics. Built only on the WIT API and
 //! the SDK.
 //!
-//! - [`library`], [`extract`]: the rules and the text extraction, free of the host and tested natively;
+//! - [`library`], [`extract`], [`thumbnail`]: the rules, the text extraction and image thumbnails, free of the host
+//!   and tested natively;
 //! - [`content`]: the records and what happens to them;
 //! - `web`: pages and the JSON API.
 
 pub mod content;
 pub mod extract;
 pub mod library;
+pub mod thumbnail;
 
 mod web;
 

@@ -27,6 +27,7 @@ fn asset_json(ctx: &Context, actor: &Actor, r: &Record<Asset>) -> Value {
         "current": a.current, "filename": current.map(|v| &v.filename), "content_type": current.map(|v| &v.content_type),
         "size": current.map(|v| v.size), "size_text": current.map(|v| size_text(v.size)),
         "live_at": a.live_at, "published": date(a.live_at), "updated_at": a.updated_at,
+        "thumbnail": a.thumbnail.as_ref().and_then(|k| files::serve_url(k, "thumbnail.png", Disposition::Inline, 3600, false).ok()),
     });
     if actor.staff {
         v["state"] = json!(a.state(now));

@@ -279,6 +279,20 @@ async fn pages_show_what_is_new_and_the_analytics_by_partner() {
     let page = web.get("/p/content/analytics").await;
     assert!(page.body.contains("Northwind Solutions") && page.body.contains("Fresh flyer"), "{}", page.body);
     assert_eq!(bob.get("/p/content/analytics").await.status, StatusCode::FORBIDDEN);
+    // An uploaded image gets a thumbnail made by the plugin, which the list shows.
+    // A 40 × 20 PNG.
+    let png: &[u8] = &[
+        137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 40, 0, 0, 0, 20, 8, 2, 0, 0, 0, 112, 36,
+        232, 236, 0, 0, 0, 36, 73, 68, 65, 84, 120, 218, 99, 56, 33, 39, 55, 32, 136, 97, 212, 226, 81, 139, 71, 45,
+        30, 181, 120, 212, 226, 81, 139, 71, 45, 30, 181, 120, 228, 88, 12, 0, 82, 225, 44, 174, 78, 225, 5, 176, 0, 0,
+        0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+    ];
+    let id = create(&app, &admin, &[("title", "Logo pack")], ("logo.png", png.to_vec())).await;
+    let asset = call(&app, &admin, Method::GET, &format!("/assets/{id}"), None).await.json();
+    let thumb = asset["thumbnail"].as_str().unwrap_or_else(|| panic!("{asset}")).to_string();
+    let got = web.get(&thumb).await;
+    assert_eq!((got.status, got.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    assert!(web.get("/p/content/").await.body.contains("class=\"content-thumb\""));
     // The partner card on the partner's page.
     let org = app.demo_user("bob@northwind.example").await.org_id;
     let page = web.get(&format!("/admin/orgs/{org}")).await;
