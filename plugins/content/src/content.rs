@@ -295,6 +295,11 @@ pub fn delete(ctx: &Context, actor: &Actor, id: &str) -> Result<(), Error> {
             files::delete(&v.key)?;
         }
     }
+    match (&r.data.thumbnail, r.data.thumbnail_uploaded) {
+        (Some(t), true) => files::delete(t)?,
+        (Some(t), false) => portico_sdk::blobs::delete(t)?,
+        (None, _) => {}
+    }
     ASSETS.delete(&r.id)?;
     search::remove(&r.id)?;
     Ok(())

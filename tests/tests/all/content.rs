@@ -249,9 +249,17 @@ async fn versions_are_kept_restored_and_uploads_judged_by_content_and_size() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
     assert!(page.body.contains("larger than the library's limit of 1 MiB"), "{}", page.body);
     assert!(app.blob_files("/plugins/content/uploads/").len() <= 3, "refused uploads are not kept");
-    // Partners upload nothing.
+    // Partners upload nothing, and delete nothing.
     let page = upload(&app, &bob, "/assets", &[("title", "x")], Some(("x.txt", b"x".to_vec()))).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&app, &bob, Method::DELETE, &format!("/assets/{id}"), None).await.status, StatusCode::FORBIDDEN);
+    // Deleting an asset deletes its files (every version's), its record and its search entry.
+    let files = || app.blob_files("/plugins/content/uploads/").len();
+    let before = files();
+    assert_eq!(call(&app, &admin, Method::DELETE, &format!("/assets/{id}"), None).await.status, StatusCode::OK);
+    assert_eq!(files(), before - 2, "versions 1 and 2 (3 is 1 restored)");
+    assert_eq!(call(&app, &admin, Method::GET, &format!("/assets/{id}"), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(search("aardvark").await, Some(0));
 }
 
 #[tokio::test]
