@@ -382,6 +382,14 @@ async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
     }
     app.state.db.analyze().await.unwrap();
     let seed_s = t.elapsed().as_secs_f64();
+    let groups = url::form_urlencoded::byte_serialize(r#"[["tier:gold"]]"#.as_bytes()).collect::<String>();
+    let ms = timed_searches(&app, |q| format!("/api/v1/p/capabilities/find?q={q}&groups={groups}")).await;
+    (ms, seed_s)
+}
+
+/// 300 searches as Bob (a gold partner user), a third each single words, two words and prefixes of the fixture's
+/// words, at the path `path_for` gives for the encoded query: latencies in ms, sorted.
+async fn timed_searches(app: &portico_tests::TestApp, path_for: impl Fn(&str) -> String) -> Vec<f64> {
     let token = app.client().token("bob@northwind.example", portico::demo::DEMO_PASSWORD).await;
     let c = app.client();
     let mut ms = Vec::new();
@@ -391,9 +399,8 @@ async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
             1 => format!("{} {}", word(q * 13 % 500), word(q * 31 % 2_000)),
             _ => format!("{}*", &word(q * 17 % 1_000)[..3]),
         };
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let url =
-            format!("{}/api/v1/p/capabilities/find?q={}&groups={}", c.base, enc(&text), enc(r#"[["tier:gold"]]"#));
+        let enc = url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        let url = format!("{}{}", c.base, path_for(&enc));
         let t = Instant::now();
         let r = c.http.get(url).bearer_auth(&token).send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
@@ -401,7 +408,7 @@ async fn search_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(f64::total_cmp);
-    (ms, seed_s)
+    ms
 }
 
 /// The content library at scale: `n` assets seeded as the plugin writes them (records, and search documents with
@@ -458,24 +465,7 @@ async fn content_at_scale(kind: DbKind, n: u64) -> (Vec<f64>, f64) {
     }
     app.state.db.analyze().await.unwrap();
     let seed_s = t.elapsed().as_secs_f64();
-    let token = app.client().token("bob@northwind.example", portico::demo::DEMO_PASSWORD).await;
-    let c = app.client();
-    let mut ms = Vec::new();
-    for q in 0..300u64 {
-        let text = match q % 3 {
-            0 => word(q * 13 % 500),
-            1 => format!("{} {}", word(q * 13 % 500), word(q * 31 % 2_000)),
-            _ => format!("{}*", &word(q * 17 % 1_000)[..3]),
-        };
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let url = format!("{}/api/v1/p/content/assets?q={}", c.base, enc(&text));
-        let t = Instant::now();
-        let r = c.http.get(url).bearer_auth(&token).send().await.unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
-        let _ = r.bytes().await;
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    ms.sort_by(f64::total_cmp);
+    let ms = timed_searches(&app, |q| format!("/api/v1/p/content/assets?q={q}")).await;
     (ms, seed_s)
 }
 
