@@ -416,6 +416,12 @@ impl Client {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "login as {email} failed: {}", page.body);
     }
 
+    /// Posts a multipart form to a JSON route with an API token (uploads to a plugin's API).
+    pub async fn api_multipart(&self, path: &str, token: &str, form: reqwest::multipart::Form) -> Page {
+        let res = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).multipart(form).send().await;
+        Self::read(res.expect("multipart")).await
+    }
+
     pub async fn api(
         &self,
         method: reqwest::Method,

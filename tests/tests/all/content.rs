@@ -31,7 +31,6 @@ async fn upload(
     fields: &[(&str, &str)],
     file: Option<(&str, Vec<u8>)>,
 ) -> Page {
-    let c = app.client();
     let mut form = Form::new();
     for (k, v) in fields {
         form = form.text(k.to_string(), v.to_string());
@@ -39,16 +38,7 @@ async fn upload(
     if let Some((name, bytes)) = file {
         form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));
     }
-    let res = c
-        .http
-        .post(format!("{}/api/v1/p/content{path}", c.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    Page { status, headers, body: res.text().await.unwrap() }
+    app.client().api_multipart(&format!("/api/v1/p/content{path}"), token, form).await
 }
 
 /// A one-page PDF whose text is `words` (Helvetica), with a correct cross-reference table.

@@ -580,21 +580,11 @@ fn scorm_package() -> Vec<u8> {
 }
 
 async fn import(app: &TestApp, token: &str, kind: &str, files: Vec<(&str, Vec<u8>)>) -> Page {
-    let c = app.client();
     let mut form = reqwest::multipart::Form::new().text("kind", kind.to_string());
     for (name, bytes) in files {
         form = form.part("files", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
     }
-    let res = c
-        .http
-        .post(format!("{}/api/v1/p/lms/imports", c.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    Page { status, headers, body: res.text().await.unwrap() }
+    app.client().api_multipart("/api/v1/p/lms/imports", token, form).await
 }
 
 #[tokio::test]
