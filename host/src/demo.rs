@@ -2,7 +2,7 @@
 //! the password `portico-demo`.
 
 use crate::auth::hash_password;
-use crate::domain::{OrgKind, OrgProfile, Role, UserStatus};
+use crate::domain::{ListQuery, OrgKind, OrgProfile, Role, UserStatus};
 use crate::storage::{Db, NewTenant, NewUser, StorageError};
 
 pub const DEMO_PASSWORD: &str = "portico-demo";
@@ -114,6 +114,27 @@ pub async fn seed(db: &Db) -> Result<bool, StorageError> {
     }
     scope.audit(None, "demo.seeded", "acme", "").await?;
     Ok(true)
+}
+
+/// Gives two of the demo's partners a logo (Fabrikam has none, so co-branding's batch run has one to list).
+pub async fn logos(state: &crate::AppState) -> anyhow::Result<()> {
+    let Some(tenant) = state.db.tenant_by_slug("acme").await? else { return Ok(()) };
+    let scope = state.db.tenant(&tenant.id);
+    let logos: [(&str, &[u8]); 2] = [
+        ("Northwind Solutions", include_bytes!("../demo/northwind-logo.png")),
+        ("Contoso Managed Services", include_bytes!("../demo/contoso-logo.png")),
+    ];
+    for (name, bytes) in logos {
+        let found = scope.list_partner_orgs(&ListQuery { q: name.into(), page: None }).await?;
+        let Some(org) = found.items.iter().find(|o| o.name == name) else { continue };
+        if org.logo_key.is_some() {
+            continue;
+        }
+        let key = format!("tenants/{}/orgs/{}/logo-{}.png", tenant.id, org.id, crate::domain::new_id());
+        state.blobs.put(&key, bytes.to_vec()).await?;
+        scope.set_org_logo(&org.id, Some(&key)).await?;
+    }
+    Ok(())
 }
 
 /// Installs (or upgrades) every bundled plugin found under `root` — `plugins/*/` and the SDK example, with their

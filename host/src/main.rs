@@ -56,6 +56,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     if demo {
         let seeded = portico::demo::seed(&state.db).await?;
+        portico::demo::logos(&state).await?;
         portico::demo::install_bundled(&state, std::path::Path::new(".")).await?;
         println!(
             "{}",

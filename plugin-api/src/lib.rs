@@ -14,7 +14,7 @@ pub use manifest::{
 pub use settings::{SettingField, SettingType, validate_settings};
 
 /// The version of the WIT package `portico:plugin` this crate describes.
-pub const API_VERSION: &str = "0.1.2";
+pub const API_VERSION: &str = "0.1.3";
 
 /// The WIT source, for tools that embed it.
 pub const WIT: &str = include_str!("../wit/portico.wit");

@@ -100,8 +100,8 @@ pub mod activity {
 /// The directory of users, organisations and programs.
 pub mod directory {
     pub use crate::bindings::portico::plugin::directory::{
-        EnrolmentInfo, OrgInfo, ProgramInfo, TierInfo, UserInfo, get_org, get_program, get_user, list_orgs, list_users,
-        set_tier,
+        EnrolmentInfo, OrgInfo, ProgramInfo, TierInfo, UserInfo, get_org, get_org_logo, get_program, get_user,
+        list_orgs, list_users, set_tier,
     };
 }
 

@@ -265,3 +265,37 @@ async fn nul_characters_in_indexed_values_and_filters_are_input_errors_on_postgr
     assert_eq!(j["outcome"], "ok", "{j}");
     assert_eq!(rows(&app, "plugin_records").await, 1);
 }
+
+#[tokio::test]
+async fn an_orgs_logo_reaches_a_plugin_only_for_an_org_it_may_see() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let plugin = load_plugin(&app, &hostile());
+    let t = app.tenant_id("acme").await;
+    let org_of = |email: &'static str| {
+        let db = app.state.db.clone();
+        let t = t.clone();
+        async move { db.tenant(&t).user_by_email(email).await.unwrap().unwrap().org_id }
+    };
+    let (northwind, fabrikam) = (org_of("bob@northwind.example").await, org_of("carol@fabrikam.example").await);
+    let png = b"\x89PNG\r\n\x1a\n-not-really-but-typed-by-its-key".to_vec();
+    for org in [&northwind, &fabrikam] {
+        let key = format!("tenants/{t}/orgs/{org}/logo-test.png");
+        app.state.blobs.put(&key, png.clone()).await.unwrap();
+        app.state.db.tenant(&t).set_org_logo(org, Some(&key)).await.unwrap();
+    }
+    let logo = |who: &'static str, org: String| {
+        let (app, plugin) = (&app, &plugin);
+        async move { json_of(call(app, plugin, Some(who), &format!("/logo?org={org}")).await) }
+    };
+    // Its own organisation's, with the type and every byte; another's is as if it had none (no cross-org grant).
+    let own = logo("bob@northwind.example", northwind.clone()).await;
+    assert_eq!(own["value"], format!("Some((\"image/png\", {}))", png.len()), "{own}");
+    assert_eq!(logo("bob@northwind.example", fabrikam.clone()).await["value"], "None");
+    // Vendor staff see any organisation's.
+    let staff = logo("admin@acme.example", fabrikam).await;
+    assert!(staff["value"].as_str().unwrap().starts_with("Some"), "{staff}");
+    // An organisation without a logo, or none at all.
+    app.state.db.tenant(&t).set_org_logo(&northwind, None).await.unwrap();
+    assert_eq!(logo("bob@northwind.example", northwind).await["value"], "None");
+    assert_eq!(logo("admin@acme.example", "nobody".into()).await["value"], "None");
+}

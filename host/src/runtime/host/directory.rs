@@ -99,6 +99,28 @@ impl Host for HostState {
         }
     }
 
+    async fn get_org_logo(&mut self, id: String) -> Result<Option<(String, Vec<u8>)>, PluginError> {
+        if !self.may_see_org(&id) {
+            return Ok(None);
+        }
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let org = db.tenant(&tenant).org(&id).await.map_err(|e| self.storage_error(e))?;
+        let Some(key) = org.and_then(|o| o.logo_key) else { return Ok(None) };
+        let Some(content_type) = crate::blobs::ImageKind::content_type_of(&key) else { return Ok(None) };
+        let blobs = self.shared.blobs.clone();
+        let bytes =
+            blobs.get(&key).await.map_err(|e| PluginError::Unavailable(format!("the logo could not be read: {e}")))?;
+        match bytes {
+            Some(bytes) => {
+                self.charge_output(bytes.len())?;
+                Ok(Some((content_type.to_string(), bytes)))
+            }
+            // The row names a logo the store no longer has: as if there were none.
+            None => Ok(None),
+        }
+    }
+
     async fn list_orgs(&mut self, program: Option<String>) -> Result<Vec<OrgInfo>, PluginError> {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();

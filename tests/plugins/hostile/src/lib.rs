@@ -81,6 +81,10 @@ impl Plugin for Hostile {
                 "reseller",
                 "gold",
             ))),
+            "/logo" => Ok(outcome(
+                directory::get_org_logo(req.query("org").unwrap_or_default())
+                    .map(|l| l.map(|(content_type, bytes)| (content_type, bytes.len()))),
+            )),
             "/filesystem" => Ok(outcome(std::fs::read_dir("/").map(|d| d.count()).map_err(Error::internal))),
             "/environment" => {
                 Ok(Response::json(&json!({ "vars": std::env::vars().count(), "args": std::env::args().count() })))
