@@ -499,6 +499,14 @@ pub fn content() -> PluginSource {
     }
 }
 
+/// The bundled co-branding plugin.
+pub fn co_branding() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/co-branding"),
+        crate_name: "portico_plugin_co_branding",
+    }
+}
+
 /// The bundled deal registration plugin.
 pub fn deals() -> PluginSource {
     PluginSource {

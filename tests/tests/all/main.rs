@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod capabilities;
+mod cobranding;
 mod compat;
 mod containment;
 mod content;
