@@ -94,6 +94,12 @@ try {
   await shot(admin, '/p/lms/import', 'lms-import');
   await shot(bob, '/p/content/', 'content-library');
   await shot(admin, '/p/content/analytics', 'content-analytics');
+  await shot(bob, '/p/co-branding/', 'co-branding-templates');
+  await bob.getByRole('link', { name: 'Cloud Firewall flyer' }).click();
+  await shot(bob, new URL(bob.url()).pathname, 'co-branding-template-partner');
+  await shot(bob, '/p/co-branding/generated', 'co-branding-documents');
+  await shot(admin, '/p/co-branding/approvals', 'co-branding-approvals');
+  await shot(admin, '/p/co-branding/analytics', 'co-branding-analytics');
   // Alice's SCORM course, in progress: the package runs in the sandboxed player and resumes at her screen.
   await alice.goto('/p/lms/my');
   await alice.getByRole('link', { name: 'Firewall policy essentials' }).click();

@@ -68,9 +68,12 @@ impl Actor {
     }
 }
 
-/// Field problems as the error a form or the API shows: the first one, by field.
+/// Field problems as the error a form or the API shows: one, the first of the form's order (the name before the
+/// file, the file before the areas).
 pub fn invalid(p: &Problems) -> Error {
-    match p.iter().next() {
+    const ORDER: [&str; 6] = ["name", "kind", "subject", "file", "body", "areas"];
+    let first = ORDER.iter().find_map(|k| p.get_key_value(*k)).or_else(|| p.iter().next());
+    match first {
         Some((field, message)) => Error::invalid(field, message.clone()),
         None => Error::internal("no problem to report"),
     }

@@ -51,7 +51,8 @@ fn generated_json(r: &Record<Generated>) -> Value {
     json!({
         "id": r.id, "template_id": g.template_id, "template_name": g.template_name, "kind": g.kind,
         "kind_label": g.kind.label(), "org_id": r.org_id, "org_name": g.org_name, "user_name": g.user_name,
-        "values": g.values, "customised": g.customised, "status": g.status, "usable": g.status.usable(),
+        "values": g.values, "value_list": g.values.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
+        "customised": g.customised, "status": g.status, "usable": g.status.usable(),
         "reason": g.reason, "decided_by": g.decided_by, "filename": g.filename, "content_type": g.content_type,
         "size": g.size, "size_text": size_text(g.size), "subject": g.subject, "batch_id": g.batch_id,
         "created_at": g.created_at, "created": date(g.created_at), "downloads": g.downloads, "shares": g.shares,
@@ -347,6 +348,8 @@ fn template_page(
         let p = cobrand::own_profile(actor)?;
         ctx_json["has_logo"] = json!(p.logo.is_some());
         ctx_json["company"] = json!(p.company);
+        ctx_json["profile_fields"] =
+            json!(t.areas.iter().filter(|a| a.source != Source::Text).map(|a| a.label_or_name()).collect::<Vec<_>>());
         ctx_json["needs_logo"] = json!(t.areas.iter().any(|a| a.source == Source::Logo));
     }
     let status = if errors.is_empty() { 200 } else { 422 };
@@ -374,7 +377,8 @@ fn new_page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
     let mut resp = Response::page(
         "new.html",
         "New co-branding template",
-        &json!({ "base": BASE, "errors": errors, "form": form, "sources": sources }),
+        &json!({ "base": BASE, "errors": errors, "form": form, "sources": sources,
+                 "area_errors": errors.iter().filter(|(k, _)| k.starts_with("areas")).map(|(k, m)| format!("{k}: {m}")).collect::<Vec<_>>() }),
     );
     if let Response::Page(p) = &mut resp
         && !errors.is_empty()
