@@ -52,13 +52,14 @@ pub async fn sweep_orphan_blobs(state: &AppState, grace_ms: i64) -> anyhow::Resu
 
 /// Delivers due events; returns how many deliveries were attempted.
 pub async fn deliver_due(state: &AppState, limit: i64) -> anyhow::Result<usize> {
-    let now = now_millis();
+    // The host's clock, as events are stamped with it (the same as the wall clock but in tests that move it).
+    let now = state.clock.now_ms();
     let lease_ms = state.config.event_lease_secs.max(1) * 1000;
     let claimed = state.db.claim_deliveries(now, lease_ms, limit).await?;
     let n = claimed.len();
     for d in claimed {
         let outcome = deliver(state, &d).await;
-        let now = now_millis();
+        let now = state.clock.now_ms();
         match outcome {
             Ok(()) => state.db.delivery_done(&d.event_id, &d.plugin_id, now).await?,
             Err(cause) => {

@@ -23,6 +23,9 @@ pub struct HostState {
     pub(super) inv: Invocation,
     /// The invocation's transaction, begun at the first write and committed only if the call succeeds.
     pub(super) tx: Option<sqlx::Transaction<'static, Any>>,
+    /// The invocation's place among those holding a transaction (see [`crate::storage::Db::begin_invocation`]),
+    /// given back when the transaction ends.
+    pub(super) tx_permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Events emitted, for the log line of the call.
     pub(super) emitted: Vec<String>,
     /// Bytes the plugin has written through host calls, against the output cap.
@@ -94,6 +97,7 @@ impl HostState {
             plugin,
             inv,
             tx: None,
+            tx_permit: None,
             emitted: Vec::new(),
             output_bytes: 0,
             write_failed: false,
@@ -147,8 +151,9 @@ impl HostState {
     /// The invocation's transaction, begun on first use.
     pub(super) async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
         if self.tx.is_none() {
-            let tx = self.shared.db.begin().await.map_err(|e| self.storage_error(e))?;
+            let (tx, permit) = self.shared.db.begin_invocation().await.map_err(|e| self.storage_error(e))?;
             self.tx = Some(tx);
+            self.tx_permit = Some(permit);
         }
         Ok(self.tx.as_mut().expect("just begun"))
     }
@@ -200,6 +205,7 @@ impl HostState {
             Some(tx) => tx.rollback().await.map(|_| false),
             None => Ok(commit),
         };
+        self.tx_permit = None;
         let committed = match committed {
             Ok(c) => c,
             Err(e) => {

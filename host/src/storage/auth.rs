@@ -120,18 +120,21 @@ impl TenantScope<'_> {
 
     /// The user an unrevoked API token belongs to; records its use.
     pub async fn api_token_user(&self, token_hash: &str) -> Result<Option<String>> {
-        let user: Option<String> = optional(
-            sqlx::query_scalar(
-                "SELECT user_id FROM api_tokens WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL",
+        let row: Option<(String, Option<Millis>)> = optional(
+            sqlx::query_as(
+                "SELECT user_id, last_used_at FROM api_tokens \
+                 WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL",
             )
             .bind(self.tenant_id)
             .bind(token_hash)
             .fetch_one(self.pool())
             .await,
         )?;
-        if user.is_some() {
-            // Recorded at most once a minute per token, so API traffic is not a stream of writes.
-            let now = now_millis();
+        let Some((user, last_used_at)) = row else { return Ok(None) };
+        // Recorded at most once a minute per token, so API traffic is not a stream of writes: the statement runs
+        // only when the use is due (on SQLite even an UPDATE that changes nothing takes the write lock).
+        let now = now_millis();
+        if last_used_at.is_none_or(|at| at < now - 60_000) {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND token_hash = $2 \
                  AND (last_used_at IS NULL OR last_used_at < $4)",
@@ -143,7 +146,7 @@ impl TenantScope<'_> {
             .execute(self.pool())
             .await?;
         }
-        Ok(user)
+        Ok(Some(user))
     }
 
     pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {

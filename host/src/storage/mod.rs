@@ -17,6 +17,7 @@ mod tenants;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -166,6 +167,8 @@ fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> sqlx::m
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// How many plugin invocations may hold a transaction at once (see [`Db::begin_invocation`]).
+    tx_gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -187,8 +190,9 @@ impl Db {
             std::fs::create_dir_all(parent).map_err(|e| StorageError::Database(sqlx::Error::Io(e)))?;
         }
         let options = AnyConnectOptions::from_str(url)?;
+        let max_connections = if backend == Backend::Sqlite { 8 } else { 16 };
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -204,7 +208,10 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        // SQLite has one writer, and an invocation's transaction takes the write lock up front: one at a time. On
+        // PostgreSQL a quarter of the pool stays free of invocation transactions.
+        let holders = if backend == Backend::Sqlite { 1 } else { max_connections as usize * 3 / 4 };
+        Ok(Self { pool, backend, tx_gate: Arc::new(tokio::sync::Semaphore::new(holders)) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -277,6 +284,23 @@ impl Db {
     /// Begins a write transaction (see [`Db::begin_write`]) for a plugin invocation.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         self.begin_write().await
+    }
+
+    /// Begins a plugin invocation's transaction, once a place among the invocations that may hold one is free;
+    /// the place is held until the transaction ends (drop the permit after it).
+    ///
+    /// An invocation holding its transaction's connection also reads through the pool (the directory, its
+    /// settings): if every connection were held by a transaction, or waiting in SQLite's `BEGIN IMMEDIATE`,
+    /// those reads would wait for a connection until the timeouts failed every invocation at once. Invocations
+    /// waiting for a place hold no connection. Waiting is bounded by a plugin call's longest deadline.
+    pub async fn begin_invocation(
+        &self,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, tokio::sync::OwnedSemaphorePermit)> {
+        let permit = tokio::time::timeout(Duration::from_secs(10), self.tx_gate.clone().acquire_owned())
+            .await
+            .map_err(|_| StorageError::Unavailable(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| StorageError::Unavailable(sqlx::Error::PoolClosed))?;
+        Ok((self.begin_write().await?, permit))
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
