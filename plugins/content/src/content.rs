@@ -339,15 +339,15 @@ pub fn restore(ctx: &Context, actor: &Actor, id: &str, n: u32) -> Result<Record<
     Ok(saved)
 }
 
-/// Makes the thumbnail of the current file when it is an image (unless one was uploaded); the previous generated
+/// Makes the thumbnail of the current file when it is an image or a PDF (unless one was uploaded); the previous generated
 /// thumbnail is deleted.
 fn refresh_thumbnail(a: &mut Asset) -> Result<(), Error> {
     if a.thumbnail_uploaded {
         return Ok(());
     }
     let made = match a.current_version() {
-        Some(v) if v.content_type.starts_with("image/") && v.size <= EXTRACT_MAX_BYTES => {
-            crate::thumbnail::make(&files::read(&v.key, 0, v.size as u32)?)
+        Some(v) if v.size <= EXTRACT_MAX_BYTES && crate::thumbnail::can_make(&v.content_type) => {
+            crate::thumbnail::make(&v.content_type, &files::read(&v.key, 0, v.size as u32)?)
         }
         _ => None,
     };
@@ -518,6 +518,14 @@ pub fn list(
     language: Option<&str>,
 ) -> Result<Listing, Error> {
     let now = ctx.now_ms();
+    // A folder holds its subfolders' assets too.
+    let all = match folder.filter(|f| !f.is_empty()) {
+        Some(_) => folders()?,
+        None => Vec::new(),
+    };
+    let refs: Vec<crate::library::FolderRef> =
+        all.iter().map(|f| (f.id.as_str(), f.data.name.as_str(), f.data.parent.as_deref())).collect();
+    let inside: Option<Vec<&str>> = folder.filter(|f| !f.is_empty()).map(|f| crate::library::within(&refs, f));
     if let Some(text) = q.map(str::trim).filter(|s| !s.is_empty()) {
         let mut labels = if actor.staff { Vec::new() } else { query_labels(&actor.viewer) };
         if let Some(l) = language.filter(|l| !l.is_empty()) {
@@ -534,7 +542,7 @@ pub fn list(
         for hit in found.hits {
             // The index and the records agree; a record is checked again all the same.
             if let Ok(r) = openable(ctx, actor, &hit.id)
-                && folder.is_none_or(|f| f.is_empty() || r.data.folder.as_deref() == Some(f))
+                && inside.as_ref().is_none_or(|ids| r.data.folder.as_deref().is_some_and(|f| ids.contains(&f)))
             {
                 assets.push(r);
             }
@@ -542,8 +550,8 @@ pub fn list(
         return Ok(Listing { total: found.total as u64, assets });
     }
     let mut query = ASSETS.query().all_orgs();
-    if let Some(f) = folder.filter(|f| !f.is_empty()) {
-        query = query.eq("folder", f);
+    if let Some(ids) = &inside {
+        query = query.one_of("folder", ids.iter());
     }
     let page = query.order_by("updated_at", Direction::Desc).limit(500).fetch::<Asset>()?;
     let assets: Vec<Record<Asset>> = page

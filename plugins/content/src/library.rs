@@ -150,6 +150,64 @@ pub fn size_text(bytes: u64) -> String {
     }
 }
 
+/// A folder as the tree needs it: id, name, parent.
+pub type FolderRef<'a> = (&'a str, &'a str, Option<&'a str>);
+
+/// The folders depth first, each after its parent and siblings by name, with their depth (a folder whose parent is
+/// gone, or that would make a loop, is shown at the top).
+pub fn tree<'a>(folders: &[FolderRef<'a>]) -> Vec<(&'a str, &'a str, usize)> {
+    let ids: std::collections::HashSet<&str> = folders.iter().map(|f| f.0).collect();
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    fn walk<'a>(
+        parent: Option<&str>,
+        depth: usize,
+        folders: &[FolderRef<'a>],
+        ids: &std::collections::HashSet<&str>,
+        seen: &mut std::collections::HashSet<&'a str>,
+        out: &mut Vec<(&'a str, &'a str, usize)>,
+    ) {
+        let mut children: Vec<&FolderRef<'a>> = folders
+            .iter()
+            .filter(|f| match parent {
+                Some(p) => f.2 == Some(p),
+                None => f.2.is_none_or(|p| !ids.contains(p)),
+            })
+            .collect();
+        children.sort_by_key(|f| (f.1.to_lowercase(), f.0));
+        for f in children {
+            if seen.insert(f.0) {
+                out.push((f.0, f.1, depth));
+                walk(Some(f.0), depth + 1, folders, ids, seen, out);
+            }
+        }
+    }
+    walk(None, 0, folders, &ids, &mut seen, &mut out);
+    // Folders in a loop of parents reach no root: shown at the top rather than lost.
+    for f in folders {
+        if seen.insert(f.0) {
+            out.push((f.0, f.1, 0));
+        }
+    }
+    out
+}
+
+/// A folder and every folder under it.
+pub fn within<'a>(folders: &[FolderRef<'a>], root: &'a str) -> Vec<&'a str> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let cur = out[i];
+        for f in folders {
+            if f.2 == Some(cur) && !out.contains(&f.0) {
+                out.push(f.0);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +275,24 @@ mod tests {
         push_version(&mut vs, FileVersion { key: "b".into(), ..Default::default() });
         let n = push_version(&mut vs, FileVersion { key: "a".into(), restored_from: Some(1), ..Default::default() });
         assert_eq!((n, vs.len(), vs[2].key.as_str()), (3, 3, "a"));
+    }
+
+    #[test]
+    fn folders_form_a_tree_and_a_folder_holds_its_subfolders() {
+        let f = [
+            ("t", "Technical", None),
+            ("s", "Sales", None),
+            ("d", "Datasheets", Some("t")),
+            ("r", "Routers", Some("d")),
+            ("o", "Orphan", Some("gone")),
+            ("x", "Loop A", Some("y")),
+            ("y", "Loop B", Some("x")),
+        ];
+        let order: Vec<(&str, usize)> = tree(&f).into_iter().map(|(id, _, d)| (id, d)).collect();
+        assert_eq!(order, vec![("o", 0), ("s", 0), ("t", 0), ("d", 1), ("r", 2), ("x", 0), ("y", 0)]);
+        let mut inside = within(&f, "t");
+        inside.sort();
+        assert_eq!(inside, vec!["d", "r", "t"]);
+        assert_eq!(within(&f, "x").len(), 2, "a loop ends");
     }
 }

@@ -120,6 +120,16 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
     }
 }
 
+/// The folders in tree order, each with its depth and its name indented for a select.
+fn folder_tree(folders: &[Record<Folder>]) -> Vec<Value> {
+    let refs: Vec<crate::library::FolderRef> =
+        folders.iter().map(|f| (f.id.as_str(), f.data.name.as_str(), f.data.parent.as_deref())).collect();
+    crate::library::tree(&refs)
+        .into_iter()
+        .map(|(id, name, depth)| json!({ "id": id, "name": name, "depth": depth, "label": format!("{}{name}", "— ".repeat(depth)) }))
+        .collect()
+}
+
 pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Error> {
     let segs = req.segments();
     match segs.as_slice() {
@@ -156,7 +166,7 @@ fn library(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         })
         .collect();
     let new_count = assets.iter().filter(|a| a["new"] == true).count();
-    let folders: Vec<Value> = folders.iter().map(|f| json!({ "id": f.id, "name": f.data.name })).collect();
+    let folders = folder_tree(&folders);
     Ok(Response::page(
         "library.html",
         "Content",
@@ -224,7 +234,7 @@ fn new_page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             Err(e) => return Err(e),
         }
     }
-    let folders: Vec<Value> = content::folders()?.iter().map(|f| json!({ "id": f.id, "name": f.data.name })).collect();
+    let folders = folder_tree(&content::folders()?);
     let form: BTreeMap<&str, &str> = req.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Ok(Response::page(
         "new.html",

@@ -291,8 +291,48 @@ async fn pages_show_what_is_new_and_the_analytics_by_partner() {
     let got = web.get(&thumb).await;
     assert_eq!((got.status, got.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
     assert!(web.get("/p/content/").await.body.contains("class=\"content-thumb\""));
+    // So does an uploaded PDF, from its first page.
+    let id = create(&app, &admin, &[("title", "Spec sheet")], ("spec.pdf", pdf("Spec sheet page one"))).await;
+    let asset = call(&app, &admin, Method::GET, &format!("/assets/{id}"), None).await.json();
+    let thumb = asset["thumbnail"].as_str().unwrap_or_else(|| panic!("{asset}")).to_string();
+    let got = web.get(&thumb).await;
+    assert_eq!((got.status, got.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    assert!(got.body.contains("IHDR"), "a PNG");
     // The partner card on the partner's page.
     let org = app.demo_user("bob@northwind.example").await.org_id;
     let page = web.get(&format!("/admin/orgs/{org}")).await;
     assert!(page.body.contains("1 downloads and 1 views in the last 30 days"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_folder_holds_its_subfolders_assets() {
+    let app = setup(DbKind::Sqlite).await;
+    let admin = token(&app, "admin@acme.example").await;
+    let folder = |name: &'static str, parent: Option<String>| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let page =
+                call(app, admin, Method::POST, "/folders", Some(json!({ "name": name, "parent": parent }))).await;
+            assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+            page.json()["id"].as_str().unwrap().to_string()
+        }
+    };
+    let technical = folder("Technical", None).await;
+    let datasheets = folder("Datasheets", Some(technical.clone())).await;
+    let sales = folder("Sales", None).await;
+    let body = json!({ "title": "ER-500 datasheet", "url": "https://acme.example/er-500.pdf", "folder": datasheets });
+    let page = call(&app, &admin, Method::POST, "/assets", Some(body)).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let bob = token(&app, "bob@northwind.example").await;
+    for (f, found) in [(&technical, true), (&datasheets, true), (&sales, false)] {
+        let listed = ids(&call(&app, &bob, Method::GET, &format!("/assets?folder={f}"), None).await.json());
+        assert_eq!(listed.contains(&id), found, "{f}");
+    }
+    // The library page lists the folders as a tree.
+    let mut client = app.client();
+    client.login_ok("bob@northwind.example").await;
+    let page = client.get("/p/content/").await;
+    let (t, d) = (page.body.find(">Technical<").unwrap(), page.body.find(">— Datasheets<").unwrap());
+    assert!(t < d, "the subfolder follows its parent");
 }
