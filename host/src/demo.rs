@@ -153,6 +153,9 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
             root.display()
         );
     }
+    // Every plugin is installed and enabled before any sample data is made, so the events one plugin's sample data
+    // raises reach every plugin that subscribes to them (deal registration's deals reach MDF's ROI).
+    let mut fresh = Vec::new();
     for dir in dirs.into_iter().filter(|d| d.join("plugin.toml").exists() && d.join("Cargo.toml").exists()) {
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml"))?;
         let Some(name) = cargo.lines().find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
@@ -171,17 +174,47 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
                 crate::cli::set_enabled(state, &tenant, &p.plugin_id, None, true).await?;
                 println!("Installed plugin {} {}", p.plugin_id, p.version);
                 if matches!(outcome, crate::plugins::Installed::New) && dir.join("demo.json").exists() {
-                    // The tenant as it is now: enabling the plugin changed it, and which plugins are active is
-                    // cached per tenant version (a stale one would not know this plugin).
-                    let now = state.db.tenant_by_slug("acme").await?.unwrap_or_else(|| tenant.clone());
-                    sample_data(state, &now, &p.plugin_id, &dir.join("demo.json")).await?;
+                    fresh.push((p.plugin_id.clone(), dir.join("demo.json")));
                 }
             }
             Err(crate::plugins::LifecycleError::SameVersion { .. }) => {}
             Err(e) => println!("  (plugin {} not installed: {e})", dir.display()),
         }
     }
+    // The tenant as it is now: enabling plugins changed it, and which plugins are active is cached per tenant
+    // version (a stale one would not know them).
+    let now = state.db.tenant_by_slug("acme").await?.unwrap_or_else(|| tenant.clone());
+    let today = chrono::Utc::now().date_naive();
+    for (plugin_id, file) in fresh {
+        println!("Sample data for {plugin_id}");
+        sample_data(state, &now, &plugin_id, &file, today).await?;
+    }
     Ok(())
+}
+
+/// `{date:+N}` and `{date:-N}` in a demo step: the date N days after or before `today` (`2027-01-31`), so sample
+/// data with periods and deadlines stays current whenever the demo is made.
+fn relative_dates(text: &str, today: chrono::NaiveDate) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{date:") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 6..];
+        let days =
+            after.find('}').and_then(|end| Some((after[..end].trim_start_matches('+').parse::<i64>().ok()?, end)));
+        match days {
+            Some((n, end)) => {
+                out.push_str(&(today + chrono::Duration::days(n)).format("%Y-%m-%d").to_string());
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("{date:");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One request of a plugin's `demo.json`: made through the plugin's JSON API as a demo user.
@@ -274,6 +307,7 @@ async fn sample_data(
     tenant: &crate::domain::Tenant,
     plugin_id: &str,
     file: &std::path::Path,
+    today: chrono::NaiveDate,
 ) -> anyhow::Result<()> {
     use crate::runtime::{HttpRequest, HttpResponse};
     let steps: Vec<DemoStep> = serde_json::from_str(&std::fs::read_to_string(file)?)
@@ -295,8 +329,8 @@ async fn sample_data(
             answers.push(serde_json::Value::Null);
             continue;
         };
-        let mut path = step.path;
-        let mut body = step.body.map(|b| b.to_string()).unwrap_or_default();
+        let mut path = relative_dates(&step.path, today);
+        let mut body = relative_dates(&step.body.map(|b| b.to_string()).unwrap_or_default(), today);
         for (i, a) in answers.iter().enumerate() {
             let id = a["id"].as_str().unwrap_or_default();
             path = path.replace(&format!("{{{i}}}"), id);
@@ -338,4 +372,19 @@ async fn sample_data(
     }
     println!("  with sample data ({} requests)", answers.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_dates;
+
+    #[test]
+    fn relative_dates_count_from_today() {
+        let today = chrono::NaiveDate::from_ymd_opt(2027, 1, 30).unwrap();
+        assert_eq!(
+            relative_dates(r#"{"starts": "{date:-30}", "ends": "{date:+2}", "at": "{date:0}"}"#, today),
+            r#"{"starts": "2026-12-31", "ends": "2027-02-01", "at": "2027-01-30"}"#
+        );
+        assert_eq!(relative_dates("{date:soon} {other}", today), "{date:soon} {other}");
+    }
 }
