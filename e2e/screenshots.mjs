@@ -100,6 +100,14 @@ try {
   await shot(bob, '/p/co-branding/generated', 'co-branding-documents');
   await shot(admin, '/p/co-branding/approvals', 'co-branding-approvals');
   await shot(admin, '/p/co-branding/analytics', 'co-branding-analytics');
+  await shot(bob, '/p/mdf/', 'mdf-partner');
+  await bob.getByRole('link', { name: 'Seattle security roadshow' }).click();
+  await shot(bob, new URL(bob.url()).pathname, 'mdf-request');
+  await shot(manager, '/p/mdf/', 'mdf-queue');
+  await admin.goto('/p/mdf/budgets');
+  await admin.getByRole('link', { name: 'Reseller co-op fund' }).click();
+  await shot(admin, new URL(admin.url()).pathname, 'mdf-budget');
+  await shot(admin, '/p/mdf/roi', 'mdf-roi');
   // Alice's SCORM course, in progress: the package runs in the sandboxed player and resumes at her screen.
   await alice.goto('/p/lms/my');
   await alice.getByRole('link', { name: 'Firewall policy essentials' }).click();

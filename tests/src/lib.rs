@@ -507,6 +507,14 @@ pub fn co_branding() -> PluginSource {
     }
 }
 
+/// The bundled market development funds plugin.
+pub fn mdf() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/mdf"),
+        crate_name: "portico_plugin_mdf",
+    }
+}
+
 /// The bundled deal registration plugin.
 pub fn deals() -> PluginSource {
     PluginSource {

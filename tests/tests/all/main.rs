@@ -20,6 +20,7 @@ mod headers;
 mod limits;
 mod lms;
 mod mail;
+mod mdf;
 mod ops;
 mod plugins;
 mod replicas;
