@@ -132,9 +132,11 @@ impl TenantScope<'_> {
         )?;
         let Some((user, last_used_at)) = row else { return Ok(None) };
         // Recorded at most once a minute per token, so API traffic is not a stream of writes: the statement runs
-        // only when the use is due (on SQLite even an UPDATE that changes nothing takes the write lock).
+        // only when the use is due (on SQLite even an UPDATE that changes nothing takes the write lock), and only
+        // once per process for a burst of calls that all found it due — each would otherwise hold a connection
+        // while waiting for SQLite's write lock, which the pool's other users then lack.
         let now = now_millis();
-        if last_used_at.is_none_or(|at| at < now - 60_000) {
+        if last_used_at.is_none_or(|at| at < now - 60_000) && token_use_due(self.tenant_id, token_hash, now) {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND token_hash = $2 \
                  AND (last_used_at IS NULL OR last_used_at < $4)",
@@ -341,5 +343,24 @@ impl TenantScope<'_> {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// Whether this process should record a token's use now: not if it did less than a minute ago. Forgets entries
+/// older than a minute once it holds many.
+fn token_use_due(tenant_id: &str, token_hash: &str, now: Millis) -> bool {
+    static RECORDED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Millis>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut recorded = RECORDED.lock().expect("token use lock");
+    if recorded.len() > 10_000 {
+        recorded.retain(|_, at| *at >= now - 60_000);
+    }
+    let key = format!("{tenant_id}:{token_hash}");
+    match recorded.get(&key) {
+        Some(at) if *at >= now - 60_000 => false,
+        _ => {
+            recorded.insert(key, now);
+            true
+        }
     }
 }
