@@ -576,6 +576,7 @@ pub struct RequestFields {
     pub total_cost: String,
     #[serde(deserialize_with = "crate::money::text")]
     pub own_share: String,
+    #[serde(deserialize_with = "crate::money::count")]
     pub expected_leads: Option<u32>,
     #[serde(deserialize_with = "crate::money::text")]
     pub expected_pipeline: String,

@@ -30,6 +30,18 @@ pub fn currency(s: &str) -> Option<String> {
     (c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase())).then_some(c)
 }
 
+/// A whole count as a form or a JSON client sends it: a number, its text, or nothing (empty).
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let bad = || serde::de::Error::custom("a count is a whole number like 40");
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(bad),
+        serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
+        serde_json::Value::String(s) => s.trim().replace(',', "").parse().map(Some).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
 /// Parses "12500", "12,500.5" or "12500.50" into minor units of `currency`; refuses more decimals than the
 /// currency has, signs, and anything else, in words.
 pub fn parse(s: &str, currency: &str) -> Result<i64, String> {

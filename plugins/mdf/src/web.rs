@@ -200,7 +200,14 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Error> {
         return req.json();
     }
     let map: serde_json::Map<String, Value> = req.form.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    serde_json::from_value(Value::Object(map)).map_err(|e| Error::invalid("body", e.to_string()))
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        // The one field a form can get wrong in shape: the expected leads.
+        if e.to_string().contains("count") {
+            Error::invalid("expected_leads", "Give the expected leads as a whole number, like 40.")
+        } else {
+            Error::invalid("body", "The form could not be read; send it again.")
+        }
+    })
 }
 
 /// One text parameter from a JSON body, the form or the query.
@@ -822,6 +829,8 @@ fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error
         b.data.allocations.iter().map(|a| (a.org_id.clone(), a.org_name.clone())).collect();
     let mut partners = Vec::new();
     let mut tiers = Vec::new();
+    // What each bucket is, in words, for the ledger.
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
     for bal in &balances {
         let t = &bal.data.totals;
         if let Some(org) = bal.data.bucket.strip_prefix("org:").or_else(|| bal.data.bucket.strip_prefix("use:")) {
@@ -829,8 +838,11 @@ fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error
                 Some(n) => n.clone(),
                 None => directory::get_org(org)?.map(|o| o.name).unwrap_or_else(|| org.to_string()),
             };
+            let what = if bal.data.bucket.starts_with("use:") { format!("{name} (its cap)") } else { name.clone() };
+            labels.insert(bal.data.bucket.clone(), what);
             partners.push((name, *t));
         } else if let Some(tier) = bal.data.bucket.strip_prefix("tier:") {
+            labels.insert(bal.data.bucket.clone(), format!("the {tier} pool"));
             tiers.push((tier.to_string(), *t));
         }
     }
@@ -858,7 +870,12 @@ fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error
         &format!("Budget: {}", b.data.name),
         &json!({ "base": BASE, "b": budget_json(&b, true)?, "by_partner": chart(&partners), "by_tier": chart(&tiers),
                  "partners": rows(&partners), "tiers": rows(&tiers), "pooled": b.data.mode == Mode::Pooled,
-                 "entries": entries.iter().map(entry_json).collect::<Vec<_>>(), "next": next, "check_ok": bad.is_empty(),
+                 "entries": entries.iter().map(|e| {
+                     let mut v = entry_json(e);
+                     v["bucket_label"] = json!(labels.get(&e.data.bucket).cloned().unwrap_or_else(|| e.data.bucket.clone()));
+                     v
+                 }).collect::<Vec<_>>(),
+                 "next": next, "check_ok": bad.is_empty(),
                  "mismatches": bad.len() }),
     ))
 }

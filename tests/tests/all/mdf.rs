@@ -579,6 +579,7 @@ async fn the_pages_show_funds_the_queue_and_the_ledger() {
                 ("ends", &day(&app, 1)),
                 ("total_cost", "100"),
                 ("asked", "99"),
+                ("expected_leads", ""),
                 ("submit", "1"),
             ],
         )
