@@ -17,6 +17,10 @@
 //!   a two-filter query whose first filter matches half the records and whose second matches ten;
 //! - the training plugin: its catalogue's first page with `BENCH_COURSES` (default 1,000) courses, and a learner's
 //!   "my learning" among `BENCH_ENROLMENTS` (default 100,000) enrolments, as pages, on SQLite and PostgreSQL;
+//! - co-branding: a batch run making `BENCH_PARTNERS` (default 500) partners' PDFs (ms per PDF), and one
+//!   partner's PDF through the JSON API, on SQLite and PostgreSQL;
+//! - market development funds: a partner's balance with `BENCH_LEDGER` (default 100,000) ledger entries in the
+//!   budget, and 20 concurrent approvals against a budget that holds 10 of them, on SQLite and PostgreSQL;
 //! - deal registration at scale: the conflict check and a submit (conflict check, receipt, writes) through the
 //!   JSON API with `BENCH_DEALS` (default 1,000,000) existing deals, each with its receipt in the chain, in the
 //!   tenant, on SQLite and PostgreSQL.
@@ -25,7 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_tests::{
-    DbKind, api_get, capabilities, content, deals, guestbook, hostile, invocation, lms, load_plugin, spawn_app,
+    DbKind, api_get, capabilities, co_branding, content, deals, guestbook, hostile, invocation, lms, load_plugin, mdf,
+    spawn_app,
 };
 use serde_json::{Value, json};
 
@@ -409,6 +414,171 @@ async fn timed_searches(app: &portico_tests::TestApp, path_for: impl Fn(&str) ->
     }
     ms.sort_by(f64::total_cmp);
     ms
+}
+
+/// Co-branding at scale: `n` reseller partners with a logo, the demo flyer as a published PDF template, and a batch
+/// run for the program through the plugin's JSON route, its chunks delivered as the job runner does. The time per
+/// PDF (the whole run over `n`: the vendor's PDF parsed once per chunk, each partner's logo read and embedded, the
+/// PDF written to the blob store and recorded), and 30 single partner generations (ms, sorted) beside it.
+async fn co_branding_at_scale(kind: DbKind, n: usize) -> (f64, f64, Vec<f64>) {
+    use reqwest::multipart::{Form, Part};
+    let app = spawn_app(kind).await;
+    app.install(&co_branding().package(None), &["reseller", "msp"]).await;
+    let t = app.tenant_id("acme").await;
+    let scope = app.state.db.tenant(&t);
+    let reseller = scope.program_by_key("reseller").await.unwrap();
+    let silver = reseller.tiers.iter().find(|t| t.key == "silver").unwrap().id.clone();
+    let logo = include_bytes!("../../../host/demo/northwind-logo.png").to_vec();
+    let mut orgs: Vec<String> = Vec::new();
+    for i in 0..n {
+        let p = portico::domain::OrgProfile {
+            name: format!("Reseller {i:04} Networks"),
+            phone: format!("+1 555 {i:04}"),
+            address: format!("{i} Market Street, Springfield"),
+            website: format!("https://reseller{i}.example"),
+            ..Default::default()
+        };
+        let org = scope.create_org(portico::domain::OrgKind::Partner, &p).await.unwrap();
+        scope.enrol(&org.id, &reseller.id, &silver).await.unwrap();
+        let key = format!("tenants/{t}/orgs/{}/logo-bench.png", org.id);
+        app.state.blobs.put(&key, logo.clone()).await.unwrap();
+        scope.set_org_logo(&org.id, Some(&key)).await.unwrap();
+        orgs.push(org.id);
+    }
+    let northwind = scope.user_by_email("bob@northwind.example").await.unwrap().unwrap().org_id;
+    let key = format!("tenants/{t}/orgs/{northwind}/logo-bench.png");
+    app.state.blobs.put(&key, logo.clone()).await.unwrap();
+    scope.set_org_logo(&northwind, Some(&key)).await.unwrap();
+
+    let c = app.client();
+    let admin = c.token("admin@acme.example", "portico-demo").await;
+    let demo: Value =
+        serde_json::from_str(include_str!("../../../plugins/co-branding/demo.json")).expect("the demo steps");
+    let areas = demo[0]["body"]["areas"].as_str().unwrap().to_string();
+    let flyer = include_bytes!("../../../plugins/co-branding/demo/cloud-firewall-flyer.pdf").to_vec();
+    let form = Form::new()
+        .text("name", "Cloud Firewall flyer")
+        .text("kind", "pdf")
+        .text("areas", areas)
+        .part("file", Part::bytes(flyer).file_name("flyer.pdf"));
+    let page = c.api_multipart("/api/v1/p/co-branding/templates", &admin, form).await;
+    assert_eq!(page.status, reqwest::StatusCode::CREATED, "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/p/co-branding/templates/{id}");
+    let page = c.api(reqwest::Method::PUT, &path, Some(&admin), Some(json!({ "status": "published" }))).await;
+    assert!(page.status.is_success(), "{}", page.body);
+
+    let started = Instant::now();
+    let page = c
+        .api(reqwest::Method::POST, &format!("{path}/batch"), Some(&admin), Some(json!({ "program": "reseller" })))
+        .await;
+    assert!(page.status.is_success(), "{}", page.body);
+    let batch = page.json()["id"].as_str().unwrap().to_string();
+    loop {
+        portico::plugins::jobs::deliver_due(&app.state, 10).await.unwrap();
+        let b =
+            c.api(reqwest::Method::GET, &format!("/api/v1/p/co-branding/batches/{batch}"), Some(&admin), None).await;
+        if b.json()["finished"] == true {
+            assert_eq!(b.json()["made"].as_u64(), Some(n as u64 + 1), "{}", b.body);
+            break;
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    let bob = c.token("bob@northwind.example", "portico-demo").await;
+    let mut single = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let page =
+            c.api(reqwest::Method::POST, &format!("{path}/generate"), Some(&bob), Some(json!({ "values": {} }))).await;
+        assert_eq!(page.status, reqwest::StatusCode::CREATED, "{}", page.body);
+        single.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    single.sort_by(f64::total_cmp);
+    // Northwind and Fabrikam are reseller partners too (Fabrikam without a logo, listed): n + 1 PDFs made.
+    (total * 1000.0 / (n as f64 + 1.0), total, single)
+}
+
+/// Market development funds at scale: a budget whose ledger holds `entries` entries for Northwind (bulk-seeded as
+/// the plugin writes them: allocations and the reservations and releases of past requests, the bucket's running
+/// totals set to what they add up to), then Bob's balance through the JSON API 300 times (the plugin reads the
+/// running totals, never the entries); and 20 requests approved by 20 concurrent approvers against a budget that
+/// holds 10 of them (each approval a read and a revision-checked write of the balance, retried when another
+/// approval moved it). Latencies in ms, sorted; the number approved.
+async fn mdf_at_scale(kind: DbKind, entries: u64) -> (Vec<f64>, Vec<f64>, usize) {
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
+    let app = spawn_app(kind).await;
+    app.install(&mdf().package(None), &["reseller", "msp"]).await;
+    let c = app.client();
+    let admin = c.token("admin@acme.example", "portico-demo").await;
+    let bob = c.token("bob@northwind.example", "portico-demo").await;
+    let day = |d: i64| {
+        chrono::DateTime::from_timestamp_millis(app.state.clock.now_ms() + d * 86_400_000)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let budget = |amount: &str| {
+        json!({ "name": "Bench", "program": "reseller", "currency": "USD", "pct": 100, "starts": day(-1),
+                "ends": day(90), "mode": "allocated",
+                "allocations": [{ "org_name": "Northwind Solutions", "amount": amount }] })
+    };
+    let page = c.api(reqwest::Method::POST, "/api/v1/p/mdf/budgets", Some(&admin), Some(budget("1,000,000.00"))).await;
+    assert!(page.status.is_success(), "{}", page.body);
+    let id = page.json()["id"].as_str().unwrap().to_string();
+    let org = app.demo_user("bob@northwind.example").await.org_id;
+    let tenant = app.tenant_id("acme").await;
+    let rs = RecordScope { tenant_id: tenant, plugin_id: "mdf".into(), org: None };
+    let indexes = indexes(&mdf(), "ledger");
+    let now = portico::domain::now_millis();
+    let mut i = 0;
+    while i < entries {
+        let mut tx = app.state.db.begin().await.unwrap();
+        let rows: Vec<_> = (i..(i + 2_000).min(entries))
+            .map(|k| {
+                let kind = if k % 2 == 0 { "reservation" } else { "release" };
+                let e = json!({ "budget_id": id, "bucket": format!("org:{org}"), "org_id": org, "kind": kind,
+                                "amount": 100, "currency": "USD", "request_id": format!("r{}", k / 2), "note": "bench",
+                                "by": "bench", "at": now - (entries - k) as i64 });
+                (format!("e{k:07}"), Some(org.clone()), e.as_object().unwrap().clone())
+            })
+            .collect();
+        bulk_insert(&mut tx, &rs, "ledger", &rows, &indexes, now).await.unwrap();
+        tx.commit().await.unwrap();
+        i += 2_000;
+    }
+    app.state.db.analyze().await.unwrap();
+    let mut balance = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        let page = c.api(reqwest::Method::GET, "/api/v1/p/mdf/balance", Some(&bob), None).await;
+        assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+        balance.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    balance.sort_by(f64::total_cmp);
+    // 20 approvals at once against a budget that holds 10.
+    let page = c.api(reqwest::Method::POST, "/api/v1/p/mdf/budgets", Some(&admin), Some(budget("10,000.00"))).await;
+    let small = page.json()["id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let body = json!({ "budget_id": small, "activity_type": "Event", "activity": format!("Event {n}"),
+                           "starts": day(0), "ends": day(1), "total_cost": "1,000", "asked": "1,000", "submit": true });
+        let page = c.api(reqwest::Method::POST, "/api/v1/p/mdf/requests", Some(&bob), Some(body)).await;
+        assert_eq!(page.status, reqwest::StatusCode::CREATED, "{}", page.body);
+        ids.push(page.json()["id"].as_str().unwrap().to_string());
+    }
+    let timed = ids.iter().map(|r| {
+        let (c, admin, path) = (&c, &admin, format!("/api/v1/p/mdf/requests/{r}/approve"));
+        async move {
+            let t = Instant::now();
+            let page = c.api(reqwest::Method::POST, &path, Some(admin), Some(json!({}))).await;
+            (t.elapsed().as_secs_f64() * 1000.0, page.status == reqwest::StatusCode::OK)
+        }
+    });
+    let results = futures::future::join_all(timed).await;
+    let approved = results.iter().filter(|r| r.1).count();
+    let mut approve: Vec<f64> = results.into_iter().map(|r| r.0).collect();
+    approve.sort_by(f64::total_cmp);
+    (balance, approve, approved)
 }
 
 /// The content library at scale: `n` assets seeded as the plugin writes them (records, and search documents with
@@ -1066,6 +1236,58 @@ async fn main() {
             out.insert(label.into(), json!({ "assets": n, "seed_seconds": seed_s, "search_ms": spread(&search) }));
         }
         report.insert("content".into(), Value::Object(out));
+    }
+
+    if section("co-branding") {
+        let n: usize = std::env::var("BENCH_PARTNERS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            eprintln!("co-branding {n} partners on {label}…");
+            let (per_pdf, total, single) = co_branding_at_scale(kind, n).await;
+            table.push(row(&format!("co-branding batch, {n} partners' PDFs, {label} (ms per PDF)"), per_pdf, None));
+            table.push(row(
+                &format!("co-branding one partner's PDF via the API, {label} (ms)"),
+                percentile(&single, 0.5),
+                Some(percentile(&single, 0.99)),
+            ));
+            out.insert(
+                label.into(),
+                json!({ "partners": n, "batch_seconds": total, "ms_per_pdf": per_pdf, "single_ms": spread(&single) }),
+            );
+        }
+        report.insert("co_branding".into(), Value::Object(out));
+    }
+
+    if section("mdf") {
+        let n: u64 = std::env::var("BENCH_LEDGER").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let mut out = serde_json::Map::new();
+        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+            if !dbs.split(',').any(|d| d.trim() == label) {
+                continue;
+            }
+            eprintln!("mdf with {n} ledger entries on {label}…");
+            let (balance, approve, approved) = mdf_at_scale(kind, n).await;
+            table.push(row(
+                &format!("MDF partner balance, {n} ledger entries in the budget, {label} (ms; p99 ≤ 10)"),
+                percentile(&balance, 0.5),
+                Some(percentile(&balance, 0.99)),
+            ));
+            table.push(row(
+                &format!("MDF approval, 20 concurrent approvers on one budget, {label} (ms; {approved} of 20 fit)"),
+                percentile(&approve, 0.5),
+                Some(percentile(&approve, 0.99)),
+            ));
+            out.insert(
+                label.into(),
+                json!({ "entries": n, "balance_ms": spread(&balance), "approve_ms": spread(&approve), "approved": approved }),
+            );
+        }
+        report.insert("mdf".into(), Value::Object(out));
     }
 
     if section("deals") {
