@@ -59,6 +59,12 @@ browserTest('staff read the ledger, create a budget, read ROI and export reimbur
   const ledger = await admin.locator('main').textContent();
   assert.match(ledger, /reimbursement/);
   assert.match(ledger, /every balance equals the sum of its entries/);
+  await admin.getByLabel('Add funds to').selectOption({ label: 'Fabrikam Systems' });
+  await admin.getByLabel('Amount (USD)').fill('1,000');
+  await admin.getByRole('button', { name: 'Add funds' }).click();
+  await admin.waitForLoadState();
+  assert.match(await admin.locator('main').textContent(), /41,000.00 USD/, 'allocated after the top-up');
+  await accessible(admin);
   await visit(admin, '/p/mdf/budgets/new?program=msp');
   await admin.getByRole('button', { name: 'Create the budget' }).click();
   await admin.waitForLoadState();

@@ -384,6 +384,66 @@ pub fn create_budget(ctx: &Context, actor: &Actor, f: BudgetFields) -> Result<Re
     Ok(r)
 }
 
+/// What staff send to add funds to a budget: a partner (by id or name) of an allocated budget, or a tier of a
+/// pooled one, and the amount.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TopUp {
+    pub org_id: String,
+    pub org_name: String,
+    pub tier: String,
+    #[serde(deserialize_with = "crate::money::text")]
+    pub amount: String,
+}
+
+/// Staff add funds to a running budget: to a partner's allocation (a partner of the program not allocated yet gets
+/// one) or to a tier's pool; an allocation entry in the ledger, and the budget's record of what was allocated.
+pub fn top_up(ctx: &Context, actor: &Actor, id: &str, f: TopUp) -> Result<Record<Budget>, Error> {
+    actor.staff_only("add funds")?;
+    let b = budget(actor, id)?;
+    if b.data.expired || ctx.now_ms() > b.data.ends_at {
+        return Err(Error::Conflict("this budget's period is over".into()));
+    }
+    let amount = money::parse(&f.amount, &b.data.currency).map_err(|m| Error::invalid("amount", m))?;
+    if amount <= 0 {
+        return Err(Error::invalid("amount", "Add an amount above zero."));
+    }
+    let mut d = b.data.clone();
+    let (bucket, org) = match d.mode {
+        Mode::Allocated => {
+            let org = directory::list_orgs(Some(&d.program))?
+                .into_iter()
+                .find(|o| !o.is_vendor && (o.id == f.org_id || (f.org_id.is_empty() && o.name == f.org_name.trim())))
+                .ok_or_else(|| Error::invalid("org_id", "Choose a partner of the program."))?;
+            match d.allocations.iter_mut().find(|a| a.org_id == org.id) {
+                Some(a) => a.amount += amount,
+                None => d.allocations.push(Allocation { org_id: org.id.clone(), org_name: org.name.clone(), amount }),
+            }
+            (format!("org:{}", org.id), org.id)
+        }
+        Mode::Pooled => {
+            let pool = d
+                .pools
+                .iter_mut()
+                .find(|p| p.tier == f.tier)
+                .ok_or_else(|| Error::invalid("tier", "Choose a tier with a pool in this budget."))?;
+            pool.amount += amount;
+            (format!("tier:{}", f.tier), String::new())
+        }
+    };
+    let bal = bucket_id(&b.id, &bucket);
+    if BALANCES.get::<Balance>(&bal)?.is_none() {
+        BALANCES.insert_with(
+            Some(&bal),
+            None,
+            &Balance { budget_id: b.id.clone(), bucket: bucket.clone(), totals: Totals::default() },
+        )?;
+    }
+    let out = BUDGETS.update(&b.id, b.revision, &d)?;
+    post(ctx, &out, &[bucket], &org, Kind::Allocation, amount, (None, None), "added", &actor.name)?;
+    Ok(out)
+}
+
 /// A partner's use of a pool, made on its first request (its "allocation" is the cap).
 fn ensure_use(ctx: &Context, b: &Record<Budget>, org_id: &str, tier: &str) -> Result<(), Error> {
     let id = bucket_id(&b.id, &format!("use:{org_id}"));

@@ -351,6 +351,10 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
             let (list, next) = ledger(actor, id, limit, req.query("after").map(String::from))?;
             Ok(Response::json(&json!({ "entries": list.iter().map(entry_json).collect::<Vec<_>>(), "next": next })))
         }
+        ("POST", ["budgets", id, "allocate"]) => {
+            let b = funds::top_up(ctx, actor, id, body(req)?)?;
+            Ok(Response::json(&budget_json(&b, true)?))
+        }
         ("GET", ["budgets", id, "check"]) => {
             actor.staff_only("check the ledger")?;
             let b = funds::budget(actor, id)?;
@@ -539,7 +543,21 @@ pub fn page(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Err
             actor.staff_only("create budgets")?;
             budget_form(actor, req, None)
         }
-        ["budgets", id] => budget_page(actor, id, req),
+        ["budgets", id, "allocate"] if post => {
+            let f = funds::TopUp {
+                org_id: req.field("org_id").unwrap_or_default().into(),
+                tier: req.field("tier").unwrap_or_default().into(),
+                amount: req.field("amount").unwrap_or_default().into(),
+                ..Default::default()
+            };
+            match funds::top_up(ctx, actor, id, f) {
+                Ok(_) => Ok(Response::redirect(format!("{BASE}/budgets/{id}"))),
+                Err(Error::Invalid(e)) => budget_page(actor, id, req, Some(e.message)),
+                Err(Error::Conflict(m)) => budget_page(actor, id, req, Some(m)),
+                Err(e) => Err(e),
+            }
+        }
+        ["budgets", id] => budget_page(actor, id, req, None),
         ["roi"] => {
             let [activity, partner, fund] = roi::report(actor)?;
             let rows = |v: Vec<roi::Row>| v.iter().map(roi::Row::json).collect::<Vec<_>>();
@@ -817,7 +835,7 @@ fn budget_form(actor: &Actor, req: &Request, error: Option<portico_sdk::FieldErr
     ))
 }
 
-fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error> {
+fn budget_page(actor: &Actor, id: &str, req: &Request, flash: Option<String>) -> Result<Response, Error> {
     actor.staff_only("see a budget's ledger")?;
     let b = funds::budget(actor, id)?;
     let cur = b.data.currency.clone();
@@ -865,6 +883,17 @@ fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error
     };
     let (entries, next) = ledger(actor, id, 100, req.query("after").map(String::from))?;
     let bad = funds::check(&b.id)?;
+    // Who funds can be added for: the program's partners (allocated) or the pools' tiers.
+    let targets: Vec<Value> = match b.data.mode {
+        Mode::Allocated => directory::list_orgs(Some(&b.data.program))?
+            .into_iter()
+            .filter(|o| !o.is_vendor)
+            .map(|o| json!({ "value": o.id, "label": o.name }))
+            .collect(),
+        Mode::Pooled => {
+            b.data.pools.iter().map(|p| json!({ "value": p.tier, "label": format!("the {} pool", p.tier) })).collect()
+        }
+    };
     Ok(Response::page(
         "budget.html",
         &format!("Budget: {}", b.data.name),
@@ -875,7 +904,8 @@ fn budget_page(actor: &Actor, id: &str, req: &Request) -> Result<Response, Error
                      v["bucket_label"] = json!(labels.get(&e.data.bucket).cloned().unwrap_or_else(|| e.data.bucket.clone()));
                      v
                  }).collect::<Vec<_>>(),
-                 "next": next, "check_ok": bad.is_empty(),
+                 "next": next, "check_ok": bad.is_empty(), "flash": flash, "targets": targets,
+                 "open": !b.data.expired,
                  "mismatches": bad.len() }),
     ))
 }

@@ -486,6 +486,26 @@ async fn a_pooled_budget_holds_each_partner_to_its_cap() {
     assert_eq!(balance(&app, &dave, &id).await["available"], json!(0));
     let b = call(&app, &admin, Method::GET, &format!("/budgets/{id}"), None).await.json();
     assert_eq!(b["totals"]["available"], json!(1_200_000), "the pool keeps the rest for other members: {b}");
+    // Staff add to the member pool; each partner's cap stays as it was.
+    let page = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/budgets/{id}/allocate"),
+        Some(json!({ "tier": "member", "amount": "5,000" })),
+    )
+    .await;
+    assert_eq!(page.json()["totals"]["available"], json!(1_700_000), "{}", page.body);
+    assert_eq!(balance(&app, &dave, &id).await["available"], json!(0));
+    let page = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/budgets/{id}/allocate"),
+        Some(json!({ "tier": "premier", "amount": "1" })),
+    )
+    .await;
+    assert_eq!(page.json()["error"]["field"], json!("tier"), "{}", page.body);
     check_ledger(&app, &admin).await;
 }
 
@@ -592,5 +612,45 @@ async fn the_pages_show_funds_the_queue_and_the_ledger() {
     admin_web.login_ok("admin@acme.example").await;
     let page = admin_web.get(&format!("/admin/orgs/{org}")).await;
     assert!(page.body.contains("<strong>21,000.00 USD</strong> available"), "{}", page.body);
+    check_ledger(&app, &admin).await;
+}
+
+#[tokio::test]
+async fn staff_add_funds_to_a_running_budget() {
+    let app = setup(DbKind::Sqlite).await;
+    let (admin, bob) = (token(&app, "admin@acme.example").await, token(&app, "bob@northwind.example").await);
+    let id = budget(
+        &app,
+        &admin,
+        json!({ "ends": day(&app, 30), "allocations": [{ "org_name": "Northwind Solutions", "amount": "1,000" }] }),
+    )
+    .await;
+    let add = |body: Value| {
+        let (app, admin, path) = (&app, &admin, format!("/budgets/{id}/allocate"));
+        async move { call(app, admin, Method::POST, &path, Some(body)).await }
+    };
+    let page = add(json!({ "org_name": "Northwind Solutions", "amount": "2,500.50" })).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(balance(&app, &bob, &id).await["available"], json!(350_050));
+    // A partner of the program without an allocation gets one; a partner of another program is refused.
+    let page = add(json!({ "org_name": "Fabrikam Systems", "amount": "700" })).await;
+    assert_eq!(page.json()["allocations"].as_array().unwrap().len(), 2, "{}", page.body);
+    let page = add(json!({ "org_name": "Contoso Managed Services", "amount": "700" })).await;
+    assert_eq!(page.json()["error"]["field"], json!("org_id"), "{}", page.body);
+    let page = add(json!({ "org_name": "Northwind Solutions", "amount": "-5" })).await;
+    assert_eq!(page.json()["error"]["field"], json!("amount"), "{}", page.body);
+    let page = call(
+        &app,
+        &bob,
+        Method::POST,
+        &format!("/budgets/{id}/allocate"),
+        Some(json!({ "org_name": "Northwind Solutions", "amount": "9" })),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Not after the period.
+    app.state.clock.advance(40 * DAY);
+    let page = add(json!({ "org_name": "Northwind Solutions", "amount": "1" })).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
     check_ledger(&app, &admin).await;
 }
