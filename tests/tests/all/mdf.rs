@@ -4,7 +4,7 @@
 //! funds by page, API and CSV — with the ledger's running totals recomputed after each test, on SQLite and
 //! PostgreSQL.
 
-use portico_tests::{DbKind, Page, TestApp, deals, mdf, spawn_app};
+use portico_tests::{DbKind, Page, TestApp, capabilities, deals, mdf, spawn_app};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -154,6 +154,11 @@ async fn twenty_concurrent_approvals_never_overdraw_a_budget_postgres() {
 
 async fn partial_approval_claims_and_payments_add_up_to_the_cent(kind: DbKind) {
     let app = setup(kind).await;
+    // A plugin that records the MDF events it receives, to check their documented payloads.
+    let text = capabilities().manifest_text();
+    let (from, to) = (text.find("events = [").unwrap(), text.find("]\n\n[grants]").unwrap() + 1);
+    let manifest = format!("{}events = [\"mdf.request.approved\", \"mdf.claim.paid\"]{}", &text[..from], &text[to..]);
+    app.install(&capabilities().package(Some(&manifest)), &["reseller", "msp"]).await;
     let (admin, manager, bob) = (
         token(&app, "admin@acme.example").await,
         token(&app, "manager@acme.example").await,
@@ -226,6 +231,26 @@ async fn partial_approval_claims_and_payments_add_up_to_the_cent(kind: DbKind) {
     assert!(page.body.contains("2,500.01 USD still owed"), "{}", page.body);
     let page = pay("").await;
     assert_eq!((page.status, page.json()["status"].clone()), (StatusCode::OK, json!("paid")), "{}", page.body);
+    // The events, with their documented payloads.
+    portico::plugins::jobs::deliver_due(&app.state, 100).await.unwrap();
+    let seen = app.client().api(Method::GET, "/api/v1/p/capabilities/seen", Some(&admin), None).await.json();
+    let payload = |topic: &str| {
+        seen["seen"].as_array().unwrap().iter().find(|e| e["topic"] == topic).map(|e| e["payload"].clone())
+    };
+    let approved = payload("mdf.request.approved").unwrap_or_else(|| panic!("{seen}"));
+    assert_eq!(
+        (approved["request_id"].as_str(), &approved["approved"], &approved["currency"]),
+        (Some(rid), &json!(450_001), &json!("USD"))
+    );
+    assert!(
+        approved["org_id"].is_string() && approved["budget_id"] == json!(id) && approved["at"].is_i64(),
+        "{approved}"
+    );
+    let paid = payload("mdf.claim.paid").unwrap_or_else(|| panic!("{seen}"));
+    assert_eq!(
+        (paid["claim_id"].as_str(), &paid["paid"], &paid["request_id"]),
+        (Some(cid), &json!(400_001), &json!(rid))
+    );
     // The request is settled: what the claim did not use (500.00) came back.
     let r = call(&app, &bob, Method::GET, &format!("/requests/{rid}"), None).await.json();
     assert_eq!(r["status"], json!("closed"));
