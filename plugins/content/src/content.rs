@@ -421,6 +421,11 @@ pub fn folders() -> Result<Vec<Record<Folder>>, Error> {
     Ok(FOLDERS.query().all_orgs().limit(500).fetch::<Folder>()?.records)
 }
 
+/// Folders as the tree functions take them.
+pub fn folder_refs(folders: &[Record<Folder>]) -> Vec<crate::library::FolderRef<'_>> {
+    folders.iter().map(|f| (f.id.as_str(), f.data.name.as_str(), f.data.parent.as_deref())).collect()
+}
+
 /// A view or a download, recorded for the viewer's organisation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -519,13 +524,10 @@ pub fn list(
 ) -> Result<Listing, Error> {
     let now = ctx.now_ms();
     // A folder holds its subfolders' assets too.
-    let all = match folder.filter(|f| !f.is_empty()) {
-        Some(_) => folders()?,
-        None => Vec::new(),
-    };
-    let refs: Vec<crate::library::FolderRef> =
-        all.iter().map(|f| (f.id.as_str(), f.data.name.as_str(), f.data.parent.as_deref())).collect();
-    let inside: Option<Vec<&str>> = folder.filter(|f| !f.is_empty()).map(|f| crate::library::within(&refs, f));
+    let folder = folder.filter(|f| !f.is_empty());
+    let all = if folder.is_some() { folders()? } else { Vec::new() };
+    let refs = folder_refs(&all);
+    let inside: Option<Vec<&str>> = folder.map(|f| crate::library::within(&refs, f));
     if let Some(text) = q.map(str::trim).filter(|s| !s.is_empty()) {
         let mut labels = if actor.staff { Vec::new() } else { query_labels(&actor.viewer) };
         if let Some(l) = language.filter(|l| !l.is_empty()) {

@@ -122,9 +122,7 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
 
 /// The folders in tree order, each with its depth and its name indented for a select.
 fn folder_tree(folders: &[Record<Folder>]) -> Vec<Value> {
-    let refs: Vec<crate::library::FolderRef> =
-        folders.iter().map(|f| (f.id.as_str(), f.data.name.as_str(), f.data.parent.as_deref())).collect();
-    crate::library::tree(&refs)
+    crate::library::tree(&content::folder_refs(folders))
         .into_iter()
         .map(|(id, name, depth)| json!({ "id": id, "name": name, "depth": depth, "label": format!("{}{name}", "— ".repeat(depth)) }))
         .collect()
