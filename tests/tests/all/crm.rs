@@ -715,7 +715,7 @@ async fn approved_deals_reach_salesforce_once_and_salesforce_closes_them_in_the_
     deliver(&app).await;
     assert_eq!(sf.org().records["Account"].len(), 3, "stored before the hang");
     assert!(sf.org().find("Opportunity", "Partner_Deal_Id__c", &json!(second)).is_empty());
-    // Event delivery retries after a back-off of 2 s, on the wall clock.
+    // Event delivery retries after a back-off of 2 s.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     deliver(&app).await;
     let log = crm_api(&app, Method::GET, "/log", None).await.body;

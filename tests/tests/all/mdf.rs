@@ -558,7 +558,6 @@ async fn deals_registered_during_an_activity_count_towards_its_roi() {
         .await;
     assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
     let deal = page.json()["id"].as_str().unwrap().to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     portico::plugins::jobs::deliver_due(&app.state, 100).await.unwrap();
     let got = call(&app, &bob, Method::GET, &format!("/requests/{rid}"), None).await.json();
     assert_eq!(got["deals"][0]["id"], json!(deal), "{got}");
