@@ -479,26 +479,33 @@ fn tier_of(org_id: &str, program: &str) -> Result<Option<String>, Error> {
         .map(|e| e.tier))
 }
 
-/// The budgets the actor may see: staff all; a partner those of its programs that hold funds for it.
-pub fn budgets(actor: &Actor) -> Result<Vec<Record<Budget>>, Error> {
-    let all = BUDGETS.query().all_orgs().limit(500).fetch::<Budget>()?.records;
-    if actor.staff() {
-        return Ok(all);
-    }
-    let org = directory::get_org(&actor.org_id)?;
-    let tiers: BTreeMap<String, String> =
-        org.map(|o| o.enrolments.into_iter().map(|e| (e.program, e.tier)).collect()).unwrap_or_default();
-    Ok(all
-        .into_iter()
-        .filter(|b| match b.data.mode {
-            Mode::Allocated => b.data.allocations.iter().any(|a| a.org_id == actor.org_id),
-            Mode::Pooled => tiers.get(&b.data.program).is_some_and(|t| b.data.pools.iter().any(|p| &p.tier == t)),
-        })
-        .collect())
+/// Which budgets the actor may see: staff every one; a partner those of its programs that hold funds for it (an
+/// allocation of its own, or a pool for its tier).
+fn visible_to(actor: &Actor) -> Result<impl Fn(&Record<Budget>) -> bool, Error> {
+    let tiers: Option<BTreeMap<String, String>> = if actor.staff() {
+        None
+    } else {
+        let org = directory::get_org(&actor.org_id)?;
+        Some(org.map(|o| o.enrolments.into_iter().map(|e| (e.program, e.tier)).collect()).unwrap_or_default())
+    };
+    let org_id = actor.org_id.clone();
+    Ok(move |b: &Record<Budget>| match (&tiers, b.data.mode) {
+        (None, _) => true,
+        (Some(_), Mode::Allocated) => b.data.allocations.iter().any(|a| a.org_id == org_id),
+        (Some(t), Mode::Pooled) => t.get(&b.data.program).is_some_and(|t| b.data.pools.iter().any(|p| &p.tier == t)),
+    })
 }
 
+/// The budgets the actor may see.
+pub fn budgets(actor: &Actor) -> Result<Vec<Record<Budget>>, Error> {
+    let visible = visible_to(actor)?;
+    Ok(BUDGETS.query().all_orgs().limit(500).fetch::<Budget>()?.records.into_iter().filter(|b| visible(b)).collect())
+}
+
+/// A budget the actor may see; else not found.
 pub fn budget(actor: &Actor, id: &str) -> Result<Record<Budget>, Error> {
-    budgets(actor)?.into_iter().find(|b| b.id == id).ok_or_else(|| Error::NotFound(format!("no budget {id}")))
+    let visible = visible_to(actor)?;
+    BUDGETS.get::<Budget>(id)?.filter(|b| visible(b)).ok_or_else(|| Error::NotFound(format!("no budget {id}")))
 }
 
 /// What a partner organisation has in a budget: available to request, reserved, reimbursed.
@@ -1240,9 +1247,16 @@ pub fn expire(ctx: &Context) -> Result<(), Error> {
             continue;
         }
         // Approved requests whose claim deadline has passed with no claim: their reservation comes back first.
-        let approved = REQUESTS.query().all_orgs().eq("status", "approved").limit(1000).fetch::<Request>()?.records;
+        let approved = REQUESTS
+            .query()
+            .all_orgs()
+            .eq("budget_id", &b.id)
+            .eq("status", "approved")
+            .limit(1000)
+            .fetch::<Request>()?
+            .records;
         let mut waiting = false;
-        for r in approved.into_iter().filter(|r| r.data.budget_id == b.id) {
+        for r in approved {
             let deadline = r.data.ends_at + b.data.claim_days * DAY_MS;
             let claimed = CLAIMS.query().all_orgs().eq("request_id", &r.id).count()? > 0;
             if claimed {

@@ -45,6 +45,15 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds another bucket's totals to these (a budget's, a program's).
+    pub fn add(&mut self, other: &Totals) {
+        self.allocated += other.allocated;
+        self.reserved += other.reserved;
+        self.released += other.released;
+        self.reimbursed += other.reimbursed;
+        self.expired += other.expired;
+    }
+
     /// What may still be reserved.
     pub fn available(&self) -> i64 {
         self.allocated - self.reserved + self.released - self.expired

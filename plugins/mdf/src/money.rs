@@ -76,9 +76,13 @@ pub fn parse(s: &str, currency: &str) -> Result<i64, String> {
 
 /// Minor units written with thousands separators and the currency's decimals: "12,500.50 USD".
 pub fn format(minor: i64, currency: &str) -> String {
+    format!("{} {currency}", number(minor, currency))
+}
+
+/// The number alone, as a form field shows it: "12,500.50".
+pub fn number(minor: i64, currency: &str) -> String {
     let d = decimals(currency);
     let scale = 10_i64.pow(d) as u64;
-    let neg = minor < 0;
     let abs = minor.unsigned_abs();
     let whole = (abs / scale).to_string();
     let mut grouped = String::new();
@@ -88,11 +92,11 @@ pub fn format(minor: i64, currency: &str) -> String {
         }
         grouped.push(c);
     }
-    let sign = if neg { "-" } else { "" };
+    let sign = if minor < 0 { "-" } else { "" };
     if d == 0 {
-        format!("{sign}{grouped} {currency}")
+        format!("{sign}{grouped}")
     } else {
-        format!("{sign}{grouped}.{:0width$} {currency}", abs % scale, width = d as usize)
+        format!("{sign}{grouped}.{:0width$}", abs % scale, width = d as usize)
     }
 }
 

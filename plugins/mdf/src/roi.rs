@@ -41,6 +41,16 @@ impl Deal {
     pub fn open(&self) -> bool {
         matches!(self.status.as_str(), "submitted" | "approved")
     }
+
+    /// Counts the deal's amount into the pipeline (while open) or the won revenue.
+    pub fn count_in(&self, pipeline: &mut Sums, won: &mut Sums) {
+        let Some(a) = self.amount else { return };
+        if self.open() {
+            pipeline.add(&self.currency, a);
+        } else if self.status == "won" {
+            won.add(&self.currency, a);
+        }
+    }
 }
 
 fn iso_ms(v: &Value) -> Option<i64> {
@@ -222,12 +232,7 @@ pub fn report(actor: &Actor) -> Result<[Vec<Row>; 3], Error> {
             row.funded.add(&r.data.currency, r.data.approved);
             row.deals += deals.len();
             for d in &deals {
-                let Some(a) = d.data.amount else { continue };
-                if d.data.open() {
-                    row.pipeline.add(&d.data.currency, a);
-                } else if d.data.status == "won" {
-                    row.won.add(&d.data.currency, a);
-                }
+                d.data.count_in(&mut row.pipeline, &mut row.won);
             }
         }
     }

@@ -18,6 +18,11 @@ use crate::roi;
 
 pub const BASE: &str = "/p/mdf";
 
+/// A date as a date field and the CSV write it: `2027-03-31`.
+fn ymd(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
 fn status_label(s: Status) -> &'static str {
     match s {
         Status::Draft => "Draft",
@@ -79,12 +84,7 @@ fn budget_totals(b: &Record<Budget>) -> Result<(Totals, Vec<Record<Balance>>), E
     let list = BALANCES.query().all_orgs().eq("budget_id", &b.id).limit(5000).fetch::<Balance>()?.records;
     let mut t = Totals::default();
     for bal in list.iter().filter(|x| !x.data.bucket.starts_with("use:")) {
-        let x = &bal.data.totals;
-        t.allocated += x.allocated;
-        t.reserved += x.reserved;
-        t.released += x.released;
-        t.reimbursed += x.reimbursed;
-        t.expired += x.expired;
+        t.add(&bal.data.totals);
     }
     Ok((t, list))
 }
@@ -98,7 +98,13 @@ fn totals_json(t: &Totals, cur: &str) -> Value {
             "used_pct": if t.allocated > 0 { (t.outstanding() + t.reimbursed) * 100 / t.allocated } else { 0 } })
 }
 
+/// A budget as the API and pages show it; staff also see its allocations, pools and totals.
 fn budget_json(b: &Record<Budget>, staff: bool) -> Result<Value, Error> {
+    Ok(budget_json_with(b, if staff { Some(budget_totals(b)?.0) } else { None }))
+}
+
+/// [`budget_json`] with the totals already read (staff's view), or none (a partner's).
+fn budget_json_with(b: &Record<Budget>, totals: Option<Totals>) -> Value {
     let d = &b.data;
     let cur = &d.currency;
     let mut v = json!({
@@ -107,7 +113,7 @@ fn budget_json(b: &Record<Budget>, staff: bool) -> Result<Value, Error> {
         "claim_days": d.claim_days, "mode": d.mode, "expired": d.expired,
         "second_above": d.second_above, "second_above_text": (d.second_above > 0).then(|| format(d.second_above, cur)),
     });
-    if staff {
+    if let Some(totals) = totals {
         v["allocations"] = json!(
             d.allocations
                 .iter()
@@ -122,16 +128,41 @@ fn budget_json(b: &Record<Budget>, staff: bool) -> Result<Value, Error> {
             "amount_text": format(p.amount, cur), "cap_text": format(p.cap, cur) }))
                 .collect::<Vec<_>>()
         );
-        v["totals"] = totals_json(&budget_totals(b)?.0, cur);
+        v["totals"] = totals_json(&totals, cur);
         v["created_by"] = json!(d.created_by);
     }
-    Ok(v)
+    v
 }
 
-fn request_json(ctx: &Context, actor: &Actor, r: &Record<FundRequest>, claim: Option<&Record<Claim>>) -> Value {
+/// Days to claim after an activity, by budget (for the requests' deadlines).
+struct ClaimDays(BTreeMap<String, i64>);
+
+impl ClaimDays {
+    fn of(budgets: &[Record<Budget>]) -> ClaimDays {
+        ClaimDays(budgets.iter().map(|b| (b.id.clone(), b.data.claim_days)).collect())
+    }
+
+    /// A request's (the default, 60, for a budget not among them).
+    fn get(&self, r: &Record<FundRequest>) -> i64 {
+        self.0.get(&r.data.budget_id).copied().unwrap_or(60)
+    }
+}
+
+/// The days to claim of one request's budget.
+fn claim_days_of(r: &Record<FundRequest>) -> Result<i64, Error> {
+    let b = funds::BUDGETS.get::<Budget>(&r.data.budget_id)?.ok_or_else(|| Error::NotFound("the budget".into()))?;
+    Ok(b.data.claim_days)
+}
+
+fn request_json(
+    ctx: &Context,
+    actor: &Actor,
+    r: &Record<FundRequest>,
+    claim: Option<&Record<Claim>>,
+    claim_days: i64,
+) -> Value {
     let d = &r.data;
     let cur = &d.currency;
-    let claim_days = funds::BUDGETS.get::<Budget>(&d.budget_id).ok().flatten().map(|b| b.data.claim_days).unwrap_or(60);
     json!({
         "id": r.id, "org_id": r.org_id, "org_name": d.org_name, "user_name": d.user_name,
         "budget_id": d.budget_id, "budget_name": d.budget_name, "currency": cur,
@@ -240,21 +271,31 @@ fn action_of(s: &str) -> Option<Action> {
     })
 }
 
+/// Each request's claim among `claims`: the latest not rejected, else the latest.
+fn claims_by_request(claims: Vec<Record<Claim>>) -> BTreeMap<String, Record<Claim>> {
+    let rank = |c: &Record<Claim>| (c.data.status != ClaimStatus::Rejected, c.data.created_at);
+    let mut out: BTreeMap<String, Record<Claim>> = BTreeMap::new();
+    for c in claims {
+        if out.get(&c.data.request_id).is_none_or(|cur| rank(&c) > rank(cur)) {
+            out.insert(c.data.request_id.clone(), c);
+        }
+    }
+    out
+}
+
 /// The claim of a request (the latest not rejected, else the latest).
 fn claim_of(request_id: &str) -> Result<Option<Record<Claim>>, Error> {
-    let mut list = CLAIMS.query().all_orgs().eq("request_id", request_id).limit(50).fetch::<Claim>()?.records;
-    list.sort_by_key(|c| (c.data.status != ClaimStatus::Rejected, c.data.created_at));
-    Ok(list.pop())
+    let list = CLAIMS.query().all_orgs().eq("request_id", request_id).limit(50).fetch::<Claim>()?.records;
+    Ok(claims_by_request(list).remove(request_id))
 }
 
 /// The ledger of a budget the actor may see: staff every entry; a partner its own organisation's.
 fn ledger(
     actor: &Actor,
-    budget_id: &str,
+    b: &Record<Budget>,
     limit: u32,
     after: Option<String>,
 ) -> Result<(Vec<Record<Entry>>, Option<String>), Error> {
-    let b = funds::budget(actor, budget_id)?;
     let q = LEDGER.query().eq("budget_id", &b.id).order_by("at", Direction::Desc).limit(limit).after(after);
     let q = if actor.staff() { q.all_orgs() } else { q.org(&actor.org_id) };
     let page = q.fetch::<Entry>()?;
@@ -307,15 +348,13 @@ fn export_csv(ctx: &Context, actor: &Actor, from: &str, to: &str) -> Result<Resp
         }
         let b = budgets.get(&d.budget_id);
         let c = d.claim_id.as_deref().and_then(|id| CLAIMS.get::<Claim>(id).ok().flatten());
-        let amount = crate::money::format(d.amount, &d.currency);
-        let amount = amount.rsplit_once(' ').map(|(a, _)| a.replace(',', "")).unwrap_or_default();
         w.write_record([
-            chrono::DateTime::from_timestamp_millis(d.at).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            ymd(d.at),
             c.as_ref().map(|c| c.data.org_name.clone()).unwrap_or_default(),
             c.as_ref().map(|c| c.data.activity.clone()).unwrap_or_default(),
             b.map(|b| b.name.clone()).unwrap_or_default(),
             b.map(|b| b.fund.clone()).unwrap_or_default(),
-            amount,
+            crate::money::number(d.amount, &d.currency).replace(',', ""),
             d.currency.clone(),
             d.note.clone(),
             d.claim_id.clone().unwrap_or_default(),
@@ -348,7 +387,7 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         ("GET", ["budgets", id]) => Ok(Response::json(&budget_json(&funds::budget(actor, id)?, actor.staff())?)),
         ("GET", ["budgets", id, "ledger"]) => {
             let limit = req.query("limit").and_then(|l| l.parse().ok()).unwrap_or(100_u32).clamp(1, 1000);
-            let (list, next) = ledger(actor, id, limit, req.query("after").map(String::from))?;
+            let (list, next) = ledger(actor, &funds::budget(actor, id)?, limit, req.query("after").map(String::from))?;
             Ok(Response::json(&json!({ "entries": list.iter().map(entry_json).collect::<Vec<_>>(), "next": next })))
         }
         ("POST", ["budgets", id, "allocate"]) => {
@@ -369,33 +408,35 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         }
         ("GET", ["requests"]) => {
             let status = req.query("status");
+            let claims = claims_by_request(funds::claims(actor)?);
+            let days = ClaimDays::of(&funds::budgets(actor)?);
             let list: Vec<Value> = funds::requests(actor, status)?
                 .iter()
-                .map(|r| Ok(request_json(ctx, actor, r, claim_of(&r.id)?.as_ref())))
-                .collect::<Result<_, Error>>()?;
+                .map(|r| request_json(ctx, actor, r, claims.get(&r.id), days.get(r)))
+                .collect();
             Ok(Response::json(&json!({ "requests": list })))
         }
         ("POST", ["requests"]) => {
             let f: RequestFields = body(req)?;
             let submit = matches!(param(req, "submit").as_str(), "true" | "1");
             let r = funds::create_request(ctx, actor, f, submit)?;
-            Ok(Response::json_status(201, &request_json(ctx, actor, &r, None)))
+            Ok(Response::json_status(201, &request_json(ctx, actor, &r, None, claim_days_of(&r)?)))
         }
         ("GET", ["requests", id]) => {
             let r = funds::request(actor, id)?;
-            let mut v = request_json(ctx, actor, &r, claim_of(&r.id)?.as_ref());
+            let mut v = request_json(ctx, actor, &r, claim_of(&r.id)?.as_ref(), claim_days_of(&r)?);
             v["deals"] = json!(roi::linked(&r.id)?.iter().map(deal_json).collect::<Vec<_>>());
             Ok(Response::json(&v))
         }
         ("PUT", ["requests", id]) => {
             let r = funds::update_request(ctx, actor, id, body(req)?)?;
-            Ok(Response::json(&request_json(ctx, actor, &r, None)))
+            Ok(Response::json(&request_json(ctx, actor, &r, None, claim_days_of(&r)?)))
         }
         ("POST", ["requests", id, action]) if action_of(action).is_some() => {
             let act = action_of(action).unwrap_or(Action::Submit);
             let amount = param(req, "amount");
             let r = funds::transition(ctx, actor, id, act, Some(&amount), &param(req, "note"))?;
-            Ok(Response::json(&request_json(ctx, actor, &r, claim_of(&r.id)?.as_ref())))
+            Ok(Response::json(&request_json(ctx, actor, &r, claim_of(&r.id)?.as_ref(), claim_days_of(&r)?)))
         }
         ("POST", ["requests", id, "deals"]) => {
             let d = roi::link(actor, id, &param(req, "deal_id"), true)?;
@@ -587,12 +628,11 @@ fn after(ctx: &Context, actor: &Actor, id: &str, done: Result<(), Error>) -> Res
 
 fn home(ctx: &Context, actor: &Actor) -> Result<Response, Error> {
     let requests = funds::requests(actor, None)?;
-    let claims: BTreeMap<String, Record<Claim>> = funds::claims(actor)?
-        .into_iter()
-        .filter(|c| c.data.status != ClaimStatus::Rejected)
-        .map(|c| (c.data.request_id.clone(), c))
-        .collect();
-    let rows: Vec<Value> = requests.iter().map(|r| request_json(ctx, actor, r, claims.get(&r.id))).collect();
+    let claims = claims_by_request(funds::claims(actor)?);
+    let budgets = funds::budgets(actor)?;
+    let days = ClaimDays::of(&budgets);
+    let rows: Vec<Value> =
+        requests.iter().map(|r| request_json(ctx, actor, r, claims.get(&r.id), days.get(r))).collect();
     if !actor.staff() {
         return Ok(Response::page(
             "home.html",
@@ -608,18 +648,14 @@ fn home(ctx: &Context, actor: &Actor) -> Result<Response, Error> {
         .filter(|c| matches!(c.data.status, ClaimStatus::Submitted | ClaimStatus::Approved))
         .map(claim_json)
         .collect();
-    let budgets = funds::budgets(actor)?;
-    let list = budgets.iter().map(|b| budget_json(b, true)).collect::<Result<Vec<_>, _>>()?;
-    // Utilisation by program, one chart per currency (amounts are never added across currencies).
+    // Each budget's totals, read once: for its row, and for utilisation by program, one chart per currency (amounts
+    // are never added across currencies).
+    let mut list = Vec::new();
     let mut by_cur: BTreeMap<String, BTreeMap<String, Totals>> = BTreeMap::new();
     for b in &budgets {
         let t = budget_totals(b)?.0;
-        let e = by_cur.entry(b.data.currency.clone()).or_default().entry(b.data.program.clone()).or_default();
-        e.allocated += t.allocated;
-        e.reserved += t.reserved;
-        e.released += t.released;
-        e.reimbursed += t.reimbursed;
-        e.expired += t.expired;
+        by_cur.entry(b.data.currency.clone()).or_default().entry(b.data.program.clone()).or_default().add(&t);
+        list.push(budget_json_with(b, Some(t)));
     }
     let charts: Vec<Value> = by_cur
         .iter()
@@ -645,7 +681,7 @@ fn home(ctx: &Context, actor: &Actor) -> Result<Response, Error> {
 fn request_page(ctx: &Context, actor: &Actor, id: &str, flash: Option<String>) -> Result<Response, Error> {
     let r = funds::request(actor, id)?;
     let claim = claim_of(&r.id)?;
-    let mut v = request_json(ctx, actor, &r, claim.as_ref());
+    let mut v = request_json(ctx, actor, &r, claim.as_ref(), claim_days_of(&r)?);
     let now = ctx.now_ms();
     let d = &r.data;
     let claim_open = claim.as_ref().is_none_or(|c| c.data.status == ClaimStatus::Rejected);
@@ -653,13 +689,7 @@ fn request_page(ctx: &Context, actor: &Actor, id: &str, flash: Option<String>) -
     let mut pipeline = roi::Sums::default();
     let mut won = roi::Sums::default();
     for x in &deals {
-        if let Some(a) = x.data.amount {
-            if x.data.open() {
-                pipeline.add(&x.data.currency, a);
-            } else if x.data.status == "won" {
-                won.add(&x.data.currency, a);
-            }
-        }
+        x.data.count_in(&mut pipeline, &mut won);
     }
     let org = r.org_id.clone().unwrap_or_default();
     let ctx_json = json!({
@@ -680,6 +710,14 @@ fn request_page(ctx: &Context, actor: &Actor, id: &str, flash: Option<String>) -
     Ok(Response::page("request.html", &format!("MDF: {}", d.activity), &ctx_json))
 }
 
+/// A form's error as its template shows it: by field, and the message for the alert.
+fn form_error(error: Option<portico_sdk::FieldError>) -> (Value, String) {
+    match error {
+        Some(e) => (json!({ e.field.unwrap_or_default(): e.message.clone() }), e.message),
+        None => (json!({}), String::new()),
+    }
+}
+
 /// The request form: new, or editing a draft or a returned request; with what was typed and the error, if any.
 fn request_form(
     ctx: &Context,
@@ -695,13 +733,7 @@ fn request_form(
     if let (Some(id), true) = (id, req.form.is_empty()) {
         let r = funds::request(actor, id)?;
         let d = &r.data;
-        let ymd = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
-        };
-        let plain = |minor: i64| {
-            let s = format(minor, &d.currency);
-            s.rsplit_once(' ').map(|(a, _)| a.to_string()).unwrap_or_default()
-        };
+        let plain = |minor: i64| crate::money::number(minor, &d.currency);
         form = BTreeMap::from([
             ("budget_id".into(), d.budget_id.clone()),
             ("activity_type".into(), d.activity_type.clone()),
@@ -722,12 +754,12 @@ fn request_form(
         .filter(|b| !b.data.expired && b.data.ends_at >= now)
         .map(|b| json!({ "id": b.id, "label": format!("{} — {} ({} %, {} to {})", b.data.name, b.data.fund, b.data.pct, date(b.data.starts_at), date(b.data.ends_at)) }))
         .collect();
-    let (field, message) = error.map(|e| (e.field.unwrap_or_default(), e.message)).unwrap_or_default();
+    let (errors, message) = form_error(error);
     Ok(Response::page(
         "request_form.html",
         if id.is_some() { "Change the request" } else { "Request funds" },
         &json!({ "base": BASE, "id": id, "form": form, "budgets": budgets, "types": ACTIVITY_TYPES,
-                 "errors": if field.is_empty() && message.is_empty() { json!({}) } else { json!({ field.clone(): message.clone() }) },
+                 "errors": errors,
                  "message": message, "funds": balance_json(&actor.org_id)? }),
     ))
 }
@@ -824,14 +856,14 @@ fn budget_form(actor: &Actor, req: &Request, error: Option<portico_sdk::FieldErr
         })
         .unwrap_or_default();
     let form: BTreeMap<String, String> = req.form.iter().cloned().collect();
-    let (field, message) = error.map(|e| (e.field.unwrap_or_default(), e.message)).unwrap_or_default();
+    let (errors, message) = form_error(error);
     Ok(Response::page(
         "budget_form.html",
         "New MDF budget",
         &json!({ "base": BASE, "form": form, "program": chosen,
                  "programs": programs.iter().map(|p| json!({ "key": p.key, "name": p.name })).collect::<Vec<_>>(),
                  "orgs": orgs, "tiers": tiers, "message": message,
-                 "errors": if field.is_empty() && message.is_empty() { json!({}) } else { json!({ field.clone(): message.clone() }) } }),
+                 "errors": errors }),
     ))
 }
 
@@ -839,7 +871,7 @@ fn budget_page(actor: &Actor, id: &str, req: &Request, flash: Option<String>) ->
     actor.staff_only("see a budget's ledger")?;
     let b = funds::budget(actor, id)?;
     let cur = b.data.currency.clone();
-    let (_, balances) = budget_totals(&b)?;
+    let (totals, balances) = budget_totals(&b)?;
     let scale = 10_f64.powi(crate::money::decimals(&cur) as i32);
     let major = |v: i64| v as f64 / scale;
     // By partner: allocations, or each partner's use of its pool; by tier: the pools.
@@ -881,7 +913,7 @@ fn budget_page(actor: &Actor, id: &str, req: &Request, flash: Option<String>) ->
             })
             .collect::<Vec<_>>()
     };
-    let (entries, next) = ledger(actor, id, 100, req.query("after").map(String::from))?;
+    let (entries, next) = ledger(actor, &b, 100, req.query("after").map(String::from))?;
     let bad = funds::check(&b.id)?;
     // Who funds can be added for: the program's partners (allocated) or the pools' tiers.
     let targets: Vec<Value> = match b.data.mode {
@@ -897,7 +929,7 @@ fn budget_page(actor: &Actor, id: &str, req: &Request, flash: Option<String>) ->
     Ok(Response::page(
         "budget.html",
         &format!("Budget: {}", b.data.name),
-        &json!({ "base": BASE, "b": budget_json(&b, true)?, "by_partner": chart(&partners), "by_tier": chart(&tiers),
+        &json!({ "base": BASE, "b": budget_json_with(&b, Some(totals)), "by_partner": chart(&partners), "by_tier": chart(&tiers),
                  "partners": rows(&partners), "tiers": rows(&tiers), "pooled": b.data.mode == Mode::Pooled,
                  "entries": entries.iter().map(|e| {
                      let mut v = entry_json(e);
@@ -919,7 +951,9 @@ pub fn widget(ctx: &Context, actor: &Actor, widget: &str) -> Result<View, Error>
             list.extend(funds::requests(actor, Some("awaiting_second"))?);
             list.sort_by_key(|r| r.data.updated_at);
             let claims = CLAIMS.query().all_orgs().eq("status", "submitted").count()?;
-            let rows: Vec<Value> = list.iter().take(5).map(|r| request_json(ctx, actor, r, None)).collect();
+            let days = ClaimDays::of(&funds::budgets(actor)?);
+            let rows: Vec<Value> =
+                list.iter().take(5).map(|r| request_json(ctx, actor, r, None, days.get(r))).collect();
             ("Pending MDF approvals", json!({ "base": BASE, "count": list.len(), "rows": rows, "claims": claims }))
         }
         other => return Err(Error::NotFound(format!("no widget {other}"))),
