@@ -692,7 +692,7 @@ impl Runtime {
     fn store(&self, plugin: Arc<LoadedPlugin>, inv: Invocation, started: std::time::Instant) -> Store<HostState> {
         let deadline = started + inv.limits.timeout;
         let memory = inv.limits.memory_bytes;
-        let mut store = Store::new(&self.engine, HostState::new(self.shared.clone(), plugin, inv, memory));
+        let mut store = Store::new(&self.engine, HostState::new(self.shared.clone(), plugin, inv, memory, deadline));
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         // tokio's `yield_now` lets the scheduler poll its I/O driver and every other ready task before the plugin

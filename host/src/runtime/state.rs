@@ -26,6 +26,8 @@ pub struct HostState {
     /// The invocation's place among those holding a transaction (see [`crate::storage::Db::begin_invocation`]),
     /// given back when the transaction ends.
     pub(super) tx_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// When the call's time is up (its start plus its timeout).
+    pub(super) deadline: std::time::Instant,
     /// Events emitted, for the log line of the call.
     pub(super) emitted: Vec<String>,
     /// Bytes the plugin has written through host calls, against the output cap.
@@ -85,6 +87,7 @@ impl HostState {
         plugin: Arc<LoadedPlugin>,
         inv: Invocation,
         max_memory: usize,
+        deadline: std::time::Instant,
     ) -> Self {
         // Nothing is granted: no preopened directories, no environment, no arguments, stdio discarded, every
         // socket address denied. Only the clocks and random sources work.
@@ -98,6 +101,7 @@ impl HostState {
             inv,
             tx: None,
             tx_permit: None,
+            deadline,
             emitted: Vec::new(),
             output_bytes: 0,
             write_failed: false,
@@ -151,7 +155,15 @@ impl HostState {
     /// The invocation's transaction, begun on first use.
     pub(super) async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, Any>, PluginError> {
         if self.tx.is_none() {
-            let (tx, permit) = self.shared.db.begin_invocation().await.map_err(|e| self.storage_error(e))?;
+            // Waiting for a transaction is bounded by the call's own time; a call that spent it all waiting (the
+            // database down, or too busy) hears "unavailable", as its caller will, not a deadline of its own.
+            let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+            let begun = self.shared.db.begin_invocation(left).await;
+            let (tx, permit) = begun.map_err(|e| self.storage_error(e))?;
+            if std::time::Instant::now() >= self.deadline {
+                self.db_unavailable = true;
+                return Err(PluginError::Unavailable("the database is busy; try again".into()));
+            }
             self.tx = Some(tx);
             self.tx_permit = Some(permit);
         }

@@ -292,11 +292,13 @@ impl Db {
     /// An invocation holding its transaction's connection also reads through the pool (the directory, its
     /// settings): if every connection were held by a transaction, or waiting in SQLite's `BEGIN IMMEDIATE`,
     /// those reads would wait for a connection until the timeouts failed every invocation at once. Invocations
-    /// waiting for a place hold no connection. Waiting is bounded by a plugin call's longest deadline.
+    /// waiting for a place hold no connection. Waiting is bounded by `wait` (what is left of the call's time): then
+    /// the database is unavailable.
     pub async fn begin_invocation(
         &self,
+        wait: Duration,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, tokio::sync::OwnedSemaphorePermit)> {
-        let permit = tokio::time::timeout(Duration::from_secs(10), self.tx_gate.clone().acquire_owned())
+        let permit = tokio::time::timeout(wait, self.tx_gate.clone().acquire_owned())
             .await
             .map_err(|_| StorageError::Unavailable(sqlx::Error::PoolTimedOut))?
             .map_err(|_| StorageError::Unavailable(sqlx::Error::PoolClosed))?;
