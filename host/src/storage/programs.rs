@@ -310,6 +310,18 @@ impl TenantScope<'_> {
             .collect()
     }
 
+    /// Every enrolment of the tenant, by program name.
+    pub async fn all_enrolments(&self) -> Result<Vec<Enrolment>> {
+        let q = format!("{ENROLMENT_SELECT} ORDER BY p.name");
+        sqlx::query(AssertSqlSafe(q))
+            .bind(self.tenant_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(enrolment_from_row)
+            .collect()
+    }
+
     /// The enrolments of several orgs (a page of the partner list), by program name.
     pub async fn enrolments_of_orgs(&self, org_ids: &[String]) -> Result<Vec<Enrolment>> {
         if org_ids.is_empty() {

@@ -133,6 +133,31 @@ async fn failed_invocations_leave_no_records_and_no_events_on_postgres() {
     failed_invocations_leave_no_records_and_no_events(DbKind::Postgres).await;
 }
 
+/// The directory-write grant is the vendor's trust in the plugin, not in its callers: a partner's call cannot move a
+/// tier even through a plugin that holds the grant (incentives' tests cover the staff's and the system's calls).
+#[tokio::test]
+async fn a_partners_call_never_sets_a_tier_even_with_the_grant() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let base = load_plugin(&app, &hostile());
+    let mut manifest = base.manifest.clone();
+    manifest.grants.directory_write = true;
+    let plugin =
+        Arc::new(portico::runtime::LoadedPlugin { manifest, compiled: base.compiled.clone(), limits: base.limits });
+    let t = app.tenant_id("acme").await;
+    let tier = |org: String| {
+        let app = &app;
+        let t = t.clone();
+        async move { app.state.db.tenant(&t).enrolments_of_org(&org).await.unwrap()[0].tier_key.clone() }
+    };
+    let fabrikam = app.state.db.tenant(&t).user_by_email("carol@fabrikam.example").await.unwrap().unwrap().org_id;
+    let before = tier(fabrikam.clone()).await;
+    assert_ne!(before, "gold");
+    let j = json_of(call(&app, &plugin, Some("carol@fabrikam.example"), "/set-tier").await);
+    assert_eq!(j["outcome"], "error", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("a partner's call cannot change tiers"), "{j}");
+    assert_eq!(tier(fabrikam).await, before, "unchanged");
+}
+
 #[tokio::test]
 async fn ungranted_reaches_are_refused() {
     let app = spawn_app(DbKind::Sqlite).await;

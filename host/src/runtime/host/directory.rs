@@ -8,7 +8,9 @@ use super::super::bindings::portico::plugin::types::Role as WitRole;
 use super::super::state::HostState;
 use super::super::{domain_role, wit_role};
 use super::denied;
-use crate::domain::{ListQuery, Org, OrgKind, User, UserStatus};
+use std::collections::HashMap;
+
+use crate::domain::{Enrolment, ListQuery, Org, OrgKind, User, UserStatus};
 
 impl HostState {
     /// May this call see organisation `org_id`? Partners see their own unless the cross-org grant is held.
@@ -23,18 +25,40 @@ impl HostState {
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
         let enrolments = db.tenant(&tenant).enrolments_of_org(&org.id).await.map_err(|e| self.storage_error(e))?;
-        let mut infos = Vec::new();
-        for e in enrolments {
-            let tiers = db.tenant(&tenant).tiers(&e.program_id).await.map_err(|e| self.storage_error(e))?;
-            let rank = tiers.iter().find(|t| t.id == e.tier_id).map(|t| t.rank).unwrap_or(0);
-            infos.push(EnrolmentInfo {
-                program: e.program_key,
-                tier: e.tier_key,
-                tier_name: e.tier_name,
-                tier_rank: rank as u32,
-            });
+        let ranks = self.tier_ranks(&enrolments).await?;
+        Ok(org_info_with(org, enrolments, &ranks))
+    }
+
+    /// The rank of every tier of the programs these enrolments are in, by tier id.
+    async fn tier_ranks(&mut self, enrolments: &[Enrolment]) -> Result<HashMap<String, u32>, PluginError> {
+        let db = self.shared.db.clone();
+        let tenant = self.inv.tenant_id.clone();
+        let mut programs: Vec<&str> = enrolments.iter().map(|e| e.program_id.as_str()).collect();
+        programs.sort_unstable();
+        programs.dedup();
+        let mut ranks = HashMap::new();
+        for p in programs {
+            for t in db.tenant(&tenant).tiers(p).await.map_err(|e| self.storage_error(e))? {
+                ranks.insert(t.id, t.rank as u32);
+            }
         }
-        Ok(OrgInfo {
+        Ok(ranks)
+    }
+}
+
+/// An organisation as plugins see it, with its enrolments and their tiers' ranks.
+fn org_info_with(org: Org, enrolments: Vec<Enrolment>, ranks: &HashMap<String, u32>) -> OrgInfo {
+    let infos = enrolments
+        .into_iter()
+        .map(|e| EnrolmentInfo {
+            program: e.program_key,
+            tier_rank: ranks.get(&e.tier_id).copied().unwrap_or(0),
+            tier: e.tier_key,
+            tier_name: e.tier_name,
+        })
+        .collect();
+    {
+        OrgInfo {
             id: org.id,
             name: org.name,
             is_vendor: org.kind == OrgKind::Vendor,
@@ -44,7 +68,7 @@ impl HostState {
             address: org.address,
             logo_url: org.logo_key.map(|k| format!("/media/{k}")),
             enrolments: infos,
-        })
+        }
     }
 }
 
@@ -122,27 +146,38 @@ impl Host for HostState {
     }
 
     async fn list_orgs(&mut self, program: Option<String>) -> Result<Vec<OrgInfo>, PluginError> {
+        // Three queries whatever the number of partners (a program of 10,000 is listed for a recalculation): the
+        // orgs, every enrolment, and the tiers of the programs they are in.
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
-        let mut orgs = Vec::new();
-        let mut lq = ListQuery::default();
-        loop {
-            let page = db.tenant(&tenant).list_partner_orgs(&lq).await.map_err(|e| self.storage_error(e))?;
-            let last = page.page >= page.pages();
-            orgs.extend(page.items.into_iter().filter(|o| self.may_see_org(&o.id)));
-            if last {
-                break;
-            }
-            lq.page = Some(page.page + 1);
+        let scope = db.tenant(&tenant);
+        let program_id = match &program {
+            Some(key) => match scope.program_by_key(key).await {
+                Ok(p) => Some(p.id),
+                Err(crate::storage::StorageError::NotFound) => return Ok(Vec::new()),
+                Err(e) => return Err(self.storage_error(e)),
+            },
+            None => None,
+        };
+        let orgs = scope.all_partner_orgs(program_id.as_deref()).await.map_err(|e| self.storage_error(e))?;
+        let orgs: Vec<Org> = orgs.into_iter().filter(|o| self.may_see_org(&o.id)).collect();
+        let enrolments = if orgs.is_empty() {
+            Vec::new()
+        } else {
+            db.tenant(&tenant).all_enrolments().await.map_err(|e| self.storage_error(e))?
+        };
+        let ranks = self.tier_ranks(&enrolments).await?;
+        let mut by_org: HashMap<String, Vec<Enrolment>> = HashMap::new();
+        for e in enrolments {
+            by_org.entry(e.org_id.clone()).or_default().push(e);
         }
-        let mut out = Vec::new();
-        for o in orgs {
-            let info = self.org_info(o).await?;
-            if program.as_ref().is_none_or(|p| info.enrolments.iter().any(|e| &e.program == p)) {
-                out.push(info);
-            }
-        }
-        Ok(out)
+        Ok(orgs
+            .into_iter()
+            .map(|o| {
+                let es = by_org.remove(&o.id).unwrap_or_default();
+                org_info_with(o, es, &ranks)
+            })
+            .collect())
     }
 
     async fn get_program(&mut self, key: String) -> Result<Option<ProgramInfo>, PluginError> {
@@ -166,6 +201,11 @@ impl Host for HostState {
     async fn set_tier(&mut self, org_id: String, program: String, tier: String) -> Result<(), PluginError> {
         if !self.plugin.manifest.grants.directory_write {
             return Err(denied("setting a tier needs the directory_write grant"));
+        }
+        // The grant is the vendor's trust in the plugin, not in every caller: a partner's call never moves tiers
+        // (a plugin applies a partner's standing in a call of its own or of vendor staff).
+        if self.inv.caller.as_ref().is_some_and(|c| c.is_partner()) {
+            return Err(denied("a partner's call cannot change tiers"));
         }
         let db = self.shared.db.clone();
         let tenant = self.inv.tenant_id.clone();
