@@ -416,6 +416,7 @@ impl Deal {
             "source": self.source,
             "org_id": self.org_id,
             "org_name": self.org_name,
+            "owner_id": self.owner_id,
             "owner_name": self.owner_name,
             "customer_name": i.customer_name,
             "customer_domain": i.customer_domain,

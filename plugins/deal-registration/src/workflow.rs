@@ -605,6 +605,27 @@ pub fn close(
     Ok(saved)
 }
 
+/// Reverses a win the vendor's staff recorded in error or that fell through after booking (an order cancelled, a
+/// return): the deal becomes lost, the reason goes on its timeline, and `deal.reversed` tells the plugins that
+/// counted the win (incentives claws back its rewards). Only a won deal, only by vendor staff, always with a reason.
+pub fn reverse(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decision) -> Result<Record<Deal>, Error> {
+    vendor_only(actor)?;
+    let id = rec.id.clone();
+    let d = &mut rec.data;
+    if d.status != Status::Won {
+        return Err(Error::Conflict(format!("only a won deal can be reversed; this one is {}", d.status.label())));
+    }
+    let reason = dec.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(Error::invalid("reason", "say why the win is reversed (up to 1,000 characters)"));
+    }
+    let note = format!("win reversed: {reason}");
+    record_transition(d, actor, ctx.now_ms(), Status::Lost, &note);
+    let saved = DEALS.update(&id, rec.revision, &rec.data)?;
+    emit("reversed", &id, &saved.data, actor, reason)?;
+    Ok(saved)
+}
+
 /// Asks for more protection time, under the program's extension policy.
 pub fn request_extension(
     ctx: &Context,
