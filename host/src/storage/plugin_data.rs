@@ -650,11 +650,18 @@ fn filter_test(sql: &mut Sql, cond: &Condition) -> Result<String> {
             if values.is_empty() {
                 "1 = 0".to_string()
             } else {
-                let mut parts = Vec::new();
+                // One `IN` per column the values fall in (text, number…), not one `=` per value: SQLite refuses
+                // an expression deeper than 1,000 terms, and a plugin may ask for 500 ids at once.
+                let mut by_column: Vec<(&str, Vec<String>)> = Vec::new();
                 for v in values {
                     let (col, b) = column_for(sql, v)?;
-                    parts.push(format!("i.{col} = {b}"));
+                    match by_column.iter_mut().find(|(c, _)| *c == col) {
+                        Some((_, binds)) => binds.push(b),
+                        None => by_column.push((col, vec![b])),
+                    }
                 }
+                let parts: Vec<String> =
+                    by_column.iter().map(|(col, binds)| format!("i.{col} IN ({})", binds.join(", "))).collect();
                 format!("({})", parts.join(" OR "))
             }
         }

@@ -304,6 +304,21 @@ mod plugin_records {
             .unwrap()),
             2
         );
+        // A long list (a recalculation asks for 500 partners' records at once), text and numbers mixed: one `IN`
+        // per kind of value, where a chain of 2,000 `=` would be deeper than SQLite allows.
+        let mut long: Vec<serde_json::Value> = (0..2_000).map(|i| json!(format!("d{i:02}.example"))).collect();
+        long.push(json!(700));
+        assert_eq!(
+            n(plugin_data::query(&mut conn, &all, &q(vec![("domain".into(), Condition::In(long.clone()))]))
+                .await
+                .unwrap()),
+            30
+        );
+        assert_eq!(
+            n(plugin_data::query(&mut conn, &all, &q(vec![("amount".into(), Condition::In(long))])).await.unwrap()),
+            1,
+            "the number among the texts"
+        );
         assert_eq!(
             n(plugin_data::query(&mut conn, &all, &q(vec![("products".into(), Condition::Eq(json!("p2")))]))
                 .await
