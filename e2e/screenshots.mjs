@@ -108,6 +108,12 @@ try {
   await admin.getByRole('link', { name: 'Reseller co-op fund' }).click();
   await shot(admin, new URL(admin.url()).pathname, 'mdf-budget');
   await shot(admin, '/p/mdf/roi', 'mdf-roi');
+  await shot(bob, '/p/incentives/?program=reseller', 'incentives-partner');
+  await shot(manager, '/p/incentives/?program=reseller', 'incentives-manager');
+  await shot(admin, '/p/incentives/criteria?program=reseller', 'incentives-criteria');
+  await shot(bob, '/p/gamification/', 'gamification-partner');
+  await shot(bob, '/p/gamification/leaderboard?scope=partners', 'gamification-partners-board');
+  await shot(manager, '/p/gamification/', 'gamification-staff');
   // Alice's SCORM course, in progress: the package runs in the sandboxed player and resumes at her screen.
   await alice.goto('/p/lms/my');
   await alice.getByRole('link', { name: 'Firewall policy essentials' }).click();

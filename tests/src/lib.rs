@@ -515,6 +515,22 @@ pub fn mdf() -> PluginSource {
     }
 }
 
+/// The bundled gamification plugin (points, badges, leaderboards).
+pub fn gamification() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/gamification"),
+        crate_name: "portico_plugin_gamification",
+    }
+}
+
+/// The bundled tiers and incentives plugin.
+pub fn incentives() -> PluginSource {
+    PluginSource {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/incentives"),
+        crate_name: "portico_plugin_incentives",
+    }
+}
+
 /// The bundled deal registration plugin.
 pub fn deals() -> PluginSource {
     PluginSource {

@@ -3,14 +3,15 @@
 //! payments; a ledger of every movement of money whose running totals a check recomputes; ROI from the deals each
 //! activity brought. Built only on the WIT API and the SDK.
 //!
-//! - [`money`], [`ledger`]: amounts in minor units and the ledger's arithmetic, free of the host and tested natively;
+//! - [`money`] (the `portico-money` crate, shared with incentives), [`ledger`]: amounts in minor units and the
+//!   ledger's arithmetic, free of the host and tested natively;
 //! - [`funds`]: budgets, requests, claims and the ledger's entries;
 //! - [`roi`]: deals linked to activities;
 //! - `web`: pages, widgets, the card and the JSON API.
 
 pub mod funds;
 pub mod ledger;
-pub mod money;
+pub use portico_money as money;
 pub mod roi;
 
 pub(crate) mod web;

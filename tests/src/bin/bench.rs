@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_tests::{
-    DbKind, api_get, capabilities, co_branding, content, deals, guestbook, hostile, invocation, lms, load_plugin, mdf,
-    spawn_app,
+    DbKind, api_get, capabilities, co_branding, content, deals, guestbook, hostile, incentives, invocation, lms,
+    load_plugin, mdf, spawn_app,
 };
 use serde_json::{Value, json};
 
@@ -581,6 +581,123 @@ async fn mdf_at_scale(kind: DbKind, entries: u64) -> (Vec<f64>, Vec<f64>, usize)
     (balance, approve, approved)
 }
 
+/// Tiers and incentives at scale: `orgs` partner organisations enrolled in the reseller program (bulk-inserted into
+/// the directory), `deals` deals as the plugin stores them (one record each) and what they add up to per partner and
+/// month (the `facts` the events build, a year of approvals, wins and revenue in two currencies), and criteria on
+/// three metrics. Then the daily recalculation, timed from the schedule's run until its last chunk is delivered: every
+/// partner's figures over the rolling year, its standing written, and the proposals its figures call for. Returns
+/// the total seconds, the seed seconds and the proposals made.
+async fn incentives_at_scale(kind: DbKind, orgs: u64, deals: u64) -> (f64, f64, u64) {
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
+    let app = spawn_app(kind).await;
+    app.install(&incentives().package(None), &["reseller", "msp"]).await;
+    let c = app.client();
+    let admin = c.token("admin@acme.example", "portico-demo").await;
+    let criteria = json!({ "program": "reseller", "rolling_months": 12, "currency": "USD", "exchange_rates": ["EUR=1.08"],
+        "grace_days": 60, "rebates": { "silver": "2", "gold": "3.5" },
+        "metrics": [
+            { "key": "won_revenue", "label": "Won revenue", "thresholds": { "silver": "100,000", "gold": "400,000" } },
+            { "key": "approved_deals", "label": "Approved registrations", "thresholds": { "silver": 40, "gold": 80 } },
+            { "key": "won_deals", "label": "Won deals", "thresholds": { "silver": 10, "gold": 30 } } ] });
+    let page = c.api(reqwest::Method::PUT, "/api/v1/p/incentives/criteria", Some(&admin), Some(criteria)).await;
+    assert!(page.status.is_success(), "{}", page.body);
+    let tenant = app.tenant_id("acme").await;
+    let scope = app.state.db.tenant(&tenant);
+    let program = scope.program_by_key("reseller").await.unwrap();
+    let tiers = scope.tiers(&program.id).await.unwrap();
+    let t = Instant::now();
+    let now = portico::domain::now_millis();
+    let ids: Vec<String> = (0..orgs).map(|i| format!("bench-org-{i:05}")).collect();
+    for chunk in ids.chunks(500) {
+        let orgs_sql: Vec<String> =
+            chunk.iter().map(|id| format!("('{id}', '{tenant}', 'partner', 'Partner {id}', {now})")).collect();
+        let enrol_sql: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!("('{tenant}', '{id}', '{}', '{}', {now})", program.id, tiers[i % tiers.len()].id))
+            .collect();
+        app.state
+            .db
+            .execute_raw(&format!(
+                "INSERT INTO orgs (id, tenant_id, kind, name, created_at) VALUES {};                  INSERT INTO enrolments (tenant_id, org_id, program_id, tier_id, enrolled_at) VALUES {}",
+                orgs_sql.join(", "),
+                enrol_sql.join(", ")
+            ))
+            .await
+            .unwrap();
+    }
+    let rs = RecordScope { tenant_id: tenant.clone(), plugin_id: "incentives".into(), org: None };
+    let fact_indexes = indexes(&incentives(), "facts");
+    let months: Vec<String> = (0..12)
+        .map(|m| {
+            chrono::DateTime::from_timestamp_millis(now - m * 30 * 86_400_000).unwrap().format("%Y-%m").to_string()
+        })
+        .collect();
+    let per_org = deals / orgs.max(1);
+    let mut k = 0_u64;
+    for (n, chunk) in ids.chunks(1_000).enumerate() {
+        let mut tx = app.state.db.begin().await.unwrap();
+        // Each partner's deals spread over the year: as many approved, a third won, half of those in euros.
+        let facts: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let scale = (n * 1_000 + i) as u64 % 7 + 1;
+                let mut month_map = serde_json::Map::new();
+                for (m, month) in months.iter().enumerate() {
+                    let approved = (per_org * scale / 4 / 12).max(1) + (m as u64 % 2);
+                    let won = approved / 3;
+                    month_map.insert(
+                        month.clone(),
+                        json!({ "approved": approved, "won": won,
+                        "revenue": { "USD": won * 1_500_000, "EUR": won * 900_000 } }),
+                    );
+                }
+                let f = json!({ "org_id": id, "programs": { "reseller": { "months": month_map } }, "certified": {} });
+                (id.clone(), Some(id.clone()), f.as_object().unwrap().clone())
+            })
+            .collect();
+        bulk_insert(&mut tx, &rs, "facts", &facts, &fact_indexes, now).await.unwrap();
+        tx.commit().await.unwrap();
+        // The deals themselves, as the events stored them (never read by a recalculation).
+        let mut rows = Vec::new();
+        for id in chunk {
+            for _ in 0..per_org {
+                let d = json!({ "org_id": id, "org_name": format!("Partner {id}"), "program": "reseller", "customer": "Bench",
+                    "currency": "USD", "amount": 1_500_000, "products": ["Edge Router"], "approved_month": months[k as usize % 12],
+                    "won_month": null, "won_amount": 0 });
+                rows.push((format!("d{k:07}"), Some(id.clone()), d.as_object().unwrap().clone()));
+                k += 1;
+            }
+        }
+        for part in rows.chunks(5_000) {
+            let mut tx = app.state.db.begin().await.unwrap();
+            bulk_insert(&mut tx, &rs, "deals", part, &[], now).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    app.state.db.analyze().await.unwrap();
+    let seed = t.elapsed().as_secs_f64();
+    // The daily run: the schedule lists the program's partners and does the first chunk; the rest are its own
+    // events, delivered until none is left.
+    // A day on: the schedule is due.
+    app.state.clock.advance(86_400_000);
+    let t = Instant::now();
+    portico::plugins::jobs::run_schedules(&app.state, app.state.clock.now_ms()).await.unwrap();
+    while portico::plugins::jobs::deliver_due(&app.state, 1_000).await.unwrap() > 0 {}
+    let total = t.elapsed().as_secs_f64();
+    let standings = app
+        .test_db
+        .scalar("SELECT COUNT(*) FROM plugin_records WHERE plugin_id = 'incentives' AND collection = 'standings'")
+        .await;
+    assert!(standings as u64 >= orgs, "{standings} standings for {orgs} partners");
+    let proposals = app
+        .test_db
+        .scalar("SELECT COUNT(*) FROM plugin_records WHERE plugin_id = 'incentives' AND collection = 'proposals'")
+        .await;
+    (total, seed, proposals as u64)
+}
+
 /// The content library at scale: `n` assets seeded as the plugin writes them (records, and search documents with
 /// their access labels and 60 words of "extracted" text), a quarter of them for gold partners only and a tenth
 /// expired; then, as Bob (a gold partner user), 300 searches through the plugin's JSON route (the plugin's
@@ -956,6 +1073,20 @@ fn section(name: &str) -> bool {
     }
 }
 
+/// A size the bench's caller may set in the environment (`BENCH_LEDGER=…`), else `default`.
+fn env_size(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The databases a section runs on: `BENCH_DBS` (`sqlite,postgres` unless set).
+fn bench_dbs() -> Vec<(&'static str, DbKind)> {
+    let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+    [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)]
+        .into_iter()
+        .filter(|(label, _)| dbs.split(',').any(|d| d.trim() == *label))
+        .collect()
+}
+
 /// Instantiate + no-op call, `n` times on this thread (µs, sorted).
 async fn instantiate_and_noop(
     runtime: &portico::runtime::Runtime,
@@ -976,6 +1107,9 @@ async fn instantiate_and_noop(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // A plugin call that fails under load says why (RUST_LOG, warnings by default).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let app = spawn_app(DbKind::Sqlite).await;
     let mut report = serde_json::Map::new();
     let mut table: Vec<String> = Vec::new();
@@ -1263,13 +1397,9 @@ async fn main() {
     }
 
     if section("mdf") {
-        let n: u64 = std::env::var("BENCH_LEDGER").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-        let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let n = env_size("BENCH_LEDGER", 100_000);
         let mut out = serde_json::Map::new();
-        for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
-            if !dbs.split(',').any(|d| d.trim() == label) {
-                continue;
-            }
+        for (label, kind) in bench_dbs() {
             eprintln!("mdf with {n} ledger entries on {label}…");
             let (balance, approve, approved) = mdf_at_scale(kind, n).await;
             table.push(row(
@@ -1288,6 +1418,32 @@ async fn main() {
             );
         }
         report.insert("mdf".into(), Value::Object(out));
+    }
+
+    if section("incentives") {
+        let (orgs, deals) = (env_size("BENCH_PARTNERS", 10_000), env_size("BENCH_INCENTIVE_DEALS", 1_000_000));
+        let mut out = serde_json::Map::new();
+        for (label, kind) in bench_dbs() {
+            eprintln!("incentives with {orgs} partners and {deals} deals on {label}…");
+            let (total, seed, proposals) = incentives_at_scale(kind, orgs, deals).await;
+            table.push(row(
+                &format!(
+                    "Tier recalculation, {orgs} partners with {deals} deals, {label} (s in all; {proposals} proposals)"
+                ),
+                total,
+                None,
+            ));
+            out.insert(
+                label.into(),
+                json!({ "partners": orgs, "deals": deals, "total_s": total, "seed_s": seed,
+                                              "proposals": proposals }),
+            );
+        }
+        report.insert("incentives".into(), Value::Object(out));
+    }
+
+    if section("gamification") {
+        gamification_section(&mut table, &mut report, &row).await;
     }
 
     if section("deals") {
@@ -1324,4 +1480,147 @@ async fn main() {
     let out = std::env::var("BENCH_JSON").unwrap_or_else(|_| "bench.json".into());
     std::fs::write(&out, serde_json::to_string_pretty(&Value::Object(report)).unwrap()).expect("write report");
     println!("wrote {out}");
+}
+
+/// The `gamification` section: the leaderboard among `BENCH_USERS` (default 50,000) users' scores, as the page and
+/// as JSON, on SQLite and PostgreSQL (see [`gamification_at_scale`]).
+async fn gamification_section(
+    table: &mut Vec<String>,
+    report: &mut serde_json::Map<String, Value>,
+    row: &dyn Fn(&str, f64, Option<f64>) -> String,
+) {
+    let n: u64 = std::env::var("BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let mut out = serde_json::Map::new();
+    for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
+        if !dbs.split(',').any(|d| d.trim() == label) {
+            continue;
+        }
+        eprintln!("gamification with {n} users' scores on {label}…");
+        let [page, company, partners, seed_s] = gamification_at_scale(kind, n).await;
+        let big = n / 5;
+        for (what, ms) in [
+            (format!("leaderboard page, {n} users ({big} in the company), {label} (ms; p99 ≤ 20)"), &page),
+            (format!("leaderboard JSON, company board and rank, {label} (ms)"), &company),
+            (format!("leaderboard JSON, partners' board and rank, {label} (ms)"), &partners),
+        ] {
+            table.push(row(&what, percentile(ms, 0.5), Some(percentile(ms, 0.99))));
+        }
+        out.insert(
+            label.into(),
+            json!({ "users": n, "company_users": big, "seed_seconds": seed_s[0], "page_ms": spread(&page),
+                    "company_json_ms": spread(&company), "partners_json_ms": spread(&partners) }),
+        );
+    }
+    report.insert("gamification".into(), Value::Object(out));
+}
+
+/// This month's, this quarter's and all time's period keys and order-key bases at `ms`, and last month's, as the
+/// gamification plugin writes them (`rules::Period`).
+fn gamification_periods(ms: i64) -> [(String, &'static str, i64); 4] {
+    use chrono::Datelike;
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    let (y, m) = (i64::from(t.year()), i64::from(t.month()));
+    let q = (m - 1) / 3 + 1;
+    let last = y * 12 + m - 2;
+    [
+        (format!("m{y:04}-{m:02}"), "m", (y * 12 + m - 1) * 1_000_000_000),
+        (format!("q{y:04}-Q{q}"), "q", (y * 4 + q - 1) * 1_000_000_000),
+        ("all".into(), "a", 0),
+        (format!("m{:04}-{:02}", last / 12, last % 12 + 1), "m", last * 1_000_000_000),
+    ]
+}
+
+/// Gamification at scale: `n` users' scores seeded as the plugin writes them (this month, this quarter, all time and
+/// last month for each: 4 × `n` records), a fifth of the users in Northwind and the rest in 400 other companies
+/// (each with its own board records, half opted in); Bob's among them, in the middle of Northwind's board. Then, 300
+/// times each, Bob's leaderboard page (his company's board this month, read from the index, and his rank, an indexed
+/// count), the same as JSON, and the partners' board as JSON (its board key, his company's rank). Latencies in ms,
+/// sorted, and the seconds seeding took.
+async fn gamification_at_scale(kind: DbKind, n: u64) -> [Vec<f64>; 4] {
+    use portico::storage::plugin_data::{RecordScope, bulk_insert};
+    let plugin = portico_tests::gamification();
+    let app = spawn_app(kind).await;
+    app.install(&plugin.package(None), &["reseller", "msp"]).await;
+    let bob = app.demo_user("bob@northwind.example").await;
+    let northwind = bob.org_id.clone();
+    let tenant = app.tenant_id("acme").await;
+    let rs = RecordScope { tenant_id: tenant, plugin_id: "gamification".into(), org: None };
+    let (score_ix, org_ix, company_ix) =
+        (indexes(&plugin, "scores"), indexes(&plugin, "org_scores"), indexes(&plugin, "companies"));
+    let now = app.state.clock.now_ms();
+    let periods = gamification_periods(now);
+    let big = n / 5;
+    let org_of = |k: u64| if k < big { northwind.clone() } else { format!("benchorg{:03}", k % 400) };
+    let t = Instant::now();
+    let mut org_points: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut i = 0;
+    while i < n {
+        let mut rows = Vec::new();
+        for k in i..(i + 2_000).min(n) {
+            let org = org_of(k);
+            // Bob stands in the middle of Northwind's board.
+            let (user, name) = if k == big / 2 {
+                (bob.id.clone(), bob.name.clone())
+            } else {
+                (format!("benchuser{k:06}"), format!("Bench User {k}"))
+            };
+            let points = ((k * 7_919) % 5_000) as i64;
+            *org_points.entry(org.clone()).or_default() += points;
+            for (p, field, base) in &periods {
+                let mut s = json!({ "user_id": user, "user_name": name, "period": p, "points": points,
+                                    "counts": { "deal_submitted": points / 10 }, "updated_at": now });
+                s[*field] = json!(base + points);
+                rows.push((format!("{p}:{user}"), Some(org.clone()), s.as_object().unwrap().clone()));
+            }
+        }
+        let mut tx = app.state.db.begin().await.unwrap();
+        bulk_insert(&mut tx, &rs, "scores", &rows, &score_ix, now).await.unwrap();
+        tx.commit().await.unwrap();
+        i += 2_000;
+    }
+    let mut boards = Vec::new();
+    let mut companies = Vec::new();
+    for (n_org, (org, points)) in org_points.iter().enumerate() {
+        for (p, _, _) in &periods {
+            let board = format!("reseller:{p}");
+            let s = json!({ "org_id": org, "org_name": format!("Company {n_org}"), "program": "reseller",
+                            "period": p, "board": board, "points": points, "updated_at": now });
+            boards.push((format!("{board}:{org}"), Some(org.clone()), s.as_object().unwrap().clone()));
+        }
+        let c = json!({ "opted_in": n_org % 2 == 0, "by": "bench", "at": now });
+        companies.push((org.clone(), Some(org.clone()), c.as_object().unwrap().clone()));
+    }
+    let mut tx = app.state.db.begin().await.unwrap();
+    bulk_insert(&mut tx, &rs, "org_scores", &boards, &org_ix, now).await.unwrap();
+    bulk_insert(&mut tx, &rs, "companies", &companies, &company_ix, now).await.unwrap();
+    tx.commit().await.unwrap();
+    app.state.db.analyze().await.unwrap();
+    let seed_s = t.elapsed().as_secs_f64();
+
+    let mut web = app.client();
+    web.login_ok("bob@northwind.example").await;
+    let token = app.client().token("bob@northwind.example", "portico-demo").await;
+    let c = app.client();
+    let (mut page, mut company, mut partners) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..300 {
+        let t = Instant::now();
+        let p = web.get("/p/gamification/leaderboard").await;
+        page.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(p.status.is_success() && p.body.contains("gm-you"), "{}", p.body);
+        let t = Instant::now();
+        let p = c.api(reqwest::Method::GET, "/api/v1/p/gamification/leaderboard", Some(&token), None).await;
+        company.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(p.status, reqwest::StatusCode::OK, "{}", p.body);
+        assert!(p.json()["you"]["rank"].as_u64().unwrap() > 1, "{}", p.body);
+        let t = Instant::now();
+        let path = "/api/v1/p/gamification/leaderboard?scope=partners";
+        let p = c.api(reqwest::Method::GET, path, Some(&token), None).await;
+        partners.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(p.status, reqwest::StatusCode::OK, "{}", p.body);
+    }
+    for v in [&mut page, &mut company, &mut partners] {
+        v.sort_by(f64::total_cmp);
+    }
+    [page, company, partners, vec![seed_s]]
 }

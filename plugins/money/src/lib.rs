@@ -105,6 +105,29 @@ pub fn percent_of(amount: i64, pct: u32) -> i64 {
     ((i128::from(amount) * i128::from(pct)) / 100) as i64
 }
 
+/// `amount × bp / 10,000` (basis points: 250 is 2.5 %), rounded down to the minor unit.
+pub fn basis_points_of(amount: i64, bp: u32) -> i64 {
+    ((i128::from(amount) * i128::from(bp)) / 10_000) as i64
+}
+
+/// A percentage as people write it ("2.5", "4 %") in basis points (250), up to two decimals and at most 100 %.
+pub fn percent_bp(s: &str) -> Option<u32> {
+    let t = s.trim().trim_end_matches('%').trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if whole.is_empty() || frac.len() > 2 || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let bp = whole.parse::<u32>().ok()?.checked_mul(100)? + format!("{frac:0<2}").parse::<u32>().ok()?;
+    (bp <= 10_000).then_some(bp)
+}
+
+/// An amount another plugin sent as a JSON number of major units (deal registration's `amount`) in minor units of
+/// `currency`, rounded to the nearest; none for a negative, non-finite or absurd number.
+pub fn from_major(amount: f64, currency: &str) -> Option<i64> {
+    let minor = (amount * 10_f64.powi(decimals(currency) as i32)).round();
+    (amount.is_finite() && amount >= 0.0 && minor < 9.0e15).then_some(minor as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +156,22 @@ mod tests {
         assert_eq!(percent_of(1_000_000, 75), 750_000);
         assert_eq!(currency(" usd"), Some("USD".into()));
         assert_eq!(currency("US"), None);
+    }
+
+    #[test]
+    fn rates_and_amounts_from_other_plugins() {
+        assert_eq!(percent_bp("2.5"), Some(250));
+        assert_eq!(percent_bp("4 %"), Some(400));
+        assert_eq!(percent_bp("0.05"), Some(5));
+        assert_eq!(percent_bp("100"), Some(10_000));
+        assert_eq!(percent_bp("101"), None);
+        assert_eq!(percent_bp("1.234"), None);
+        assert_eq!(percent_bp("-1"), None);
+        assert_eq!(basis_points_of(1_000_099, 250), 25_002);
+        assert_eq!(from_major(48_000.0, "USD"), Some(4_800_000));
+        assert_eq!(from_major(0.1 + 0.2, "USD"), Some(30));
+        assert_eq!(from_major(1500.0, "JPY"), Some(1500));
+        assert_eq!(from_major(-1.0, "USD"), None);
+        assert_eq!(from_major(f64::NAN, "USD"), None);
     }
 }
