@@ -1018,6 +1018,29 @@ pub async fn count(
     collection: &str,
     filters: &[(String, Condition)],
 ) -> Result<i64> {
+    // One filter is answered from the index alone: its entries carry the record's organisation, so a partner's
+    // count (a rank on a leaderboard: those above) reads only its own organisation's part of the index, never the
+    // records. DISTINCT because an array value indexes one record more than once.
+    if let [(field, cond)] = filters {
+        let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
+        let (t, p, c, f) = (
+            sql.bind(s.tenant_id.clone()),
+            sql.bind(s.plugin_id.clone()),
+            sql.bind(collection.to_string()),
+            sql.bind(field.clone()),
+        );
+        let test = filter_test(&mut sql, cond)?;
+        let org = match &s.org {
+            Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
+            None => String::new(),
+        };
+        sql.text = format!(
+            "SELECT COUNT(DISTINCT i.record_id) AS n FROM plugin_index i WHERE i.tenant_id = {t} \
+             AND i.plugin_id = {p} AND i.collection = {c} AND i.field = {f} AND {test}{org}"
+        );
+        let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
+        return Ok(row.try_get::<i64, _>("n")?);
+    }
     // Counting visits every match, so the filter with the fewest always drives (the first if all are large).
     let driver =
         plan(conn, s, collection, filters, SELECTIVE).await?.or(if filters.is_empty() { None } else { Some(0) });
