@@ -1020,7 +1020,8 @@ pub async fn count(
 ) -> Result<i64> {
     // One filter is answered from the index alone: its entries carry the record's organisation, so a partner's
     // count (a rank on a leaderboard: those above) reads only its own organisation's part of the index, never the
-    // records. DISTINCT because an array value indexes one record more than once.
+    // records. DISTINCT because an array value indexes one record more than once, in a subquery: PostgreSQL hashes
+    // it there, where COUNT(DISTINCT …) sorts the ids (2 ms against 4–7 ms for 5,000 of them).
     if let [(field, cond)] = filters {
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
         let (t, p, c, f) = (
@@ -1035,8 +1036,8 @@ pub async fn count(
             None => String::new(),
         };
         sql.text = format!(
-            "SELECT COUNT(DISTINCT i.record_id) AS n FROM plugin_index i WHERE i.tenant_id = {t} \
-             AND i.plugin_id = {p} AND i.collection = {c} AND i.field = {f} AND {test}{org}"
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT i.record_id FROM plugin_index i WHERE i.tenant_id = {t} \
+             AND i.plugin_id = {p} AND i.collection = {c} AND i.field = {f} AND {test}{org}) x"
         );
         let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
         return Ok(row.try_get::<i64, _>("n")?);
