@@ -707,22 +707,9 @@ async fn plan(
     for (n, (field, cond)) in filters.iter().enumerate() {
         let bound = best.map_or(selective, |(_, c)| c);
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let (t, p, c, f) = (
-            sql.bind(s.tenant_id.clone()),
-            sql.bind(s.plugin_id.clone()),
-            sql.bind(collection.to_string()),
-            sql.bind(field.clone()),
-        );
-        let test = filter_test(&mut sql, cond)?;
-        let org = match &s.org {
-            Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
-            None => String::new(),
-        };
+        let matching = index_entries(&mut sql, s, collection, field, cond)?;
         let l = sql.bind(bound);
-        sql.text = format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM plugin_index i WHERE i.tenant_id = {t} AND i.plugin_id = {p} \
-             AND i.collection = {c} AND i.field = {f} AND {test}{org} LIMIT {l}) x"
-        );
+        sql.text = format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM plugin_index i WHERE {matching} LIMIT {l}) x");
         let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
         let matches: i64 = row.try_get("n")?;
         if matches < bound {
@@ -730,6 +717,23 @@ async fn plan(
         }
     }
     Ok(best.map(|(n, _)| n))
+}
+
+/// The condition on `plugin_index i` for one filter's entries: the scope's tenant, plugin and collection, the field,
+/// the filter's test and, for a partner, its organisation (which every entry carries).
+fn index_entries(sql: &mut Sql, s: &RecordScope, collection: &str, field: &str, cond: &Condition) -> Result<String> {
+    let (t, p, c, f) = (
+        sql.bind(s.tenant_id.clone()),
+        sql.bind(s.plugin_id.clone()),
+        sql.bind(collection.to_string()),
+        sql.bind(field.to_string()),
+    );
+    let test = filter_test(sql, cond)?;
+    let org = match &s.org {
+        Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
+        None => String::new(),
+    };
+    Ok(format!("i.tenant_id = {t} AND i.plugin_id = {p} AND i.collection = {c} AND i.field = {f} AND {test}{org}"))
 }
 
 /// Adds the filters. The driving one (see [`plan`]) is looked up in the index (`r.id IN (…)`, which both engines
@@ -745,20 +749,12 @@ fn add_filters(
     driver: Option<usize>,
 ) -> Result<()> {
     for (n, (field, cond)) in filters.iter().enumerate() {
-        let f = sql.bind(field.clone());
-        let test = filter_test(sql, cond)?;
         if Some(n) == driver {
-            let (t, p, c) =
-                (sql.bind(s.tenant_id.clone()), sql.bind(s.plugin_id.clone()), sql.bind(collection.to_string()));
-            let org = match &s.org {
-                Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
-                None => String::new(),
-            };
-            sql.text.push_str(&format!(
-                " AND r.id IN (SELECT i.record_id FROM plugin_index i WHERE i.tenant_id = {t} AND i.plugin_id = {p} \
-                 AND i.collection = {c} AND i.field = {f} AND {test}{org})"
-            ));
+            let matching = index_entries(sql, s, collection, field, cond)?;
+            sql.text.push_str(&format!(" AND r.id IN (SELECT i.record_id FROM plugin_index i WHERE {matching})"));
         } else {
+            let f = sql.bind(field.clone());
+            let test = filter_test(sql, cond)?;
             sql.text.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM plugin_index i WHERE i.tenant_id = r.tenant_id AND i.plugin_id = r.plugin_id \
                  AND i.collection = r.collection AND i.record_id = r.id AND i.field = {f} AND {test})"
@@ -1024,21 +1020,9 @@ pub async fn count(
     // it there, where COUNT(DISTINCT …) sorts the ids (2 ms against 4–7 ms for 5,000 of them).
     if let [(field, cond)] = filters {
         let mut sql = Sql { text: String::new(), args: Default::default(), n: 0 };
-        let (t, p, c, f) = (
-            sql.bind(s.tenant_id.clone()),
-            sql.bind(s.plugin_id.clone()),
-            sql.bind(collection.to_string()),
-            sql.bind(field.clone()),
-        );
-        let test = filter_test(&mut sql, cond)?;
-        let org = match &s.org {
-            Some(o) => format!(" AND i.org_id = {}", sql.bind(o.clone())),
-            None => String::new(),
-        };
-        sql.text = format!(
-            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT i.record_id FROM plugin_index i WHERE i.tenant_id = {t} \
-             AND i.plugin_id = {p} AND i.collection = {c} AND i.field = {f} AND {test}{org}) x"
-        );
+        let matching = index_entries(&mut sql, s, collection, field, cond)?;
+        sql.text =
+            format!("SELECT COUNT(*) AS n FROM (SELECT DISTINCT i.record_id FROM plugin_index i WHERE {matching}) x");
         let row = sqlx::query_with(AssertSqlSafe(sql.text), sql.args).fetch_one(&mut *conn).await?;
         return Ok(row.try_get::<i64, _>("n")?);
     }
