@@ -118,6 +118,26 @@ impl Request {
         self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// One text parameter wherever the client put it: a form field, a top-level field of a JSON body (a string,
+    /// number or boolean, as text), or the query; empty when absent. For routes that pages and the JSON API share.
+    pub fn param(&self, name: &str) -> String {
+        if let Some(v) = self.field(name) {
+            return v.to_string();
+        }
+        if self.form.is_empty()
+            && !self.body.is_empty()
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body)
+        {
+            match &v[name] {
+                serde_json::Value::String(s) => return s.clone(),
+                serde_json::Value::Number(n) => return n.to_string(),
+                serde_json::Value::Bool(b) => return b.to_string(),
+                _ => {}
+            }
+        }
+        self.query(name).unwrap_or_default().to_string()
+    }
+
     /// The path's segments, without empty ones: `/deals/42` → `["deals", "42"]`.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()

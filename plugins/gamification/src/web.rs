@@ -212,25 +212,6 @@ fn board_json(
     Ok(out)
 }
 
-/// A JSON body's or a form's field, or the query's.
-fn param(req: &Request, name: &str) -> String {
-    if let Some(v) = req.field(name) {
-        return v.to_string();
-    }
-    if req.form.is_empty()
-        && !req.body.is_empty()
-        && let Ok(v) = req.json::<Value>()
-    {
-        match &v[name] {
-            Value::String(s) => return s.clone(),
-            Value::Number(n) => return n.to_string(),
-            Value::Bool(b) => return b.to_string(),
-            _ => {}
-        }
-    }
-    req.query(name).unwrap_or_default().to_string()
-}
-
 pub fn api(ctx: &Context, v: &Viewer, req: &Request) -> Result<Response, Error> {
     let segs = req.segments();
     match (req.method.as_str(), segs.as_slice()) {
@@ -267,18 +248,19 @@ pub fn api(ctx: &Context, v: &Viewer, req: &Request) -> Result<Response, Error> 
             if !v.partner_admin() {
                 return Err(Error::Denied("only a partner admin decides whether the company is named".into()));
             }
-            let on = matches!(param(req, "opted_in").as_str(), "true" | "1" | "on");
+            let on = matches!(req.param("opted_in").as_str(), "true" | "1" | "on");
             scores::set_opt_in(ctx, &v.org_id, on)?;
             Ok(Response::json(&json!({ "org_id": v.org_id, "opted_in": on })))
         }
         ("POST", ["bonus"]) => {
             v.staff_only("give bonus points")?;
-            let points = param(req, "points")
+            let points = req
+                .param("points")
                 .trim()
                 .parse::<i64>()
                 .map_err(|_| Error::invalid("points", "Give the points as a whole number."))?;
-            let who = if param(req, "user_id").is_empty() { param(req, "email") } else { param(req, "user_id") };
-            let user = scores::bonus(ctx, &who, points, &param(req, "reason"))?;
+            let who = if req.param("user_id").is_empty() { req.param("email") } else { req.param("user_id") };
+            let user = scores::bonus(ctx, &who, points, &req.param("reason"))?;
             Ok(Response::json_status(201, &json!({ "user_id": user, "points": points })))
         }
         _ => Err(Error::NotFound("no such route".into())),

@@ -797,7 +797,6 @@ fn partner(ctx: &Context, actor: &Actor, program: &str, org: &str, staff_view: b
         })
         .unwrap_or_default();
     let title = s.as_ref().map(|s| s.data.org_name.clone()).unwrap_or_else(|| "Your tier".into());
-    let _ = ctx;
     Ok(view(
         "partner.html",
         if staff_view { &title } else { "Your tier and rewards" },
@@ -809,6 +808,14 @@ fn partner(ctx: &Context, actor: &Actor, program: &str, org: &str, staff_view: b
             "history": history, "custom": custom, "month": model::month_of(ctx.now_ms()),
         }),
     ))
+}
+
+/// A form's error as its template shows it: by field, and the message for the alert.
+fn field_errors(error: Option<&portico_sdk::FieldError>) -> (Value, String) {
+    match error {
+        Some(e) => (json!({ e.field.clone().unwrap_or_default(): e.message }), e.message.clone()),
+        None => (json!({}), String::new()),
+    }
 }
 
 fn criteria_page(
@@ -875,10 +882,7 @@ fn criteria_page(
             "cells": tiers.iter().skip(1).map(|t| json!({ "tier": t.key, "tier_name": t.name, "name": format!("t.{key}.{}", t.key),
                 "value": get(&format!("t.{key}.{}", t.key)) })).collect::<Vec<_>>() }));
     }
-    let (errors, message) = match &error {
-        Some(e) => (json!({ e.field.clone().unwrap_or_default(): e.message }), e.message.clone()),
-        None => (json!({}), String::new()),
-    };
+    let (errors, message) = field_errors(error.as_ref());
     Ok(view(
         "criteria.html",
         "Tier criteria",
@@ -911,10 +915,7 @@ fn campaigns_page(
         .iter()
         .map(campaign_json)
         .collect();
-    let (errors, message) = match &error {
-        Some(e) => (json!({ e.field.clone().unwrap_or_default(): e.message }), e.message.clone()),
-        None => (json!({}), String::new()),
-    };
+    let (errors, message) = field_errors(error.as_ref());
     let f = typed.cloned().unwrap_or_else(|| {
         [("kind", "per_deal"), ("currency", "USD")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     });

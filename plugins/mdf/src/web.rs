@@ -241,25 +241,6 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Error> {
     })
 }
 
-/// One text parameter from a JSON body, the form or the query.
-fn param(req: &Request, name: &str) -> String {
-    if let Some(v) = req.field(name) {
-        return v.to_string();
-    }
-    if req.form.is_empty()
-        && !req.body.is_empty()
-        && let Ok(v) = req.json::<Value>()
-    {
-        match &v[name] {
-            Value::String(s) => return s.clone(),
-            Value::Number(n) => return n.to_string(),
-            Value::Bool(b) => return b.to_string(),
-            _ => {}
-        }
-    }
-    req.query(name).unwrap_or_default().to_string()
-}
-
 fn action_of(s: &str) -> Option<Action> {
     Some(match s {
         "submit" => Action::Submit,
@@ -418,7 +399,7 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         }
         ("POST", ["requests"]) => {
             let f: RequestFields = body(req)?;
-            let submit = matches!(param(req, "submit").as_str(), "true" | "1");
+            let submit = matches!(req.param("submit").as_str(), "true" | "1");
             let r = funds::create_request(ctx, actor, f, submit)?;
             Ok(Response::json_status(201, &request_json(ctx, actor, &r, None, claim_days_of(&r)?)))
         }
@@ -434,12 +415,12 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
         }
         ("POST", ["requests", id, action]) if action_of(action).is_some() => {
             let act = action_of(action).unwrap_or(Action::Submit);
-            let amount = param(req, "amount");
-            let r = funds::transition(ctx, actor, id, act, Some(&amount), &param(req, "note"))?;
+            let amount = req.param("amount");
+            let r = funds::transition(ctx, actor, id, act, Some(&amount), &req.param("note"))?;
             Ok(Response::json(&request_json(ctx, actor, &r, claim_of(&r.id)?.as_ref(), claim_days_of(&r)?)))
         }
         ("POST", ["requests", id, "deals"]) => {
-            let d = roi::link(actor, id, &param(req, "deal_id"), true)?;
+            let d = roi::link(actor, id, &req.param("deal_id"), true)?;
             Ok(Response::json(&deal_json(&d)))
         }
         ("POST", ["requests", id, "deals", deal, "unlink"]) => {
@@ -451,18 +432,18 @@ pub fn api(ctx: &Context, actor: &Actor, req: &Request) -> Result<Response, Erro
             Ok(Response::json(&json!({ "claims": list })))
         }
         ("POST", ["claims"]) => {
-            let c = funds::create_claim(ctx, actor, &param(req, "request_id"), &param(req, "spend"))?;
+            let c = funds::create_claim(ctx, actor, &req.param("request_id"), &req.param("spend"))?;
             Ok(Response::json_status(201, &claim_json(&c)))
         }
         ("GET", ["claims", id]) => Ok(Response::json(&claim_json(&funds::claim(actor, id)?))),
         ("GET", ["claims", id, "files", n]) => Ok(Response::redirect(file_url(actor, id, n)?)),
         ("POST", ["claims", id, decision @ ("approve" | "reject")]) => {
-            let amount = param(req, "amount");
-            let c = funds::decide_claim(ctx, actor, id, *decision == "approve", Some(&amount), &param(req, "note"))?;
+            let amount = req.param("amount");
+            let c = funds::decide_claim(ctx, actor, id, *decision == "approve", Some(&amount), &req.param("note"))?;
             Ok(Response::json(&claim_json(&c)))
         }
         ("POST", ["claims", id, "pay"]) => {
-            let c = funds::pay(ctx, actor, id, &param(req, "amount"), &param(req, "reference"))?;
+            let c = funds::pay(ctx, actor, id, &req.param("amount"), &req.param("reference"))?;
             Ok(Response::json(&claim_json(&c)))
         }
         ("GET", ["roi"]) => {

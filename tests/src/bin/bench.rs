@@ -1489,13 +1489,9 @@ async fn gamification_section(
     report: &mut serde_json::Map<String, Value>,
     row: &dyn Fn(&str, f64, Option<f64>) -> String,
 ) {
-    let n: u64 = std::env::var("BENCH_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let dbs = std::env::var("BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let n = env_size("BENCH_USERS", 50_000);
     let mut out = serde_json::Map::new();
-    for (label, kind) in [("sqlite", DbKind::Sqlite), ("postgres", DbKind::Postgres)] {
-        if !dbs.split(',').any(|d| d.trim() == label) {
-            continue;
-        }
+    for (label, kind) in bench_dbs() {
         eprintln!("gamification with {n} users' scores on {label}…");
         let [page, company, partners, seed_s] = gamification_at_scale(kind, n).await;
         let big = n / 5;
