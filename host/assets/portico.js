@@ -12,6 +12,10 @@
 //   data-pt-confirm="Delete it?"     ask before a form is submitted or a link or button acts
 //   data-pt-frame="/plugin-frame/{plugin}/player.html"   custom client code, in a sandboxed opaque-origin frame
 //                                    that reaches its plugin's JSON routes only through the bridge below
+//
+// And one behaviour of the host's own pages, never of plugin markup:
+//   data-pt-widget="/dashboard/widgets/{plugin}/{name}"   a dashboard widget the page did not wait for, loaded on
+//                                    its own (a slow widget holds up nothing else)
 "use strict";
 (function () {
   const FRAGMENT = { "X-Portico-Fragment": "1" };
@@ -173,11 +177,27 @@
     });
   }
 
+  async function loadWidget(el) {
+    const raw = el.dataset.ptWidget;
+    if (rootOf(el) || !raw || !raw.startsWith("/dashboard/widgets/")) return;
+    let html = '<p class="muted">This widget is unavailable right now.</p>';
+    try {
+      const res = await fetch(raw, { credentials: "same-origin", headers: FRAGMENT });
+      if (res.ok) html = await res.text();
+    } catch (e) {
+      // Shown as unavailable.
+    }
+    el.innerHTML = html;
+    el.removeAttribute("aria-busy");
+    wire(el);
+  }
+
   function wire(scope) {
     const all = (sel) => (scope.matches && scope.matches(sel) ? [scope] : []).concat([...scope.querySelectorAll(sel)]);
     for (const el of all("[data-pt-confirm]")) if (!el._ptConfirm && (el._ptConfirm = true)) wireConfirm(el);
     for (const el of all("[data-pt-get]")) if (!el._ptGet && (el._ptGet = true)) wireGet(el);
     for (const el of all("[data-pt-frame]")) if (!el._ptFrame && (el._ptFrame = true)) wireFrame(el);
+    for (const el of all("[data-pt-widget]")) if (!el._ptWidget && (el._ptWidget = true)) loadWidget(el);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => wire(document));

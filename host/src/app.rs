@@ -49,6 +49,8 @@ pub struct AppInner {
     pub public_limiter: crate::http::PublicLimiter,
     /// Users already recorded as active today by this replica.
     pub active_today: ActiveToday,
+    /// Channel dashboards' figures, kept for `channel_cache_secs`.
+    pub reports: crate::analytics::ReportCache,
     /// The time plugins are told (`now-ms`) and schedules run at; tests move it forward.
     pub clock: Clock,
 }
@@ -147,35 +149,39 @@ impl AppState {
             file_links,
             public_limiter: crate::http::PublicLimiter::new(public_per_minute),
             active_today: ActiveToday::default(),
+            reports: Default::default(),
             clock: Clock::default(),
         })))
     }
 }
 
-/// Which users this replica already recorded as active today (UTC), so a user's requests write their daily
-/// activity (and its `portico.user.active` event) once a day, not once a request; the database's unique key makes
-/// it once across replicas.
+/// Which users this replica already recorded as active today (the tenant's day), so a user's requests write their
+/// daily activity (and its `portico.user.active` event) once a day, not once a request; the database's unique key
+/// makes it once across replicas.
 #[derive(Debug, Default)]
 pub struct ActiveToday {
-    seen: std::sync::Mutex<(i64, std::collections::HashSet<String>)>,
+    /// The UTC day the set was started on (it is emptied daily), and (tenant's day, user id) seen.
+    seen: std::sync::Mutex<(i64, std::collections::HashSet<(i64, String)>)>,
 }
 
 impl ActiveToday {
-    /// Records `user` as active at `now` unless already done today.
-    pub async fn record(&self, db: &Db, tenant_id: &str, user: &crate::domain::User, now: i64) {
-        let day = now.div_euclid(86_400_000);
+    /// Records `user` as active at `now` unless already done on the tenant's day.
+    pub async fn record(&self, db: &Db, tenant: &crate::domain::Tenant, user: &crate::domain::User, now: i64) {
+        let utc_day = now.div_euclid(86_400_000);
+        let day = crate::analytics::day_of(now, &tenant.timezone);
         {
             let mut seen = self.seen.lock().expect("activity lock");
-            if seen.0 != day {
-                *seen = (day, std::collections::HashSet::new());
+            if seen.0 != utc_day {
+                *seen = (utc_day, std::collections::HashSet::new());
             }
-            if !seen.1.insert(user.id.clone()) {
+            if !seen.1.insert((day, user.id.clone())) {
                 return;
             }
         }
+        let tenant_id = tenant.id.as_str();
         if let Err(e) = db.tenant(tenant_id).record_daily_activity(user, now).await {
             // Not worth failing the request for; the next request tries again.
-            self.seen.lock().expect("activity lock").1.remove(&user.id);
+            self.seen.lock().expect("activity lock").1.remove(&(day, user.id.clone()));
             tracing::warn!(error = %e, "recording a user's daily activity failed");
         }
     }

@@ -78,6 +78,13 @@ pub struct Config {
     /// How long a worker holds an event delivery it claimed: if its replica dies mid-delivery, another (or the
     /// restarted one) delivers it after this many seconds. Longer than the slowest event handler's deadline.
     pub event_lease_secs: i64,
+    /// How long the dashboard waits for plugin widgets before answering; a widget not ready by then is loaded by
+    /// the page on its own, so one slow widget never holds up the others or the page.
+    pub widget_budget_ms: u64,
+    /// How long a replica reuses the channel dashboard's figures for the same tenant and range (0: never), so many
+    /// staff views in a minute cost one computation. Figures are counted as activity happens, so this is how old
+    /// they may be.
+    pub channel_cache_secs: u64,
 }
 
 /// SMTP relay settings.
@@ -150,6 +157,8 @@ impl Default for Config {
             extensions: Vec::new(),
             workers: true,
             event_lease_secs: 60,
+            widget_budget_ms: 400,
+            channel_cache_secs: 30,
         }
     }
 }

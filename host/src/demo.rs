@@ -153,6 +153,12 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
             root.display()
         );
     }
+    // The partner users' past activity comes first, on a tenant without plugins: it is history for the channel
+    // figures, not events for plugins to act on now (points for days long gone).
+    let tenant_now = state.db.tenant_by_slug("acme").await?.unwrap_or_else(|| tenant.clone());
+    if state.db.tenant(&tenant.id).installed_plugins().await?.is_empty() {
+        activity_history(state, &tenant_now).await?;
+    }
     // Every plugin is installed and enabled before any sample data is made, so the events one plugin's sample data
     // raises reach every plugin that subscribes to them (deal registration's deals reach MDF's ROI).
     let mut fresh = Vec::new();
@@ -188,6 +194,20 @@ pub async fn install_bundled(state: &crate::AppState, root: &std::path::Path) ->
     for (plugin_id, file) in fresh {
         println!("Sample data for {plugin_id}");
         sample_data(state, &now, &plugin_id, &file, today).await?;
+    }
+    Ok(())
+}
+
+/// The demo's partner users were active on some days of the last four months (more often lately), recorded as each
+/// day's first request would have recorded it, so the channel dashboard's active figures have a history.
+async fn activity_history(state: &crate::AppState, tenant: &crate::domain::Tenant) -> anyhow::Result<()> {
+    let scope = state.db.tenant(&tenant.id);
+    let now = state.clock.now_ms();
+    for (i, (email, _, _)) in DEMO_USERS.iter().enumerate().filter(|(_, u)| !u.2.is_vendor()) {
+        let Some(user) = scope.user_by_email(email).await? else { continue };
+        for days_ago in (1..120i64).rev().filter(|d| (d * 7 + i as i64 * 3) % 11 < if *d < 30 { 6 } else { 3 }) {
+            scope.record_daily_activity(&user, now - days_ago * 86_400_000).await?;
+        }
     }
     Ok(())
 }
@@ -233,6 +253,9 @@ struct DemoStep {
     /// Files sent with the request as a multipart form's would be (then `body` gives the form's text fields).
     #[serde(default)]
     files: Vec<DemoFile>,
+    /// Made as if this many days ago (the call's clock), so the demo's channel figures have a history.
+    #[serde(default)]
+    days_ago: u32,
 }
 
 /// A file of a demo step: one of the plugin's folder (`path`), or a folder of it zipped (`zip`), sent in `field`.
@@ -357,6 +380,7 @@ async fn sample_data(
         let uploaded: Vec<String> = uploads.iter().map(|u| u.row.key.clone()).collect();
         let mut inv = crate::plugins::user_invocation(state, tenant, &active, &user, "demo");
         inv.uploads = uploads;
+        inv.now_ms -= i64::from(step.days_ago) * 86_400_000;
         let outcome = state.runtime.handle_http(active.plugin.loaded.clone(), inv, req).await;
         crate::http::upload::discard_unkept(state, &uploaded).await;
         let answer = match outcome {

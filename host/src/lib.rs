@@ -1,6 +1,7 @@
 //! The Portico host: a multi-tenant partner portal. See `ARCHITECTURE.md` for the code map.
 
 pub mod accounts;
+pub mod analytics;
 pub mod app;
 pub mod archive;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod digest;
 pub mod domain;
 pub mod extensions;
 pub mod file_links;

@@ -8,13 +8,13 @@ pub mod package;
 mod settings;
 
 pub use manifest::{
-    Card, Collection, Grants, Index, Limits, Manifest, ManifestError, ManifestErrors, Method, NavEntry, Role, Route,
-    Schedule, Upload, Widget, route_matches,
+    Card, Collection, Grants, Index, Limits, Manifest, ManifestError, ManifestErrors, Method, Metric, MetricUnit,
+    NavEntry, Role, Route, Schedule, Upload, Widget, route_matches,
 };
 pub use settings::{SettingField, SettingType, validate_settings};
 
 /// The version of the WIT package `portico:plugin` this crate describes.
-pub const API_VERSION: &str = "0.1.3";
+pub const API_VERSION: &str = "0.1.4";
 
 /// The WIT source, for tools that embed it.
 pub const WIT: &str = include_str!("../wit/portico.wit");

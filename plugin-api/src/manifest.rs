@@ -39,6 +39,9 @@ pub struct Manifest {
     /// export). Since 0.1.1.
     #[serde(default)]
     pub cards: Vec<Card>,
+    /// Figures it counts for the channel dashboard and the weekly digest (the `analytics` import). Since 0.1.4.
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
     /// Event topics it subscribes to.
     #[serde(default)]
     pub events: Vec<String>,
@@ -222,6 +225,41 @@ pub struct Card {
     pub name: String,
     /// Title shown above it.
     pub title: String,
+}
+
+/// A figure the plugin counts per day (`analytics.count`) or derives from two of them, shown on the vendor's channel
+/// dashboard with its trend, its partners and a CSV export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Name passed to `analytics.count`.
+    pub name: String,
+    /// What the dashboard calls it ("Deals registered").
+    pub label: String,
+    /// A count, an amount of money (counted in minor units of a currency), or the ratio of two of the plugin's
+    /// counts or money metrics (`ratio = ["won", "closed"]`), derived and never counted itself; a ratio of money
+    /// is shown per currency.
+    #[serde(default)]
+    pub unit: MetricUnit,
+    /// For a ratio: the numerator's and the denominator's metric names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<[String; 2]>,
+    /// One line for the dashboard's tooltip and the digest.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What a metric's numbers are.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricUnit {
+    /// Things counted.
+    #[default]
+    Count,
+    /// Money in minor units, per currency.
+    Money,
+    /// A share: the ratio of two counts (or two money metrics, per currency), shown as a percentage.
+    Percent,
 }
 
 /// A periodic job, run once per tick per tenant.
@@ -452,6 +490,41 @@ impl Manifest {
             }
             if c.title.trim().is_empty() || c.title.chars().count() > 60 {
                 err(format!("cards[{i}].title"), "give a title of 1-60 characters");
+            }
+        }
+        let mut metric_names = BTreeSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            if !is_ident(&m.name) {
+                err(
+                    format!("metrics[{i}].name"),
+                    "use lowercase letters, digits and underscores, starting with a letter",
+                );
+            }
+            if !metric_names.insert(&m.name) {
+                err(format!("metrics[{i}].name"), "is declared twice");
+            }
+            if m.label.trim().is_empty() || m.label.chars().count() > 60 {
+                err(format!("metrics[{i}].label"), "give a label of 1-60 characters");
+            }
+            match (&m.ratio, m.unit) {
+                (Some(parts), MetricUnit::Percent) => {
+                    let unit_of = |name: &str| self.metrics.iter().find(|o| o.name == name).map(|o| o.unit);
+                    let units = [unit_of(&parts[0]), unit_of(&parts[1])];
+                    for (j, unit) in units.iter().enumerate() {
+                        if !matches!(unit, Some(MetricUnit::Count | MetricUnit::Money)) {
+                            err(format!("metrics[{i}].ratio[{j}]"), "name a count or money metric of this plugin");
+                        }
+                    }
+                    if units[0].is_some() && units[1].is_some() && units[0] != units[1] {
+                        err(format!("metrics[{i}].ratio"), "name two counts, or two money metrics");
+                    }
+                }
+                (None, MetricUnit::Percent) => err(
+                    format!("metrics[{i}].ratio"),
+                    "a percent metric is the ratio of two counts (or two money metrics): name them",
+                ),
+                (Some(_), _) => err(format!("metrics[{i}].unit"), "a ratio's unit is percent"),
+                (None, _) => {}
             }
         }
         for (i, t) in self.events.iter().enumerate() {

@@ -105,6 +105,38 @@ pub mod directory {
     };
 }
 
+/// Channel analytics (`portico:plugin` 0.1.4): the figures the manifest declares in `[[metrics]]`, counted per
+/// day for the vendor's channel dashboard and the weekly digest, and lines on a partner organisation's timeline
+/// (its 360 page). Both are written with the call's other writes, or not at all; count where the change happens
+/// (the route that approves a deal), not in a page view.
+///
+/// ```text
+/// analytics::count("won", Some(&deal.org_id), 1)?;
+/// analytics::amount("won_revenue", Some(&deal.org_id), deal.amount_minor, &deal.currency)?;
+/// analytics::timeline(&deal.org_id, &format!("Deal won: {} ({})", deal.customer, amount), Some(&link))?;
+/// ```
+pub mod analytics {
+    use crate::Error;
+    use crate::bindings::portico::plugin::analytics as wit;
+
+    /// Adds `n` to count metric `metric` today, for partner organisation `org_id` (none: the tenant's total only;
+    /// in a partner's call, the partner's own organisation).
+    pub fn count(metric: &str, org_id: Option<&str>, n: i64) -> Result<(), Error> {
+        wit::count(metric, org_id, n, None)
+    }
+
+    /// Adds an amount in minor units of `currency` (`USD`) to money metric `metric` today.
+    pub fn amount(metric: &str, org_id: Option<&str>, minor: i64, currency: &str) -> Result<(), Error> {
+        wit::count(metric, org_id, minor, Some(currency))
+    }
+
+    /// Adds a line to partner organisation `org_id`'s timeline, optionally linking one of the plugin's pages.
+    pub fn timeline(org_id: &str, text: &str, link: Option<&str>) -> Result<(), Error> {
+        let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
+        wit::timeline(org_id, &text, link)
+    }
+}
+
 /// Notifications in the portal and by email.
 pub mod notify {
     pub use crate::bindings::portico::plugin::notifications::{Audience, Notification, send};

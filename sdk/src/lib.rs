@@ -35,18 +35,21 @@ pub mod host;
 pub mod storage;
 pub mod ui;
 
-pub use host::{activity, blobs, directory, events, extensions, files, http, log, notify, search, secrets, settings};
+pub use host::{
+    activity, analytics, blobs, directory, events, extensions, files, http, log, notify, search, secrets, settings,
+};
 
 pub use context::{Context, Request, Response};
 pub use serde_json::{Value, json};
 
 pub use bindings::exports::portico::plugin::http_handler::View;
+pub use bindings::exports::portico::plugin::next_steps::Step as NextStep;
 pub use bindings::portico::plugin::events::Event;
 pub use bindings::portico::plugin::types::{Error, FieldError, Role};
 
 /// What most plugins import.
 pub mod prelude {
-    pub use crate::{Context, Error, Event, Plugin, Request, Response, Role, View, export_plugin, json};
+    pub use crate::{Context, Error, Event, NextStep, Plugin, Request, Response, Role, View, export_plugin, json};
 }
 
 /// A plugin: every entry point has a default, so implement only what the manifest declares. Each call runs
@@ -88,6 +91,13 @@ pub trait Plugin {
         let _ = (ctx, org_id);
         Err(Error::NotFound(format!("no card {card}")))
     }
+
+    /// What the caller should do next (a deal awaiting information, training due, a claim to file), most pressing
+    /// first; the partner dashboard lists a few of all plugins' steps. Link each to one of the plugin's pages.
+    fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+        let _ = ctx;
+        Ok(Vec::new())
+    }
 }
 
 /// A plugin's entry points as plain functions (what [`export_plugin!`] refers to in a native build, where nothing
@@ -101,6 +111,7 @@ pub struct EntryPoints {
     pub render_widget: fn(&Context, &str) -> Result<View, Error>,
     pub migrate: fn(&Context, &str) -> Result<(), Error>,
     pub render_card: fn(&Context, &str, &str) -> Result<View, Error>,
+    pub next_steps: fn(&Context) -> Result<Vec<NextStep>, Error>,
 }
 
 /// Helpers to build errors.
@@ -161,6 +172,12 @@ macro_rules! export_plugin {
             }
         }
 
+        impl $crate::bindings::exports::portico::plugin::next_steps::Guest for __PorticoExports {
+            fn steps(ctx: $crate::bindings::portico::plugin::types::CallContext) -> Result<Vec<$crate::NextStep>, $crate::Error> {
+                <$plugin as $crate::Plugin>::next_steps(&$crate::Context::from_wit(ctx))
+            }
+        }
+
         impl $crate::bindings::exports::portico::plugin::lifecycle::Guest for __PorticoExports {
             fn migrate(ctx: $crate::bindings::portico::plugin::types::CallContext, from_version: String) -> Result<(), $crate::Error> {
                 <$plugin as $crate::Plugin>::migrate(&$crate::Context::from_wit(ctx), &from_version)
@@ -184,6 +201,7 @@ macro_rules! export_plugin {
             render_widget: <$plugin as $crate::Plugin>::render_widget,
             migrate: <$plugin as $crate::Plugin>::migrate,
             render_card: <$plugin as $crate::Plugin>::render_card,
+            next_steps: <$plugin as $crate::Plugin>::next_steps,
         };
     };
 }

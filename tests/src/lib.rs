@@ -127,6 +127,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         default_tenant: Some("acme".into()),
         // Tests drive the workers explicitly, so their outcomes are deterministic.
         workers: false,
+        // Figures are read afresh, so a test sees what it just did.
+        channel_cache_secs: 0,
         ..Config::default()
     }
 }

@@ -188,7 +188,7 @@ const BY_TAG: &[(&str, &[&str])] = &[
 
 /// Attributes the host sets on the element around plugin markup; markup that carries them could pass itself off as
 /// another plugin's to the behaviour script.
-const HOST_ONLY: &[&str] = &["data-pt-plugin", "data-pt-bridge"];
+const HOST_ONLY: &[&str] = &["data-pt-plugin", "data-pt-bridge", "data-pt-widget"];
 
 /// Sanitizes the markup of plugin `plugin_id`.
 pub fn sanitize(plugin_id: &str, html: &str) -> String {

@@ -1,4 +1,4 @@
-//! The signed-in user's own account: name, time zone, password and API tokens.
+//! The signed-in user's own account: name, time zone, password, the weekly digest and API tokens.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/account", get(account_page).post(save_profile))
         .route("/account/password", post(change_password))
+        .route("/account/digest", post(save_digest))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/notifications", get(notifications))
@@ -39,6 +40,13 @@ struct PasswordChange {
     confirm: String,
 }
 
+/// The digest checkbox: present (`on`) when ticked, absent when not.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DigestForm {
+    digest: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct TokenForm {
@@ -47,8 +55,17 @@ struct TokenForm {
 }
 
 async fn page(state: &AppState, auth: &Auth, status: StatusCode, extra: serde_json::Value) -> HttpResult<Response> {
-    let tokens = auth.ctx.scope(state).list_api_tokens(&auth.principal.user.id).await?;
-    let page = with(json!({ "me": auth.principal.user, "tokens": tokens, "timezones": common_timezones() }), extra);
+    let scope = auth.ctx.scope(state);
+    let tokens = scope.list_api_tokens(&auth.principal.user.id).await?;
+    let digest = if crate::digest::receives(auth.principal.user.role) {
+        json!({ "enabled": !scope.digest_opted_out(&auth.principal.user.id).await? })
+    } else {
+        serde_json::Value::Null
+    };
+    let page = with(
+        json!({ "me": auth.principal.user, "tokens": tokens, "timezones": common_timezones(), "digest": digest }),
+        extra,
+    );
     Ok(render_status(state, &auth.ctx, status, "account.html", page).await?.into_response())
 }
 
@@ -74,6 +91,15 @@ async fn save_profile(State(state): State<AppState>, auth: Auth, Form(f): Form<P
         .await;
     }
     auth.ctx.scope(&state).update_user_profile(&auth.principal.user.id, &f.name, &f.timezone).await?;
+    Ok(Redirect::to("/account?flash=saved").into_response())
+}
+
+async fn save_digest(State(state): State<AppState>, auth: Auth, Form(f): Form<DigestForm>) -> HttpResult<Response> {
+    if !crate::digest::receives(auth.principal.user.role) {
+        return Err(HttpError::NotFound);
+    }
+    let opt_out = f.digest.is_none();
+    auth.ctx.scope(&state).set_digest_opt_out(&auth.principal.user.id, opt_out).await?;
     Ok(Redirect::to("/account?flash=saved").into_response())
 }
 

@@ -123,9 +123,24 @@ async fn org_view(
     // Every enabled plugin's cards about this partner, each rendered on its own (one failing or slow card is
     // shown as unavailable, the others as they are).
     let cards = super::plugin_routes::partner_cards(state, auth, &org.id).await;
+    // Its recent activity across the host and every plugin, each line named by what wrote it.
+    let active = crate::plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, None).await.ok();
+    let name_of = |source: &str| -> String {
+        active.iter().flat_map(|a| a.iter()).find(|a| a.plugin.manifest().id == source).map_or_else(
+            || if source == crate::analytics::HOST { "Portal".into() } else { source.to_string() },
+            |a| a.plugin.manifest().name.clone(),
+        )
+    };
+    let timeline: Vec<serde_json::Value> = scope
+        .timeline(&org.id, 25)
+        .await?
+        .into_iter()
+        .map(|t| json!({ "at": t.at, "source_name": name_of(&t.source), "text": t.text, "link": t.link }))
+        .collect();
     let page = with(
         json!({ "org": org, "form": org, "enrolments": enrolments, "programs": programs, "users": users.items,
-                "users_total": users.total, "can_edit": auth.principal.is_vendor_admin(), "cards": cards }),
+                "users_total": users.total, "can_edit": auth.principal.is_vendor_admin(), "cards": cards,
+                "timeline": timeline }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/org.html", page).await?.into_response())
@@ -519,9 +534,11 @@ async fn branding_view(
         .map(|th| json!({ "key": th.key, "name": th.info.name, "description": th.info.description }))
         .collect();
     let form = json!({ "portal_name": t.branding.portal_name, "primary_color": t.branding.primary_color,
-        "accent_color": t.branding.accent_color, "custom_css": t.branding.custom_css, "theme": t.theme });
+        "accent_color": t.branding.accent_color, "custom_css": t.branding.custom_css, "theme": t.theme,
+        "timezone": t.timezone });
     let page = with(
-        json!({ "themes": themes, "form": form, "has_logo": t.branding.logo_key.is_some(), "has_favicon": t.branding.favicon_key.is_some() }),
+        json!({ "themes": themes, "form": form, "has_logo": t.branding.logo_key.is_some(), "has_favicon": t.branding.favicon_key.is_some(),
+                "timezones": super::account::common_timezones() }),
         extra,
     );
     Ok(render_status(state, &auth.ctx, status, "admin/branding.html", page).await?.into_response())
@@ -542,7 +559,11 @@ async fn save_branding(State(state): State<AppState>, auth: Auth, mp: Multipart)
     b.accent_color = form.text("accent_color").trim().to_lowercase();
     b.custom_css = form.text("custom_css");
     let theme = form.text("theme");
+    let timezone = form.text("timezone").trim().to_string();
     let mut errors: FieldErrors = form.file_errors.clone().into_iter().collect();
+    if !timezone.is_empty() && timezone.parse::<chrono_tz::Tz>().is_err() {
+        errors.insert("timezone".into(), "choose a time zone from the list".into());
+    }
     if b.portal_name.is_empty() || b.portal_name.chars().count() > 100 {
         errors.insert("portal_name".into(), "enter a portal name of at most 100 characters".into());
     }
@@ -559,7 +580,7 @@ async fn save_branding(State(state): State<AppState>, auth: Auth, mp: Multipart)
     }
     if !errors.is_empty() {
         let echo = json!({ "portal_name": b.portal_name, "primary_color": b.primary_color, "accent_color": b.accent_color,
-                           "custom_css": b.custom_css, "theme": theme });
+                           "custom_css": b.custom_css, "theme": theme, "timezone": timezone });
         return branding_view(
             &state,
             &auth,
@@ -580,6 +601,7 @@ async fn save_branding(State(state): State<AppState>, auth: Auth, mp: Multipart)
     }
     let scope = auth.ctx.scope(&state);
     scope.update_branding(&theme, &b).await?;
+    scope.set_timezone(&timezone).await?;
     scope.audit(Some(&auth.principal.user.id), "branding.updated", &b.portal_name, &theme).await?;
     for key in old_keys {
         if let Err(e) = state.blobs.delete(&key).await {

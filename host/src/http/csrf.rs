@@ -3,7 +3,8 @@
 //! forget. Form bodies carry it as `csrf_token`, multipart forms in the action URL's query, scripts in the
 //! `X-CSRF-Token` header. Requests with a bearer token carry no ambient credential, and a browser cannot
 //! send `Content-Type: application/json` across sites without a CORS preflight (which Portico never grants),
-//! so both are exempt.
+//! so both are exempt, as is the digest's one-click unsubscribe (`POST /unsubscribe/{token}`, RFC 8058), which
+//! mail clients send without a form token and which the signed token in its path authorises.
 //!
 //! Tokens are scoped. A host page's token (`Ctx::csrf_token`) is good for host routes only. Plugin markup is
 //! untrusted, so it never receives that token: a plugin's pages and widgets get a token derived from it for that
@@ -141,7 +142,9 @@ fn exempt(req: &Request) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    bearer || json
+    // RFC 8058's one-click unsubscribe: mail clients post without a form token; the signed link authorises it.
+    let one_click = req.method() == Method::POST && super::unsubscribe::is_one_click(req.uri().path());
+    bearer || json || one_click
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
         }
     };
     if let Some(p) = &principal {
-        state.active_today.record(&state.db, &tenant.id, &p.user, state.clock.now_ms()).await;
+        state.active_today.record(&state.db, &tenant, &p.user, state.clock.now_ms()).await;
     }
     let csrf = CsrfToken::from_request_parts(&mut parts, &state.csrf).await.expect("csrf extraction is infallible");
     let csrf_token = csrf.authenticity_token().unwrap_or_default();

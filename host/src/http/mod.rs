@@ -7,6 +7,7 @@ mod admin_plugins;
 mod admin_templates;
 mod api;
 mod assets;
+mod channel;
 mod csrf;
 mod ctx;
 mod error;
@@ -19,6 +20,7 @@ mod people;
 mod plugin_routes;
 mod ratelimit;
 mod security;
+mod unsubscribe;
 pub(crate) mod upload;
 mod view;
 
@@ -50,13 +52,21 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(channel::router())
         .merge(admin_plugins::router())
         .merge(admin_templates::router())
         .merge(org::router())
         .merge(assets::media_router())
         .merge(plugin_routes::page_router())
         .merge(files::router())
-        .nest("/api/v1", api::router().merge(plugin_routes::api_router()).merge(admin_plugins::api_router()))
+        .merge(unsubscribe::router())
+        .nest(
+            "/api/v1",
+            api::router()
+                .merge(plugin_routes::api_router())
+                .merge(admin_plugins::api_router())
+                .merge(channel::api_router()),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the error middleware, so a panic is answered like any other 500: themed or JSON, with the

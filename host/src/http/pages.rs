@@ -228,30 +228,38 @@ async fn redeem(
     }
 }
 
-async fn dashboard(State(state): State<AppState>, auth: Auth) -> HttpResult<Response> {
-    let widgets = super::plugin_routes::widgets(&state, &auth).await;
-    let Auth { ctx, principal } = auth;
-    let scope = ctx.scope(&state);
+async fn dashboard(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<super::channel::RangeQuery>,
+) -> HttpResult<Response> {
+    // The plugins' widgets and next steps, and the host's own figures, are gathered side by side.
+    let (widgets, steps) = futures::join!(
+        super::plugin_routes::widgets(&state, &auth),
+        super::plugin_routes::next_steps(&state, &auth, 6)
+    );
+    let scope = auth.ctx.scope(&state);
+    let principal = &auth.principal;
     let page = if principal.is_vendor_staff() {
+        // A range that does not parse is named on the form, and the default range is shown meanwhile.
+        let (range, range_error) = match super::channel::range_of(&state, &auth, &q) {
+            Ok(r) => (r, None),
+            Err(HttpError::Invalid { field, message }) => {
+                let empty = super::channel::RangeQuery::default();
+                (super::channel::range_of(&state, &auth, &empty)?, Some(json!({ "field": field, "message": message })))
+            }
+            Err(e) => return Err(e),
+        };
+        let channel = super::channel::page_cached(&state, &auth, range).await?;
         let all = ListQuery::default();
         let partners = scope.list_partner_orgs(&all).await?.total;
-        let users = scope.list_users(None, &all).await?.total;
-        let programs = scope.list_programs().await?;
         let audit = if principal.is_vendor_admin() {
-            scope.list_audit(&all).await?.items.into_iter().take(8).collect()
+            scope.list_audit(&all).await?.items.into_iter().take(6).collect()
         } else {
             Vec::new()
         };
-        let counts = scope.partner_counts().await?;
-        let program_rows: Vec<_> = programs
-            .iter()
-            .map(|p| {
-                let partners = counts.get(&p.id).copied().unwrap_or(0);
-                json!({ "id": p.id, "name": p.name, "tiers": p.tiers, "partners": partners })
-            })
-            .collect();
-        json!({ "vendor": true, "stats": { "partners": partners, "users": users, "programs": programs.len() },
-                "programs": program_rows, "audit": audit })
+        json!({ "vendor": true, "stats": { "partners": partners }, "channel": channel.as_ref(), "range_error": range_error,
+                "form": { "from": q.from, "to": q.to }, "audit": audit })
     } else {
         let org = scope.org(&principal.user.org_id).await?.ok_or(HttpError::NotFound)?;
         let enrolments = scope.enrolments_of_org(&org.id).await?;
@@ -264,6 +272,6 @@ async fn dashboard(State(state): State<AppState>, auth: Auth) -> HttpResult<Resp
         }
         json!({ "vendor": false, "org": org, "enrolments": ladders, "team": team })
     };
-    let page = super::view::with(page, json!({ "widgets": widgets }));
-    Ok(render(&state, &ctx, "dashboard.html", page).await?.into_response())
+    let page = super::view::with(page, json!({ "widgets": widgets, "next_steps": steps }));
+    Ok(render(&state, &auth.ctx, "dashboard.html", page).await?.into_response())
 }

@@ -35,6 +35,7 @@ pub fn page_router() -> Router<AppState> {
         .route("/p/{plugin}/{*rest}", any(page_rest))
         .route("/plugin-static/{plugin}/{*path}", get(static_file))
         .route("/plugin-frame/{plugin}/{*path}", get(frame_file))
+        .route("/dashboard/widgets/{plugin}/{name}", get(widget_fragment))
 }
 
 pub fn api_router() -> Router<AppState> {
@@ -544,8 +545,9 @@ pub(super) async fn partner_cards(state: &AppState, auth: &Auth, org_id: &str) -
     futures::future::join_all(jobs).await
 }
 
-/// The dashboard widgets of the caller's plugins, rendered concurrently. A widget that fails shows as
-/// unavailable; the others render regardless.
+/// The dashboard widgets of the caller's plugins, rendered concurrently for at most the configured budget
+/// (`widget_budget_ms`). A widget that fails shows as unavailable; one not ready in time is left for the page to
+/// load on its own (`/dashboard/widgets/{plugin}/{name}`); the others render regardless.
 pub(super) async fn widgets(state: &AppState, auth: &Auth) -> Vec<serde_json::Value> {
     let active = match plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, None).await {
         Ok(a) => a,
@@ -554,32 +556,114 @@ pub(super) async fn widgets(state: &AppState, auth: &Auth) -> Vec<serde_json::Va
             return Vec::new();
         }
     };
+    let budget = std::time::Duration::from_millis(state.config.widget_budget_ms);
     let mut jobs = Vec::new();
     for a in active.iter() {
         for w in a.plugin.manifest().widgets.iter().filter(|w| plugins::role_allowed(&w.roles, auth.principal.role())) {
-            let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
-            let (a, w) = (a.clone(), w.clone());
             jobs.push(async move {
-                let started = std::time::Instant::now();
-                let result = state.runtime.render_widget(a.plugin.loaded.clone(), inv, w.name.clone()).await;
                 let id = &a.plugin.manifest().id;
-                let html = match result {
-                    Ok(Ok(view)) => render_fragment(state, &auth.ctx, &a, &view.template, &view.context, started)
-                        .await
-                        .map(|h| wrap(id, &csrf::bridge_token(&auth.ctx.csrf_token, id, crate::domain::now_millis()), &h))
-                        .map_err(|e| format!("{e:?}")),
-                    Ok(Err(e)) => Err(format!("{e:?}")),
-                    Err(e) => Err(e.to_string()),
-                };
-                match html {
-                    Ok(html) => json!({ "plugin": a.plugin.manifest().id, "name": w.name, "title": w.title, "html": html }),
-                    Err(cause) => {
-                        tracing::warn!(plugin = %a.plugin.manifest().id, widget = %w.name, cause = %cause, "widget failed");
-                        json!({ "plugin": a.plugin.manifest().id, "name": w.name, "title": w.title, "error": true })
-                    }
+                match tokio::time::timeout(budget, render_widget(state, auth, a, w)).await {
+                    Ok(Ok(html)) => json!({ "plugin": id, "name": w.name, "title": w.title, "html": html }),
+                    Ok(Err(())) => json!({ "plugin": id, "name": w.name, "title": w.title, "error": true }),
+                    Err(_) => json!({ "plugin": id, "name": w.name, "title": w.title, "deferred": true,
+                                      "src": format!("/dashboard/widgets/{id}/{}", w.name) }),
                 }
             });
         }
     }
     futures::future::join_all(jobs).await
+}
+
+/// One widget's markup, wrapped for its plugin; a failure is logged and reported as `Err(())`.
+async fn render_widget(
+    state: &AppState,
+    auth: &Auth,
+    a: &Active,
+    w: &portico_plugin_api::Widget,
+) -> Result<String, ()> {
+    let started = std::time::Instant::now();
+    let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
+    let result = state.runtime.render_widget(a.plugin.loaded.clone(), inv, w.name.clone()).await;
+    let id = &a.plugin.manifest().id;
+    let html = match result {
+        Ok(Ok(view)) => render_fragment(state, &auth.ctx, a, &view.template, &view.context, started)
+            .await
+            .map(|h| wrap(id, &csrf::bridge_token(&auth.ctx.csrf_token, id, crate::domain::now_millis()), &h))
+            .map_err(|e| format!("{e:?}")),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    };
+    html.map_err(|cause| tracing::warn!(plugin = %id, widget = %w.name, cause = %cause, "widget failed"))
+}
+
+/// `GET /dashboard/widgets/{plugin}/{name}`: one widget of the caller's dashboard on its own, for a widget the
+/// dashboard did not wait for (no deadline but the plugin's own). A failure answers 503 with a line to show.
+async fn widget_fragment(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((plugin, name)): Path<(String, String)>,
+) -> HttpResult<Response> {
+    let active =
+        plugins::active_for(&state, &auth.ctx.tenant, &auth.principal.user, None).await.map_err(HttpError::internal)?;
+    let a = active.iter().find(|a| a.plugin.manifest().id == plugin).ok_or(HttpError::NotFound)?;
+    let w = a
+        .plugin
+        .manifest()
+        .widgets
+        .iter()
+        .find(|w| w.name == name && plugins::role_allowed(&w.roles, auth.principal.role()))
+        .ok_or(HttpError::NotFound)?;
+    Ok(match render_widget(&state, &auth, a, w).await {
+        Ok(html) => Html(html).into_response(),
+        Err(()) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Html("<p class=\"muted\">This widget is unavailable right now.</p>"))
+                .into_response()
+        }
+    })
+}
+
+/// What the caller should do next, from every plugin of theirs with the `next-steps` export, asked concurrently
+/// within the widget budget: urgent first, then by due date; at most `limit`. A step must link one of its
+/// plugin's own pages; a plugin that fails or is late suggests nothing this time.
+pub(super) async fn next_steps(state: &AppState, auth: &Auth, limit: usize) -> Vec<serde_json::Value> {
+    let Ok(active) = plugins::active_for(state, &auth.ctx.tenant, &auth.principal.user, None).await else {
+        return Vec::new();
+    };
+    let budget = std::time::Duration::from_millis(state.config.widget_budget_ms);
+    let jobs = active.iter().map(|a| async move {
+        let inv = plugins::user_invocation(state, &auth.ctx.tenant, a, &auth.principal.user, &auth.ctx.request_id);
+        let id = a.plugin.manifest().id.clone();
+        let asked = tokio::time::timeout(budget, state.runtime.next_steps(a.plugin.loaded.clone(), inv)).await;
+        let steps = match asked {
+            Ok(Some(Ok(Ok(steps)))) => steps,
+            Ok(None) => Vec::new(),
+            Ok(Some(Ok(Err(e)))) => {
+                tracing::info!(plugin = %id, error = ?e, "next steps returned an error");
+                Vec::new()
+            }
+            Ok(Some(Err(e))) => {
+                tracing::warn!(plugin = %id, error = %e, "next steps failed");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
+        let own = format!("/p/{id}/");
+        steps
+            .into_iter()
+            .filter(|s| s.link.starts_with(&own) && !s.link.contains("..") && !s.title.trim().is_empty())
+            .take(limit)
+            .map(|s| (a.plugin.manifest().name.clone(), s))
+            .collect::<Vec<_>>()
+    });
+    let mut all: Vec<(String, crate::runtime::NextStep)> =
+        futures::future::join_all(jobs).await.into_iter().flatten().collect();
+    all.sort_by_key(|(_, s)| (!s.urgent, s.due_ms.unwrap_or(i64::MAX)));
+    all.into_iter()
+        .take(limit)
+        .map(|(plugin, s)| {
+            let title: String = s.title.chars().take(120).collect();
+            let detail: String = s.detail.chars().take(200).collect();
+            json!({ "plugin": plugin, "title": title, "detail": detail, "link": s.link, "due": s.due_ms, "urgent": s.urgent })
+        })
+        .collect()
 }

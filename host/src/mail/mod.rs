@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -74,6 +75,20 @@ impl Mailer {
         body: &str,
         secret: Option<&str>,
     ) -> Result<(), MailError> {
+        self.send_with_headers(scope, to, subject, body, secret, &[]).await
+    }
+
+    /// [`Mailer::send`] with extra headers (`List-Unsubscribe`, say), each a name and its value as written; a
+    /// value is encoded and folded like any header's, so it cannot add headers of its own.
+    pub async fn send_with_headers(
+        &self,
+        scope: TenantScope<'_>,
+        to: &str,
+        subject: &str,
+        body: &str,
+        secret: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<(), MailError> {
         let withheld = match secret {
             Some(secret) if self.smtp.is_some() => body.replace(secret, WITHHELD),
             _ => body.to_string(),
@@ -85,10 +100,13 @@ impl Mailer {
                 return Ok(());
             }
         };
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to_box)
-            .subject(subject)
+        let mut builder = Message::builder().from(self.from.clone()).to(to_box).subject(subject);
+        for (name, value) in headers {
+            let name = HeaderName::new_from_ascii(name.to_string())
+                .map_err(|_| MailError::Config(format!("invalid header name {name:?}")))?;
+            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+        }
+        let message = builder
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_string())
             .map_err(|e| MailError::Config(e.to_string()))?;

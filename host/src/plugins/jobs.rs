@@ -195,6 +195,9 @@ pub fn spawn_workers(state: AppState) -> tokio::task::JoinHandle<()> {
                 if let Err(e) = run_schedules(&state, now).await {
                     tracing::error!(error = %e, "schedule loop failed");
                 }
+                if let Err(e) = crate::digest::send_due(&state, now).await {
+                    tracing::error!(error = %e, "weekly digest loop failed");
+                }
             }
         }
     })

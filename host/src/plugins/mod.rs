@@ -317,6 +317,18 @@ async fn active_among(
     Ok(out)
 }
 
+/// The tenant's channel figures: the host's own, then those every plugin enabled in one of its programs declares
+/// (by plugin id).
+pub async fn metric_catalogue(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<Vec<crate::analytics::MetricDef>, LifecycleError> {
+    let active = active_among(state, tenant, "*".into(), None).await?;
+    let mut manifests: Vec<&Manifest> = active.iter().map(|a| a.plugin.manifest()).collect();
+    manifests.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(crate::analytics::catalogue(manifests))
+}
+
 /// Does the manifest let this role in?
 pub fn role_allowed(roles: &[ManifestRole], role: Role) -> bool {
     roles.iter().any(|r| manifest_role(*r) == role)

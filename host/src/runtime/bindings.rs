@@ -24,6 +24,7 @@ wasmtime::component::bindgen!({
         "portico:plugin/files.unpack": async,
         "portico:plugin/files.tree-url": async,
         "portico:plugin/search": async,
+        "portico:plugin/analytics": async,
     },
     exports: { default: async },
 });

@@ -223,6 +223,8 @@ pub struct Compiled {
     indices: PluginIndices,
     /// The optional `partner-cards` export's `render-card`, when the component has it.
     card_export: Option<wasmtime::component::ComponentExportIndex>,
+    /// The optional `next-steps` export's `steps`, when the component has it.
+    steps_export: Option<wasmtime::component::ComponentExportIndex>,
     pub wasm_hash: String,
     /// The version of `portico:plugin` the component was built against (the newest its imports and exports name).
     pub api_version: Option<semver::Version>,
@@ -269,6 +271,18 @@ pub struct UploadedFile {
     pub row: crate::storage::plugin_usage::BlobRow,
 }
 
+/// One thing a plugin suggests the caller do next (`next-steps.step` of the WIT).
+#[derive(Debug, Clone, wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+pub struct NextStep {
+    pub title: String,
+    pub detail: String,
+    pub link: String,
+    #[component(name = "due-ms")]
+    pub due_ms: Option<i64>,
+    pub urgent: bool,
+}
+
 /// The user an invocation is for.
 #[derive(Debug, Clone)]
 pub struct CallerInfo {
@@ -296,6 +310,10 @@ pub struct Runtime {
     /// The sandboxed renderer, compiled (or loaded from the cache) on first use: commands that render nothing
     /// never pay for it.
     renderer: tokio::sync::OnceCell<render::Renderer>,
+    /// One permit per instance the pooling allocator holds: an invocation or a rendering takes one for as long as
+    /// its instance lives, so a burst beyond the pool (a dashboard of many widgets under load) waits its turn,
+    /// within its own deadline, instead of failing at once.
+    slots: Arc<tokio::sync::Semaphore>,
     pub limits: RuntimeLimits,
     pub tuning: Tuning,
 }
@@ -393,6 +411,7 @@ impl Runtime {
             cache_dir,
             compiled: Mutex::new(HashMap::new()),
             renderer: tokio::sync::OnceCell::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_instances as usize)),
             limits,
             tuning,
         })
@@ -418,17 +437,11 @@ impl Runtime {
         let instance_pre =
             self.linker.instantiate_pre(&component).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
         let indices = PluginIndices::new(&instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
-        // The optional export at whichever 0.1.x the plugin was built against (0.1.1 or later).
-        let cards_name = component
-            .component_type()
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .find(|name| name.starts_with("portico:plugin/partner-cards@"));
-        let card_export = cards_name
-            .and_then(|name| component.get_export_index(None, &name))
-            .and_then(|iface| component.get_export_index(Some(&iface), "render-card"));
+        let card_export = optional_export(&self.engine, &component, "partner-cards", "render-card");
+        let steps_export = optional_export(&self.engine, &component, "next-steps", "steps");
         let pre = PluginPre::new(instance_pre).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
-        let compiled = Arc::new(Compiled { pre, indices, card_export, wasm_hash: hash.clone(), api_version });
+        let compiled =
+            Arc::new(Compiled { pre, indices, card_export, steps_export, wasm_hash: hash.clone(), api_version });
         self.compiled.lock().expect("compiled lock").insert(hash, compiled.clone());
         Ok(compiled)
     }
@@ -542,6 +555,34 @@ impl Runtime {
         Some(outcome)
     }
 
+    /// What the caller should do next (the optional `next-steps` export); `None` when the plugin has no such export.
+    pub async fn next_steps(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        inv: Invocation,
+    ) -> Option<Result<Result<Vec<NextStep>, PluginError>, RuntimeError>> {
+        let export = plugin.compiled.steps_export?;
+        let ctx = call_context(&inv);
+        let outcome = self
+            .invoke_instance(
+                plugin,
+                inv,
+                move |_, instance, store| {
+                    Box::pin(async move {
+                        let func = instance.get_typed_func::<(&CallContext,), (Result<Vec<NextStep>, PluginError>,)>(
+                            &mut *store,
+                            export,
+                        )?;
+                        let (r,) = func.call_async(&mut *store, (&ctx,)).await?;
+                        Ok(r)
+                    })
+                },
+                |v: &Vec<NextStep>| v.iter().map(|s| s.title.len() + s.detail.len() + s.link.len()).sum(),
+            )
+            .await;
+        Some(outcome)
+    }
+
     /// Migrates data on upgrade.
     pub async fn migrate(
         &self,
@@ -625,6 +666,7 @@ impl Runtime {
         let started = std::time::Instant::now();
         let plugin_id = plugin.manifest.id.clone();
         let limits = inv.limits;
+        let Some(_slot) = self.slot(started + limits.timeout).await else { return Err(RuntimeError::Busy) };
         let compiled = plugin.compiled.clone();
         let mut store = self.store(plugin, inv, started);
         let result = match compiled.pre.instance_pre().instantiate_async(&mut store).await {
@@ -687,6 +729,12 @@ impl Runtime {
         outcome
     }
 
+    /// A place in the instance pool, waited for until `deadline`.
+    pub(crate) async fn slot(&self, deadline: std::time::Instant) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let wait = self.slots.clone().acquire_owned();
+        tokio::time::timeout_at(deadline.into(), wait).await.ok()?.ok()
+    }
+
     /// A store for one invocation: its host state, memory limiter and deadline. Every epoch tick the plugin
     /// yields to the executor; once the deadline (from `started`) has passed, the next tick traps it.
     fn store(&self, plugin: Arc<LoadedPlugin>, inv: Invocation, started: std::time::Instant) -> Store<HostState> {
@@ -706,6 +754,23 @@ impl Runtime {
         });
         store
     }
+}
+
+/// An optional export's function, at whichever 0.1.x the plugin was built against (the one that added it or later).
+fn optional_export(
+    engine: &Engine,
+    component: &Component,
+    interface: &str,
+    func: &str,
+) -> Option<wasmtime::component::ComponentExportIndex> {
+    let prefix = format!("portico:plugin/{interface}@");
+    let name = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .find(|n| n.starts_with(&prefix))?;
+    let iface = component.get_export_index(None, &name)?;
+    component.get_export_index(Some(&iface), func)
 }
 
 /// The newest version of `portico:plugin` a component's imports and exports name: what it was built against.

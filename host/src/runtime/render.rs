@@ -191,6 +191,7 @@ impl Runtime {
         if Instant::now() >= deadline {
             return Err(RenderError::Timeout);
         }
+        let Some(_slot) = self.slot(deadline).await else { return Err(RenderError::Timeout) };
         let state = RenderState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),

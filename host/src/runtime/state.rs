@@ -48,6 +48,10 @@ pub struct HostState {
     pub(super) new_blobs: Vec<String>,
     /// Files this invocation deleted: removed from the store only once it commits.
     pub(super) deleted_blobs: Vec<String>,
+    /// Figures counted (`analytics.count`), written just before the invocation commits.
+    pub(super) counts: std::collections::BTreeMap<crate::storage::analytics::CountKey, i64>,
+    /// Timeline lines (organisation, text, link), written just before the invocation commits.
+    pub(super) timeline: Vec<(String, String, Option<String>)>,
 }
 
 /// What an invocation has used of its budget.
@@ -111,6 +115,8 @@ impl HostState {
             over_budget: None,
             new_blobs: Vec::new(),
             deleted_blobs: Vec::new(),
+            counts: Default::default(),
+            timeline: Vec::new(),
         }
     }
 
@@ -212,6 +218,9 @@ impl HostState {
     /// stored are removed on a rollback, those it deleted leave the store only after a commit. (A crash between
     /// the two leaves an orphan file, which the blob sweeper removes.)
     pub(super) async fn finish(&mut self, commit: bool) -> Result<(), RuntimeError> {
+        if commit && (!self.counts.is_empty() || !self.timeline.is_empty()) {
+            self.write_analytics().await?;
+        }
         let committed = match self.tx.take() {
             Some(tx) if commit => tx.commit().await.map(|_| true),
             Some(tx) => tx.rollback().await.map(|_| false),
@@ -230,6 +239,34 @@ impl HostState {
         drop_blobs(&self.shared.blobs, gone).await;
         if committed {
             self.shared.usage.add(&self.inv.tenant_id, &self.plugin.manifest.id, &self.spent);
+        }
+        Ok(())
+    }
+
+    /// Writes what the invocation counted and its timeline lines into its transaction.
+    async fn write_analytics(&mut self) -> Result<(), RuntimeError> {
+        use crate::storage::analytics as a;
+        let (tenant, source, now) = (self.inv.tenant_id.clone(), self.plugin.manifest.id.clone(), self.inv.now_ms);
+        let counts = std::mem::take(&mut self.counts);
+        let lines = std::mem::take(&mut self.timeline);
+        let tx = self.tx().await.map_err(|_| RuntimeError::DatabaseUnavailable)?;
+        let written = async {
+            if !counts.is_empty() {
+                let tz = a::tenant_time_zone(&mut *tx, &tenant).await?;
+                a::add_counts(&mut *tx, &tenant, crate::analytics::day_of(now, &tz), &counts).await?;
+            }
+            for (org, text, link) in &lines {
+                a::add_timeline(&mut *tx, &tenant, org, now, &source, text, link.as_deref()).await?;
+            }
+            Ok::<_, StorageError>(())
+        }
+        .await;
+        if let Err(e) = written {
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.rollback().await;
+            }
+            self.tx_permit = None;
+            return Err(e.into());
         }
         Ok(())
     }

@@ -2,8 +2,10 @@
 //! `Any` driver, with `$n` placeholders both understand), and [`TenantScope`], the one place that adds the
 //! tenant to every query on tenant-owned rows.
 
+pub mod analytics;
 mod audit;
 mod auth;
+pub mod digest;
 mod mail;
 mod orgs;
 pub mod plugin_data;
@@ -106,6 +108,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "org ordered index", include_str!("../../../migrations/sqlite/0008_org_ordered_index.sql")),
     (9, "search prefix index", include_str!("../../../migrations/sqlite/0009_search_prefix_index.sql")),
     (10, "search labels column", include_str!("../../../migrations/sqlite/0010_search_labels_column.sql")),
+    (11, "channel analytics", include_str!("../../../migrations/sqlite/0011_channel_analytics.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../../migrations/postgres/0001_foundation.sql")),
@@ -118,6 +121,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "org ordered index", include_str!("../../../migrations/postgres/0008_org_ordered_index.sql")),
     (9, "search prefix index", include_str!("../../../migrations/postgres/0009_search_prefix_index.sql")),
     (10, "search labels column", include_str!("../../../migrations/postgres/0010_search_labels_column.sql")),
+    (11, "channel analytics", include_str!("../../../migrations/postgres/0011_channel_analytics.sql")),
 ];
 
 #[cfg(test)]

@@ -198,16 +198,31 @@ impl TenantScope<'_> {
 }
 
 /// A tier's key and rank, and its program's key, for the events that report a change.
-async fn tier_of(conn: &mut AnyConnection, tenant_id: &str, tier_id: &str) -> Result<(String, i64, String)> {
+async fn tier_of(conn: &mut AnyConnection, tenant_id: &str, tier_id: &str) -> Result<TierOf> {
     let row = sqlx::query(
-        "SELECT t.key, t.rank, p.key AS program FROM tiers t JOIN programs p ON p.id = t.program_id \
-         WHERE t.tenant_id = $1 AND t.id = $2",
+        "SELECT t.key, t.rank, t.name, p.key AS program, p.name AS program_name FROM tiers t \
+         JOIN programs p ON p.id = t.program_id WHERE t.tenant_id = $1 AND t.id = $2",
     )
     .bind(tenant_id)
     .bind(tier_id)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((row.try_get("key")?, row.try_get("rank")?, row.try_get("program")?))
+    Ok(TierOf {
+        key: row.try_get("key")?,
+        rank: row.try_get("rank")?,
+        name: row.try_get("name")?,
+        program: row.try_get("program")?,
+        program_name: row.try_get("program_name")?,
+    })
+}
+
+/// A tier with its program, as events and the timeline name them.
+struct TierOf {
+    key: String,
+    rank: i64,
+    name: String,
+    program: String,
+    program_name: String,
 }
 
 /// Moves a partner org to a tier of a program, on the caller's connection (a plugin's transaction).
@@ -240,22 +255,43 @@ pub async fn enrol_in(
             .await?;
     if before.as_deref() != Some(tier_id) {
         // Reported to plugins with the change: an enrolment, or a move between tiers.
-        let (to, to_rank, program) = tier_of(conn, tenant_id, tier_id).await?;
-        let (topic, payload) = match before {
+        let to = tier_of(conn, tenant_id, tier_id).await?;
+        let (program, (to_key, to_rank)) = (to.program.clone(), (to.key.clone(), to.rank));
+        let now = now_millis();
+        let (topic, payload, line, moved) = match before {
             None => (
                 "portico.org.enrolled",
-                serde_json::json!({ "org_id": org_id, "program": program, "tier": to, "tier_rank": to_rank }),
+                serde_json::json!({ "org_id": org_id, "program": program, "tier": to_key, "tier_rank": to_rank }),
+                format!("Enrolled in {} at {}", to.program_name, to.name),
+                None,
             ),
             Some(old) => {
-                let (from, from_rank, _) = tier_of(conn, tenant_id, &old).await?;
+                let from = tier_of(conn, tenant_id, &old).await?;
+                let up = to.rank > from.rank;
                 (
                     "portico.tier.changed",
-                    serde_json::json!({ "org_id": org_id, "program": program, "from": from, "to": to,
-                                        "from_rank": from_rank, "to_rank": to_rank }),
+                    serde_json::json!({ "org_id": org_id, "program": program, "from": from.key, "to": to_key,
+                                        "from_rank": from.rank, "to_rank": to_rank }),
+                    format!(
+                        "Moved {} from {} to {} in {}",
+                        if up { "up" } else { "down" },
+                        from.name,
+                        to.name,
+                        to.program_name
+                    ),
+                    Some(if up { crate::analytics::PROMOTIONS } else { crate::analytics::DEMOTIONS }),
                 )
             }
         };
         super::plugin_events::emit_host(conn, tenant_id, topic, Some(&program), &payload).await?;
+        super::analytics::add_timeline(conn, tenant_id, org_id, now, crate::analytics::HOST, &line, None).await?;
+        if let Some(metric) = moved {
+            let tz = super::analytics::tenant_time_zone(conn, tenant_id).await?;
+            let key =
+                super::analytics::CountKey { metric: metric.into(), org_id: Some(org_id.into()), unit: String::new() };
+            let day = crate::analytics::day_of(now, &tz);
+            super::analytics::add_counts(conn, tenant_id, day, &[(key, 1)].into_iter().collect()).await?;
+        }
     }
     sqlx::query(
         "INSERT INTO enrolments (tenant_id, org_id, program_id, tier_id, enrolled_at) VALUES ($1, $2, $3, $4, $5) \

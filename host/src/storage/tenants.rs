@@ -130,6 +130,18 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// Sets the tenant's time zone (IANA name; empty for UTC): the portal's default for viewers, and the one its
+    /// channel figures count days in (figures already counted keep their days).
+    pub async fn set_timezone(&self, timezone: &str) -> Result<()> {
+        sqlx::query("UPDATE tenants SET timezone = $2, updated_at = $3 WHERE id = $1")
+            .bind(self.tenant_id)
+            .bind(timezone)
+            .bind(now_millis())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The tenant's template overrides, by template name.
     pub async fn template_overrides(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT name, body FROM tenant_templates WHERE tenant_id = $1 ORDER BY name")

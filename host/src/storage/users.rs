@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Result, StorageError, TenantScope, optional};
+use super::{Result, StorageError, TenantScope, analytics, optional};
 use crate::domain::{ListQuery, Page, Role, User, UserStatus, new_id, now_millis};
 
 /// What it takes to create a user.
@@ -159,6 +159,16 @@ impl TenantScope<'_> {
             .await?;
         let payload = serde_json::json!({ "user_id": user.id, "org_id": user.org_id, "role": user.role, "at": now });
         super::plugin_events::emit_host(&mut tx, self.tenant_id, "portico.user.signed_in", None, &payload).await?;
+        if !user.role.is_vendor() {
+            let tz = analytics::tenant_time_zone(&mut tx, self.tenant_id).await?;
+            let key = analytics::CountKey {
+                metric: crate::analytics::SIGN_INS.into(),
+                org_id: Some(user.org_id.clone()),
+                unit: String::new(),
+            };
+            let day = crate::analytics::day_of(now, &tz);
+            analytics::add_counts(&mut tx, self.tenant_id, day, &[(key, 1)].into_iter().collect()).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -166,8 +176,9 @@ impl TenantScope<'_> {
     /// Records that a user was active today (UTC): the first time on a day, true, and reported to plugins as
     /// `portico.user.active` in the same transaction; every later time that day, false and nothing written.
     pub async fn record_daily_activity(&self, user: &User, now: crate::domain::Millis) -> Result<bool> {
-        let day = now.div_euclid(86_400_000);
         let mut tx = self.db.begin_write().await?;
+        let tz = analytics::tenant_time_zone(&mut tx, self.tenant_id).await?;
+        let day = crate::analytics::day_of(now, &tz);
         let inserted = sqlx::query(
             "INSERT INTO user_activity (tenant_id, user_id, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
@@ -179,10 +190,13 @@ impl TenantScope<'_> {
         .rows_affected()
             > 0;
         if inserted {
-            let date = chrono::DateTime::from_timestamp_millis(now).map(|d| d.format("%Y-%m-%d").to_string());
+            let date = crate::analytics::date(day).format("%Y-%m-%d").to_string();
             let payload =
                 serde_json::json!({ "user_id": user.id, "org_id": user.org_id, "role": user.role, "day": date });
             super::plugin_events::emit_host(&mut tx, self.tenant_id, "portico.user.active", None, &payload).await?;
+            if !user.role.is_vendor() {
+                count_monthly_active(&mut tx, self.tenant_id, user, day).await?;
+            }
         }
         tx.commit().await?;
         Ok(inserted)
@@ -242,4 +256,19 @@ pub(super) async fn set_password_in(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Counts a partner user, and its organisation, once in the month of `day` towards the monthly active figures.
+async fn count_monthly_active(conn: &mut sqlx::AnyConnection, tenant_id: &str, user: &User, day: i64) -> Result<()> {
+    use crate::analytics::{ACTIVE_PARTNERS, ACTIVE_USERS, month_of};
+    let month = month_of(day);
+    let mut counts = std::collections::BTreeMap::new();
+    for (metric, member) in [(ACTIVE_USERS, &user.id), (ACTIVE_PARTNERS, &user.org_id)] {
+        if analytics::first_in_period(&mut *conn, tenant_id, metric, month, member).await? {
+            let key =
+                analytics::CountKey { metric: metric.into(), org_id: Some(user.org_id.clone()), unit: String::new() };
+            counts.insert(key, 1);
+        }
+    }
+    analytics::add_counts(conn, tenant_id, day, &counts).await
 }

@@ -8,7 +8,7 @@ use portico_sdk::files::{self, Disposition};
 use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::prelude::*;
 use portico_sdk::storage::{Collection, Direction, Record};
-use portico_sdk::{Value, blobs, events, secrets};
+use portico_sdk::{Value, analytics, blobs, events, secrets};
 use serde::{Deserialize, Serialize};
 
 use crate::html::{self, LogoSrc};
@@ -510,6 +510,8 @@ fn store(
     };
     let r = GENERATED.insert_with(None, Some(&p.org_id), &g)?;
     usage(now, &r, "generated")?;
+    // The channel dashboard's figure, committed with the document.
+    analytics::count("documents", Some(p.org_id.as_str()).filter(|o| !o.is_empty()), 1)?;
     Ok(r)
 }
 
@@ -551,6 +553,32 @@ pub fn generate(
         })?;
     }
     Ok(r)
+}
+
+/// What vendor staff should do next: approve the co-branded documents waiting for them, oldest first. Partners have
+/// nothing to do here that waits on them.
+pub fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+    if !ctx.is_vendor_staff() {
+        return Ok(Vec::new());
+    }
+    let waiting = GENERATED
+        .query()
+        .all_orgs()
+        .eq("status", "pending")
+        .order_by("created_at", Direction::Asc)
+        .limit(5)
+        .fetch::<Generated>()?
+        .records;
+    Ok(waiting
+        .into_iter()
+        .map(|r| NextStep {
+            title: format!("Approve the {} of {}", r.data.template_name, r.data.org_name),
+            detail: format!("{} changed its text; it can be used once approved.", r.data.user_name),
+            link: format!("{}/approvals", crate::web::BASE),
+            due_ms: None,
+            urgent: false,
+        })
+        .collect())
 }
 
 /// A document the actor may see: staff any; a partner their organisation's. Else not found.

@@ -42,6 +42,10 @@ mod plugin {
             cobrand::run_batch(ctx, id).map(|_| ())
         }
 
+        fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+            crate::cobrand::next_steps(ctx)
+        }
+
         fn render_card(ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {
             if card != "co_branding" {
                 return Err(Error::NotFound(format!("no card {card}")));

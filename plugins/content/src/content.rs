@@ -12,7 +12,7 @@ use portico_sdk::files::{self, Disposition, FileInfo};
 use portico_sdk::prelude::*;
 use portico_sdk::search::{self, Document, SearchQuery};
 use portico_sdk::storage::{Collection, Direction, Record};
-use portico_sdk::{directory, events};
+use portico_sdk::{analytics, directory, events};
 use serde::{Deserialize, Serialize};
 
 use crate::library::{Access, FileVersion, State, Viewer, push_version, query_labels};
@@ -463,6 +463,10 @@ pub fn record(ctx: &Context, actor: &Actor, r: &Record<Asset>, kind: &str) -> Re
         day: now.div_euclid(DAY_MS),
     };
     ENGAGEMENT.insert(&e)?;
+    if kind == "download" {
+        // The channel dashboard's figure, committed with the download's record.
+        analytics::count("downloads", Some(&actor.org_id), 1)?;
+    }
     let topic = if kind == "download" { "content.downloaded" } else { "content.viewed" };
     events::emit(
         topic,

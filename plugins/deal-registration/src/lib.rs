@@ -5,8 +5,10 @@
 //!
 //! Modules: [`matching`] (domains and names, pure), [`model`] (the stored deal and its validation), [`rules`]
 //! (settings, approval routing, protection windows), [`receipts`] (the hash chain), [`workflow`] (transitions,
-//! conflicts, protection, notifications, events, the schedule) and `web` (pages and the JSON API).
+//! conflicts, protection, notifications, events, the schedule), [`channel`] (the channel dashboard's figures, the
+//! partner's timeline and next steps) and `web` (pages and the JSON API).
 
+pub mod channel;
 pub mod matching;
 pub mod model;
 pub mod receipts;
@@ -73,6 +75,10 @@ mod plugin {
                 context: context.to_string(),
                 status: 200,
             })
+        }
+
+        fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+            crate::channel::next_steps(ctx)
         }
 
         fn render_card(_ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {

@@ -202,6 +202,10 @@ pub struct Deal {
     /// For a deal imported from a CRM: the opportunity it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm_origin: Option<CrmOrigin>,
+    /// What its win added to the channel figures' won revenue, in minor units (so that reversing the win takes back
+    /// exactly that, whatever the amount is by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub won_minor: Option<i64>,
 }
 
 /// The CRM opportunity an imported deal came from, and the connector plugin it came through.
@@ -393,6 +397,7 @@ impl Deal {
             receipts: Vec::new(),
             timeline: Vec::new(),
             crm_origin: None,
+            won_minor: None,
         }
     }
 

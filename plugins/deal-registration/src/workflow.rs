@@ -9,6 +9,7 @@ use portico_sdk::storage::{Collection, Record};
 use portico_sdk::{Context, Error, Role, Value, events, json, log};
 use serde::{Deserialize, Serialize};
 
+use crate::channel;
 use crate::matching;
 use crate::model::{Approval, Checked, Conflict, CrmOrigin, Deal, Extension, Input, Signoff, Status, Transition, iso};
 use crate::receipts;
@@ -367,8 +368,13 @@ pub fn submit(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, s: &Settings)
     let saved = DEALS.update(&id, rec.revision, &rec.data)?;
     let d = &saved.data;
     emit("submitted", &id, d, actor, "")?;
+    // A resubmission (after the deal was returned for information) is the same registration: counted once.
+    if !resubmitted {
+        channel::submitted(&id, d, &actor.name)?;
+    }
     if auto_approved {
         emit("approved", &id, d, &Actor::system(), "approved automatically")?;
+        channel::approved(&id, d, "")?;
         to_partner(
             d,
             format!("Deal approved: {}", d.input.customer_name),
@@ -492,6 +498,7 @@ pub fn approve(
     let saved = DEALS.update(&id, rec.revision, &rec.data)?;
     let d = &saved.data;
     emit("approved", &id, d, actor, &note)?;
+    channel::approved(&id, d, &actor.name)?;
     to_partner(
         d,
         format!("Deal approved: {}", d.input.customer_name),
@@ -518,6 +525,7 @@ pub fn reject(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decision
     let note = if dec.note.trim().is_empty() { reason.to_string() } else { format!("{reason}: {}", dec.note.trim()) };
     d.due_at = None;
     record_transition(d, actor, ctx.now_ms(), Status::Rejected, &note);
+    channel::rejected(&rec.id, &rec.data, &note)?;
     decided(&rec, "rejected", actor, "Deal rejected", note)
 }
 
@@ -593,6 +601,7 @@ pub fn close(
     d.remind_at = None;
     let to = if won { Status::Won } else { Status::Lost };
     record_transition(d, actor, ctx.now_ms(), to, dec.reason.trim());
+    channel::closed(&id, d, won)?;
     let saved = DEALS.update(&id, rec.revision, &rec.data)?;
     let topic = if won { "won" } else { "lost" };
     emit(topic, &id, &saved.data, actor, dec.reason.trim())?;
@@ -621,6 +630,8 @@ pub fn reverse(ctx: &Context, actor: &Actor, mut rec: Record<Deal>, dec: Decisio
     }
     let note = format!("win reversed: {reason}");
     record_transition(d, actor, ctx.now_ms(), Status::Lost, &note);
+    channel::reversed(&id, d, reason)?;
+    d.won_minor = None;
     let saved = DEALS.update(&id, rec.revision, &rec.data)?;
     emit("reversed", &id, &saved.data, actor, reason)?;
     Ok(saved)
@@ -953,6 +964,13 @@ pub fn import_from_crm(ctx: &Context, source: &str, payload: &Value, s: &Setting
             }
         }
     };
+    // The partner's registration, counted as imported: approved, or closed as won or lost.
+    channel::submitted(&id, &d, &actor.name)?;
+    match topic {
+        "approved" => channel::approved(&id, &d, &actor.name)?,
+        closed @ ("won" | "lost") => channel::closed(&id, &mut d, closed == "won")?,
+        _ => {}
+    }
     let saved = DEALS.insert_with(Some(&id), Some(&org.id), &d)?;
     emit(topic, &id, &saved.data, &actor, &format!("imported from {crm}"))?;
     if topic == "submitted" {

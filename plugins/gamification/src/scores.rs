@@ -7,7 +7,7 @@ use portico_sdk::directory;
 use portico_sdk::notify::{self, Audience, Notification};
 use portico_sdk::prelude::*;
 use portico_sdk::storage::{Collection, Direction, Record};
-use portico_sdk::{Value, activity, events, settings};
+use portico_sdk::{Value, activity, analytics, events, settings};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{self, BONUS, DAILY_ACTIVE, Kind, Period, Rules, Settings};
@@ -284,6 +284,10 @@ pub fn award(
         cap_key,
     };
     AWARDS.insert_with(Some(award_id), Some(&user.org_id), &a)?;
+    if points > 0 {
+        // The channel dashboard's figure, committed with the award.
+        analytics::count("points", Some(&user.org_id), points)?;
+    }
     let now = ctx.now_ms();
     let brief =
         Brief { rule: earning.rule.clone(), points, asked, what: earning.what.clone(), link: earning.link.clone(), at };

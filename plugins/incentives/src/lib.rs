@@ -7,8 +7,10 @@
 //! - [`facts`]: what partners did, counted as events arrive;
 //! - [`tiers`]: standing, recalculation and tier changes through the directory;
 //! - [`rewards`]: SPIFF campaigns, the accrual ledger, clawbacks and payout statements;
+//! - [`channel`]: the channel dashboard's figures, statements on the partner's timeline, tier changes to decide;
 //! - `web`: pages, the widget, the card and the JSON API.
 
+pub mod channel;
 pub mod facts;
 pub mod model;
 pub mod rewards;
@@ -45,6 +47,10 @@ mod plugin {
 
         fn render_widget(ctx: &Context, widget: &str) -> Result<View, Error> {
             crate::web::widget(ctx, &crate::web::Actor::of(ctx)?, widget)
+        }
+
+        fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+            crate::channel::next_steps(ctx)
         }
 
         fn render_card(ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {

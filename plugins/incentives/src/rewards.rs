@@ -179,12 +179,14 @@ pub fn accrue(ctx: &Context, deal: &Record<Deal>) -> Result<(), Error> {
             ));
         }
     }
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
     for (id, a) in entries {
         if ACCRUALS.get::<Accrual>(&id)?.is_none() {
             ACCRUALS.insert_with(Some(&id), Some(&d.org_id), &a)?;
+            *counted.entry(a.currency.clone()).or_default() += a.amount;
         }
     }
-    Ok(())
+    crate::channel::accrued(&d.org_id, &counted)
 }
 
 /// Claws back everything a reversed win accrued: one negative entry per reward, in the current month, whether the
@@ -192,6 +194,7 @@ pub fn accrue(ctx: &Context, deal: &Record<Deal>) -> Result<(), Error> {
 pub fn claw_back(ctx: &Context, deal: &Record<Deal>, why: &str) -> Result<(), Error> {
     let now = ctx.now_ms();
     let list = ACCRUALS.query().all_orgs().eq("deal_id", &deal.id).limit(200).fetch::<Accrual>()?.records;
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
     for r in list.into_iter().filter(|r| r.data.kind != "clawback" && !r.data.clawed_back) {
         let mut back = r.data.clone();
         back.kind = "clawback".into();
@@ -206,11 +209,12 @@ pub fn claw_back(ctx: &Context, deal: &Record<Deal>, why: &str) -> Result<(), Er
         back.statement_id = None;
         back.at = now;
         ACCRUALS.insert_with(Some(&format!("{}:clawback", r.id)), Some(&r.data.org_id), &back)?;
+        *counted.entry(back.currency.clone()).or_default() += back.amount;
         let mut orig = r.data.clone();
         orig.clawed_back = true;
         ACCRUALS.update(&r.id, r.revision, &orig)?;
     }
-    Ok(())
+    crate::channel::accrued(&deal.data.org_id, &counted)
 }
 
 /// Totals of a partner's entries per status and currency: `{"accrued": {"USD": 1200}, "paid": {…}}`.
@@ -305,6 +309,7 @@ pub fn payout(ctx: &Context, period: &str, by: &str) -> Result<Run, Error> {
             });
         }
         let saved = STATEMENTS.insert_with(None, Some(&org), &st)?;
+        crate::channel::statement_paid(&saved)?;
         for e in paid {
             let mut a = e.data.clone();
             a.status = "paid".into();

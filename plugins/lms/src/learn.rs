@@ -556,7 +556,11 @@ pub fn enrol(ctx: &Context, actor: &Actor, course_id: &str) -> Result<Record<Enr
             .collect();
         return Err(Error::Conflict(format!("complete {} first", names.join(", "))));
     }
-    start(ctx, &c, &actor.id, &actor.name, &actor.org_id, &actor.org_name, None)
+    let (e, started) = start(ctx, &c, &actor.id, &actor.name, &actor.org_id, &actor.org_name, None)?;
+    if started {
+        crate::channel::enrolled(&e.data, !actor.is_vendor())?;
+    }
+    Ok(e)
 }
 
 /// The courses a learner has completed.
@@ -565,7 +569,8 @@ fn completed_courses(user_id: &str) -> Result<BTreeSet<String>, Error> {
     Ok(done.records.into_iter().map(|r| r.data.course_id).collect())
 }
 
-/// Starts (or renews) a learner's enrolment at the course's current version.
+/// Starts (or renews) a learner's enrolment at the course's current version; true when it started (or renewed) one,
+/// false when the learner was in the course already.
 fn start(
     ctx: &Context,
     c: &Record<Course>,
@@ -574,7 +579,7 @@ fn start(
     org_id: &str,
     org_name: &str,
     assigned: Option<(i64, String)>,
-) -> Result<Record<Enrolment>, Error> {
+) -> Result<(Record<Enrolment>, bool), Error> {
     let now = ctx.now_ms();
     let id = enrolment_id(&c.id, user_id);
     let v = version(&c.id, c.data.version)?;
@@ -596,7 +601,7 @@ fn start(
         ..Default::default()
     };
     match ENROLMENTS.get::<Enrolment>(&id)? {
-        None => ENROLMENTS.insert_with(Some(&id), Some(org_id), &fresh),
+        None => Ok((ENROLMENTS.insert_with(Some(&id), Some(org_id), &fresh)?, true)),
         Some(r) if r.data.status == "completed" => {
             // A renewal: allowed once the certificate is expiring or gone, or when there is none to keep.
             let current = CERTS
@@ -615,7 +620,7 @@ fn start(
                 ));
             }
             let renewed = Enrolment { cycle: r.data.cycle + 1, ..fresh };
-            ENROLMENTS.update(&id, r.revision, &renewed)
+            Ok((ENROLMENTS.update(&id, r.revision, &renewed)?, true))
         }
         Some(r) => {
             // Already in progress: an assignment adds its due date; enrolling again changes nothing.
@@ -624,9 +629,9 @@ fn start(
                 e.due_at = fresh.due_at;
                 e.overdue_at = fresh.due_at;
                 e.assigned_by = fresh.assigned_by;
-                return ENROLMENTS.update(&id, r.revision, &e);
+                return Ok((ENROLMENTS.update(&id, r.revision, &e)?, false));
             }
-            Ok(r)
+            Ok((r, false))
         }
     }
 }
@@ -653,7 +658,10 @@ pub fn assign(
         return Err(Error::invalid("course_id", "this course is not published yet"));
     }
     let org = directory::get_org(&user.org_id)?.map(|o| o.name).unwrap_or_default();
-    let e = start(ctx, &c, &user.id, &user.name, &user.org_id, &org, Some((due_at, actor.name.clone())))?;
+    let (e, started) = start(ctx, &c, &user.id, &user.name, &user.org_id, &org, Some((due_at, actor.name.clone())))?;
+    if started {
+        crate::channel::enrolled(&e.data, matches!(user.role, Role::PartnerAdmin | Role::PartnerUser))?;
+    }
     let body = format!("{} assigned you this course, due {}.", actor.name, cert::long_date(due_at));
     tell(&user.id, format!("Training assigned: {}", e.data.title), body, &c.id)?;
     Ok(e)
@@ -715,6 +723,7 @@ fn progress(ctx: &Context, mut e: Record<Enrolment>, v: &Version) -> Result<Reco
                      "course_id": saved.data.course_id, "title": saved.data.title, "version": saved.data.version,
                      "completed_at": now, "cycle": saved.data.cycle }),
         )?;
+        crate::channel::completed(ctx, &saved.data)?;
         if let Some(spec) = &v.certification {
             issue(ctx, &saved.data, (&saved.data.course_id, &saved.data.title, false), spec)?;
         }
@@ -790,6 +799,7 @@ fn issue(
         renewed: false,
     };
     let rec = CERTS.insert_with(Some(&code), Some(&e.org_id), &k)?;
+    crate::channel::certified(ctx, &k)?;
     events::emit(
         "lms.certification.earned",
         &json!({ "code": code, "name": k.name, "user_id": k.user_id, "org_id": k.org_id, "course_id": k.course_id,

@@ -8,10 +8,12 @@
 //! - [`import`]: courses from a SCORM package or a folder of Markdown files with front matter;
 //! - [`learn`]: the records and what happens to them (authoring, enrolment, attempts, completion, certificates,
 //!   the daily schedule);
+//! - [`channel`]: the channel dashboard's figures, the partner's timeline and what a learner should do next;
 //! - `web`: pages and the JSON API.
 
 pub mod cert;
 pub mod certificate;
+pub mod channel;
 pub mod course;
 pub mod import;
 pub mod learn;
@@ -94,6 +96,10 @@ mod plugin {
                 context: context.to_string(),
                 status: 200,
             })
+        }
+
+        fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+            crate::channel::next_steps(ctx)
         }
 
         fn render_card(ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {

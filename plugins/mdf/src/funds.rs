@@ -379,6 +379,7 @@ pub fn create_budget(ctx: &Context, actor: &Actor, f: BudgetFields) -> Result<Re
         )?;
         if amount > 0 {
             post(ctx, &r, &[bucket], &org, Kind::Allocation, amount, (None, None), "allocated", &actor.name)?;
+            crate::channel::allocated(Some(&org), amount, &currency)?;
         }
     }
     Ok(r)
@@ -441,6 +442,7 @@ pub fn top_up(ctx: &Context, actor: &Actor, id: &str, f: TopUp) -> Result<Record
     }
     let out = BUDGETS.update(&b.id, b.revision, &d)?;
     post(ctx, &out, &[bucket], &org, Kind::Allocation, amount, (None, None), "added", &actor.name)?;
+    crate::channel::allocated(Some(&org), amount, &out.data.currency)?;
     Ok(out)
 }
 
@@ -788,6 +790,8 @@ pub fn transition(
     let now = ctx.now_ms();
     let what: String;
     let mut approved_now = false;
+    // A first submission counts as requested; a resubmission after the request was returned is the same request.
+    let first_submission = action == Action::Submit && d.status == Status::Draft;
     match action {
         Action::Submit => {
             if actor.staff() || !matches!(d.status, Status::Draft | Status::Returned) {
@@ -910,7 +914,11 @@ pub fn transition(
     d.updated_at = now;
     let out = REQUESTS.update(id, r.revision, &d)?;
     tell(&out, &what)?;
+    if first_submission {
+        crate::channel::requested(&out)?;
+    }
     if approved_now {
+        crate::channel::approved(&out, &actor.name)?;
         crate::roi::attach(&out)?;
         events::emit(
             "mdf.request.approved",
@@ -1085,6 +1093,7 @@ pub fn create_claim(ctx: &Context, actor: &Actor, request_id: &str, spend: &str)
         ..Default::default()
     };
     let out = CLAIMS.insert(&c)?;
+    crate::channel::claimed(&out)?;
     notify::send(&Notification {
         audience: Audience::Vendor(vec![Role::ChannelManager, Role::VendorAdmin]),
         title: format!("MDF claim: {} ({})", c.activity, c.org_name),
@@ -1128,6 +1137,7 @@ pub fn decide_claim(
         return Err(Error::Conflict("this claim is not waiting for a decision".into()));
     }
     let mut d = c.data.clone();
+    let claimed = d.payable;
     if approve {
         if let Some(s) = amount.map(str::trim).filter(|s| !s.is_empty()) {
             let a = money::parse(s, &d.currency).map_err(|m| Error::invalid("amount", m))?;
@@ -1148,6 +1158,7 @@ pub fn decide_claim(
     }
     d.note = note.trim().chars().take(1000).collect();
     let out = CLAIMS.update(id, c.revision, &d)?;
+    crate::channel::claim_reduced(&out, if approve { claimed - d.payable } else { claimed })?;
     notify::send(&Notification {
         audience: Audience::User(d.user_id.clone()),
         title: format!("MDF claim {}: {}", if approve { "approved" } else { "rejected" }, d.activity),
@@ -1223,6 +1234,7 @@ pub fn pay(ctx: &Context, actor: &Actor, id: &str, amount: &str, reference: &str
         )?;
     }
     let out = CLAIMS.update(id, c.revision, &d)?;
+    crate::channel::paid(&out, a)?;
     notify::send(&Notification {
         audience: Audience::User(d.user_id.clone()),
         title: format!("MDF payment: {}", d.activity),

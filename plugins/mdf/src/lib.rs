@@ -7,8 +7,10 @@
 //!   ledger's arithmetic, free of the host and tested natively;
 //! - [`funds`]: budgets, requests, claims and the ledger's entries;
 //! - [`roi`]: deals linked to activities;
+//! - [`channel`]: the channel dashboard's figures, the partner's timeline and what the caller should do next;
 //! - `web`: pages, widgets, the card and the JSON API.
 
+pub mod channel;
 pub mod funds;
 pub mod ledger;
 pub use portico_money as money;
@@ -48,6 +50,10 @@ mod plugin {
 
         fn render_widget(ctx: &Context, widget: &str) -> Result<View, Error> {
             crate::web::widget(ctx, &Actor::of(ctx)?, widget)
+        }
+
+        fn next_steps(ctx: &Context) -> Result<Vec<NextStep>, Error> {
+            crate::channel::next_steps(ctx)
         }
 
         fn render_card(ctx: &Context, card: &str, org_id: &str) -> Result<View, Error> {

@@ -344,6 +344,12 @@ async fn large_file(kind: DbKind) -> [f64; 4] {
     [up_growth, down_growth, 1024.0 / up_s, 1024.0 / down_s]
 }
 
+/// A word with a capital first letter.
+fn capitalized(w: &str) -> String {
+    let mut c = w.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 /// Words of the search fixture: pronounceable, a few thousand of them, used with a skewed frequency.
 fn word(i: u64) -> String {
     let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -1446,6 +1452,10 @@ async fn main() {
         gamification_section(&mut table, &mut report, &row).await;
     }
 
+    if section("channel") {
+        channel_section(&mut table, &mut report, &row).await;
+    }
+
     if section("deals") {
         // Deal registration with a million deals, on both databases.
         let n: u64 = std::env::var("BENCH_DEALS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
@@ -1480,6 +1490,167 @@ async fn main() {
     let out = std::env::var("BENCH_JSON").unwrap_or_else(|_| "bench.json".into());
     std::fs::write(&out, serde_json::to_string_pretty(&Value::Object(report)).unwrap()).expect("write report");
     println!("wrote {out}");
+}
+
+/// The `channel` section: the vendor's dashboard (channel figures over the last 30 days and over a year, partners by
+/// tier, sign-in recency, every bundled plugin's widgets and next steps) under 50 connections, on a portal of
+/// `BENCH_ORGS` (default 1,000) partner organisations with a year of activity, on SQLite and PostgreSQL.
+async fn channel_section(
+    table: &mut Vec<String>,
+    report: &mut serde_json::Map<String, Value>,
+    row: &dyn Fn(&str, f64, Option<f64>) -> String,
+) {
+    let orgs = env_size("BENCH_ORGS", 1_000);
+    let mut out = serde_json::Map::new();
+    for (label, kind) in bench_dbs() {
+        // As served: the channel figures reused for the default half a minute (the tests turn that off).
+        let app = portico_tests::spawn_app_with(kind, |c| c.channel_cache_secs = 30).await;
+        for p in [
+            deals(),
+            lms(),
+            content(),
+            co_branding(),
+            mdf(),
+            incentives(),
+            portico_tests::gamification(),
+            portico_tests::crm_salesforce(),
+            portico_tests::crm_hubspot(),
+            portico_tests::crm_dynamics(),
+        ] {
+            app.install(&p.package(None), &["reseller", "msp"]).await;
+        }
+        eprintln!("a year of channel activity for {orgs} partners on {label}…");
+        let (rows, seed_s) = channel_history(&app, orgs).await;
+        let mut c = app.client();
+        let login = c.login("manager@acme.example", portico::demo::DEMO_PASSWORD).await;
+        let cookie = login.set_cookie("portico_session").expect("session cookie");
+        let cookie = cookie.split(';').next().unwrap_or_default().to_string();
+        let page = c.get("/").await;
+        assert!(page.body.contains("Monthly active partners") && page.body.contains("Deal pipeline"));
+        let widgets = page.body.matches("class=\"card widget ").count();
+        let today = chrono::Utc::now().date_naive();
+        let year = format!("/?from={}&to={today}", today - chrono::Days::new(364));
+        let mut loads = Vec::new();
+        for path in ["/".to_string(), year] {
+            let url = format!("{}{path}", c.base);
+            let header = format!("Cookie: {cookie}");
+            let load =
+                tokio::task::spawn_blocking(move || wrk(&url, &header, 50, Duration::from_secs(10))).await.unwrap();
+            // Widgets the page did not wait for would be loaded by the browser afterwards: say so if any were.
+            let after = c.get(&path).await;
+            let deferred = after.body.matches("data-pt-widget=").count();
+            loads.push((load, deferred));
+        }
+        for ((load, deferred), range) in loads.iter().zip(["30 days", "12 months"]) {
+            table.push(row(
+                &format!("vendor dashboard, {range}, {orgs} partners, {widgets} widgets, 50 conns, {label} (ms)"),
+                load.p50_ms,
+                Some(load.p99_ms),
+            ));
+            table.push(row(
+                &format!("vendor dashboard, {range}, {label} (pages/s; ≥ 400, {deferred} deferred)"),
+                load.rps,
+                None,
+            ));
+        }
+        out.insert(
+            label.into(),
+            json!({ "partners": orgs, "figure_rows": rows, "seed_seconds": seed_s, "widgets": widgets,
+                    "last_30_days": { "rps": loads[0].0.rps, "p50": loads[0].0.p50_ms, "p99": loads[0].0.p99_ms, "deferred_widgets": loads[0].1 },
+                    "last_12_months": { "rps": loads[1].0.rps, "p50": loads[1].0.p50_ms, "p99": loads[1].0.p99_ms, "deferred_widgets": loads[1].1 } }),
+        );
+    }
+    report.insert("vendor_dashboard".into(), Value::Object(out));
+}
+
+/// A year of channel activity, as the host and the plugins count it: `orgs` partner organisations (enrolled at
+/// assorted tiers, two users each), of which about a third are active on a given day, each active day adding to a
+/// few of the installed plugins' figures (and the monthly active figures on its first day in a month). Returns the
+/// per-organisation figure rows written and the seconds it took.
+async fn channel_history(app: &portico_tests::TestApp, orgs: u64) -> (u64, f64) {
+    use portico::storage::analytics::CountKey;
+    use portico_plugin_api::MetricUnit;
+    let t = Instant::now();
+    let tenant_id = app.tenant_id("acme").await;
+    let tenant = app.state.db.tenant_by_id(&tenant_id).await.unwrap().unwrap();
+    let scope = app.state.db.tenant(&tenant_id);
+    let reseller = scope.program_by_key("reseller").await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..orgs {
+        let profile = portico::domain::OrgProfile {
+            name: format!("{} {} {i}", capitalized(&word(i)), WORDS[(i % 12) as usize]),
+            website: String::new(),
+            address: String::new(),
+            phone: String::new(),
+            contact_email: format!("sales@partner{i}.com"),
+        };
+        let org = scope.create_org(portico::domain::OrgKind::Partner, &profile).await.unwrap();
+        let tier = &reseller.tiers[(i as usize * 7) % reseller.tiers.len()];
+        scope.enrol(&org.id, &reseller.id, &tier.id).await.unwrap();
+        let mut users = Vec::new();
+        for u in 0..2 {
+            let user = scope
+                .create_user(&portico::storage::NewUser {
+                    org_id: org.id.clone(),
+                    email: format!("user{u}@partner{i}.com"),
+                    name: format!("User {u} of {i}"),
+                    role: if u == 0 { portico::domain::Role::PartnerAdmin } else { portico::domain::Role::PartnerUser },
+                    status: portico::domain::UserStatus::Active,
+                    password_hash: None,
+                })
+                .await
+                .unwrap();
+            users.push(user);
+        }
+        ids.push((org.id, users));
+    }
+    let defs: Vec<_> = portico::plugins::metric_catalogue(&app.state, &tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.ratio.is_none() && !d.monthly_distinct)
+        .collect();
+    let today = portico::analytics::day_of(app.state.clock.now_ms(), &tenant.timezone);
+    let mut rows = 0u64;
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for day in today - 364..=today {
+        let month = portico::analytics::month_of(day);
+        let mut counts = std::collections::BTreeMap::new();
+        for (org, users) in &ids {
+            if next() % 3 != 0 {
+                continue;
+            }
+            for _ in 0..3 {
+                let d = &defs[(next() % defs.len() as u64) as usize];
+                let (unit, value) = match d.unit {
+                    MetricUnit::Money => {
+                        (["USD", "EUR"][(next() % 2) as usize].to_string(), (next() % 5_000_000) as i64)
+                    }
+                    _ => (String::new(), 1 + (next() % 3) as i64),
+                };
+                *counts.entry(CountKey { metric: d.key.clone(), org_id: Some(org.clone()), unit }).or_insert(0) +=
+                    value;
+            }
+            let user = &users[(next() % 2) as usize];
+            for (metric, member) in
+                [(portico::analytics::ACTIVE_USERS, &user.id), (portico::analytics::ACTIVE_PARTNERS, org)]
+            {
+                if scope.first_in_period(metric, month, member).await.unwrap() {
+                    let key = CountKey { metric: metric.into(), org_id: Some(org.clone()), unit: String::new() };
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+            }
+        }
+        rows += counts.len() as u64;
+        scope.add_counts(day, &counts).await.unwrap();
+    }
+    (rows, t.elapsed().as_secs_f64())
 }
 
 /// The `gamification` section: the leaderboard among `BENCH_USERS` (default 50,000) users' scores, as the page and

@@ -63,7 +63,7 @@ async fn an_infinite_loop_stops_at_its_deadline_while_other_calls_succeed() {
 // With every instance slot taken, another call is refused at once as "busy" (a 503 to the user), not queued and
 // not reported as the plugin's fault; the slots come back when the calls end.
 #[tokio::test]
-async fn a_full_instance_pool_answers_busy_and_recovers() {
+async fn a_full_instance_pool_queues_a_call_within_its_deadline_then_answers_busy() {
     let app = portico_tests::spawn_app_with(DbKind::Sqlite, |c| c.runtime.max_concurrent_instances = 2).await;
     let plugin = load_plugin(&app, &hostile());
     let mut loops = Vec::new();
@@ -72,10 +72,16 @@ async fn a_full_instance_pool_answers_busy_and_recovers() {
         let inv = invocation(&app, &plugin, Some("bob@northwind.example")).await;
         loops.push(tokio::spawn(async move { state.runtime.handle_http(plugin, inv, api_get("/loop")).await }));
     }
-    // Let both loops take their slots.
+    // Let both loops take their slots (until their 300 ms deadline traps them).
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let r = call(&app, &plugin, Some("bob@northwind.example"), "/noop").await;
+    // A call whose deadline ends before a slot frees up answers busy.
+    let mut short = invocation(&app, &plugin, Some("bob@northwind.example")).await;
+    short.limits.timeout = Duration::from_millis(100);
+    let r = app.state.runtime.handle_http(plugin.clone(), short, api_get("/noop")).await;
     assert!(matches!(r, Err(RuntimeError::Busy)), "{r:?}");
+    // One with time to spare waits for a slot and runs.
+    let waiting = call(&app, &plugin, Some("bob@northwind.example"), "/noop").await;
+    assert!(matches!(waiting, Ok(Ok(_))), "{waiting:?}");
     for l in loops {
         assert!(matches!(l.await.unwrap(), Err(RuntimeError::Timeout(_))));
     }

@@ -1,6 +1,7 @@
 //! Host implementations of the WIT imports, one file per interface. Every call checks the plugin's grants
 //! (from its manifest) and the caller's scope before touching anything.
 
+mod analytics;
 mod blobs;
 mod directory;
 mod events;

@@ -193,6 +193,17 @@ impl Plugin for Hostile {
         }
     }
 
+    /// `spin` never finishes (until its deadline traps it); any other widget fails.
+    fn render_widget(_ctx: &Context, widget: &str) -> Result<View, Error> {
+        if widget == "spin" {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        Err(Error::internal(format!("widget {widget} fails on purpose")))
+    }
+
     /// Refuses every upgrade, so the host must keep the installed version.
     fn migrate(_ctx: &Context, from_version: &str) -> Result<(), Error> {
         NOTES.insert(&json!({ "n": 3, "migrated_from": from_version }))?;
