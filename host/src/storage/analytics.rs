@@ -223,24 +223,29 @@ impl TenantScope<'_> {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TimelineEntry {
-                    at: r.try_get("at")?,
-                    source: r.try_get("source")?,
-                    text: r.try_get("text")?,
-                    link: r.try_get("link")?,
-                })
-            })
-            .collect()
+        rows.iter().map(timeline_entry).collect()
     }
 
-    /// A partner organisation's timeline entries at or after `since`, oldest first, at most `limit`.
-    pub async fn timeline_since(&self, org_id: &str, since: Millis, limit: i64) -> Result<Vec<TimelineEntry>> {
-        let mut entries = self.timeline(org_id, limit).await?;
-        entries.retain(|e| e.at >= since);
-        entries.reverse();
-        Ok(entries)
+    /// A partner organisation's timeline entries in `from..until` (milliseconds), oldest first, at most `limit`.
+    pub async fn timeline_between(
+        &self,
+        org_id: &str,
+        from: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, source, text, link FROM org_timeline \
+             WHERE tenant_id = $1 AND org_id = $2 AND at >= $3 AND at < $4 ORDER BY at, id LIMIT $5",
+        )
+        .bind(self.tenant_id)
+        .bind(org_id)
+        .bind(from)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(timeline_entry).collect()
     }
 
     /// Partner organisations per (program id, tier id), as enrolled now.
@@ -276,4 +281,14 @@ impl TenantScope<'_> {
         let get = |k: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(k)?.unwrap_or(0)) };
         Ok([get("d7")?, get("d30")?, get("d90")?, get("older")?, get("never")?])
     }
+}
+
+/// A row of `org_timeline` (`at, source, text, link`).
+fn timeline_entry(r: &sqlx::any::AnyRow) -> Result<TimelineEntry> {
+    Ok(TimelineEntry {
+        at: r.try_get("at")?,
+        source: r.try_get("source")?,
+        text: r.try_get("text")?,
+        link: r.try_get("link")?,
+    })
 }

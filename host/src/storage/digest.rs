@@ -3,7 +3,6 @@
 
 use sqlx::Row;
 
-use super::analytics::TimelineEntry;
 use super::{Db, Result, StorageError, TenantScope, optional};
 use crate::domain::{Millis, Role};
 
@@ -86,37 +85,6 @@ impl TenantScope<'_> {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// A partner organisation's timeline entries in `from..until` (milliseconds), oldest first, at most `limit`.
-    pub async fn timeline_between(
-        &self,
-        org_id: &str,
-        from: Millis,
-        until: Millis,
-        limit: i64,
-    ) -> Result<Vec<TimelineEntry>> {
-        let rows = sqlx::query(
-            "SELECT at, source, text, link FROM org_timeline \
-             WHERE tenant_id = $1 AND org_id = $2 AND at >= $3 AND at < $4 ORDER BY at, id LIMIT $5",
-        )
-        .bind(self.tenant_id)
-        .bind(org_id)
-        .bind(from)
-        .bind(until)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TimelineEntry {
-                    at: r.try_get("at")?,
-                    source: r.try_get("source")?,
-                    text: r.try_get("text")?,
-                    link: r.try_get("link")?,
-                })
-            })
-            .collect()
     }
 }
 
