@@ -83,7 +83,13 @@ impl AppState {
     }
 
     /// Like [`AppState::build`] over an already migrated database.
-    pub async fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
+    pub async fn with_db(mut config: Config, db: Db) -> anyhow::Result<Self> {
+        if !config.themes_dir.exists() {
+            // The binary alone serves: without a themes directory, the built-in themes are written out and used.
+            let builtin = crate::authoring::write_themes(&config.data_dir)?;
+            tracing::warn!(missing = %config.themes_dir.display(), using = %builtin.display(), "serving the built-in themes");
+            config.themes_dir = builtin;
+        }
         let renderer = Renderer::load(&config.themes_dir)?;
         let mailer = Mailer::new(config.smtp.as_ref(), &config.data_dir)?;
         let blobs = match &config.blob_url {

@@ -118,16 +118,46 @@ pub enum PluginCommand {
         #[arg(long)]
         program: Option<String>,
     },
-    /// Create a new plugin crate that builds, with a page, storage and a test.
+    /// Create a new plugin that builds: a page, a JSON route, storage, a setting, a unit test and a scenario test,
+    /// with what it builds against (the Rust SDK or the WIT of this portal's API) written beside it.
     New {
         /// Plugin id: lowercase letters, digits and dashes.
         name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::authoring::Lang,
         /// Where to create it (a directory named after the plugin is made inside).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Path to the Portico SDK crate (`sdk/` of a Portico checkout).
-        #[arg(long, default_value = "sdk")]
-        sdk: PathBuf,
+    },
+    /// Build a plugin with its language's toolchain and write its package (`{id}-{version}.tar.gz`).
+    Build {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the package.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Serve a throwaway portal (SQLite, the demo tenant) with the plugin installed and enabled, rebuilding and
+    /// reinstalling it whenever its files change.
+    Dev {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The port to serve on (on 127.0.0.1).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Build the plugin and run its scenario file (requests as demo users against a throwaway portal, with the
+    /// statuses and JSON fields they must answer).
+    Test {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The scenario file; defaults to `tests/scenario.toml` in the plugin's directory.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
     },
     /// Set a secret a plugin declares, sealed at rest; the value is read from `PORTICO_SECRET_VALUE` or standard
     /// input and never printed.
@@ -271,6 +301,9 @@ pub async fn run_plugin(state: &crate::AppState, cmd: PluginCommand) -> anyhow::
                 crate::plugins::Installed::Upgraded { from } => {
                     println!("upgraded {} from {from} to {} for {}", p.plugin_id, p.version, t.slug)
                 }
+                crate::plugins::Installed::Replaced => {
+                    println!("replaced {} {} for {}", p.plugin_id, p.version, t.slug)
+                }
             }
         }
         PluginCommand::List { tenant } => {
@@ -316,7 +349,12 @@ pub async fn run_plugin(state: &crate::AppState, cmd: PluginCommand) -> anyhow::
             crate::plugins::set_secret(state, &t, &plugin, &name, None, None).await?;
             println!("cleared secret {name} of {plugin} for {}", t.slug);
         }
-        PluginCommand::New { .. } => unreachable!("needs no state; see scaffold"),
+        PluginCommand::New { .. }
+        | PluginCommand::Build { .. }
+        | PluginCommand::Dev { .. }
+        | PluginCommand::Test { .. } => {
+            unreachable!("authoring commands need no portal; see run_authoring")
+        }
         PluginCommand::Package { dir, wasm, output } => {
             let bytes = read_package(&dir, wasm.as_deref())?;
             let package = crate::plugins::Package::from_tar_gz(&bytes)?;
@@ -564,166 +602,54 @@ pub async fn set_enabled(
     Ok(keys)
 }
 
-/// Writes a new plugin crate: Cargo.toml, plugin.toml, src/lib.rs with a page and a unit test, a template.
-pub fn scaffold(name: &str, parent: &std::path::Path, sdk: &std::path::Path) -> anyhow::Result<PathBuf> {
-    anyhow::ensure!(
-        crate::tenancy::valid_slug(name),
-        "a plugin id is 2-40 lowercase letters, digits and dashes, starting with a letter"
-    );
-    let dir = parent.join(name);
-    anyhow::ensure!(!dir.exists(), "{} exists already", dir.display());
-    let sdk = std::fs::canonicalize(sdk).map_err(|e| anyhow::anyhow!("the SDK at {}: {e}", sdk.display()))?;
-    anyhow::ensure!(sdk.join("Cargo.toml").exists(), "{} is not the Portico SDK crate", sdk.display());
-    std::fs::create_dir_all(dir.join("src"))?;
-    std::fs::create_dir_all(dir.join("templates"))?;
-    let title = name
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let files = [
-        ("Cargo.toml", SCAFFOLD_CARGO.replace("{name}", name).replace("{sdk}", &sdk.display().to_string())),
-        ("plugin.toml", SCAFFOLD_MANIFEST.replace("{name}", name).replace("{title}", &title)),
-        ("src/lib.rs", SCAFFOLD_LIB.replace("{title}", &title)),
-        ("templates/index.html", SCAFFOLD_TEMPLATE.replace("{name}", name).replace("{title}", &title)),
-        (".gitignore", "/target\n".to_string()),
-    ];
-    for (path, body) in files {
-        std::fs::write(dir.join(path), body)?;
-    }
-    Ok(dir)
+/// Whether a plugin command is one of the authoring commands, which run without the configured portal.
+pub fn is_authoring(cmd: &PluginCommand) -> bool {
+    matches!(
+        cmd,
+        PluginCommand::New { .. }
+            | PluginCommand::Build { .. }
+            | PluginCommand::Dev { .. }
+            | PluginCommand::Test { .. }
+    )
 }
 
-const SCAFFOLD_CARGO: &str = r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-portico-sdk = { path = "{sdk}" }
-serde = { version = "1", features = ["derive"] }
-serde_json = "1"
-
-# A standalone crate, not part of an enclosing workspace.
-[workspace]
-
-[profile.release]
-opt-level = "s"
-strip = true
-"#;
-
-const SCAFFOLD_MANIFEST: &str = r#"id = "{name}"
-name = "{title}"
-version = "0.1.0"
-api = "^0.1.1"
-description = "Describe what {title} does for partners."
-
-[grants]
-collections = [{ name = "items", indexes = [{ field = "created_ms" }] }]
-
-[[routes]]
-path = "/"
-methods = ["GET", "POST"]
-roles = ["vendor_admin", "channel_manager", "partner_admin", "partner_user"]
-
-[[nav]]
-label = "{title}"
-path = "/"
-roles = ["vendor_admin", "channel_manager", "partner_admin", "partner_user"]
-"#;
-
-const SCAFFOLD_LIB: &str = r#"//! {title}: a Portico plugin. Build with `cargo build --release --target wasm32-wasip2`, package with
-//! `portico plugin package . --wasm target/wasm32-wasip2/release/<crate>.wasm`.
-
-use portico_sdk::prelude::*;
-use portico_sdk::storage::{Collection, Direction};
-use serde::{Deserialize, Serialize};
-
-const ITEMS: Collection = Collection::new("items");
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Item {
-    text: String,
-    created_ms: i64,
-}
-
-/// Domain logic stays plain Rust, so `cargo test` checks it natively.
-pub fn clean(text: &str) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty() && t.chars().count() <= 200).then(|| t.to_string())
-}
-
-const DAY_MS: i64 = 86_400_000;
-
-/// How many items were added on each of the seven days up to `now_ms` (oldest first), with each day's start.
-pub fn per_day(created: &[i64], now_ms: i64) -> (Vec<i64>, Vec<u32>) {
-    let today = now_ms - now_ms.rem_euclid(DAY_MS);
-    let days: Vec<i64> = (0..7).rev().map(|d| today - d * DAY_MS).collect();
-    let counts = days.iter().map(|d| created.iter().filter(|c| (*d..d + DAY_MS).contains(*c)).count() as u32).collect();
-    (days, counts)
-}
-
-struct Plugin;
-
-impl portico_sdk::Plugin for Plugin {
-    fn handle(ctx: &Context, req: Request) -> Result<Response, Error> {
-        match req.method.as_str() {
-            "POST" => {
-                let text = clean(req.field("text").unwrap_or("")).ok_or_else(|| Error::invalid("text", "write 1-200 characters"))?;
-                ITEMS.insert(&Item { text, created_ms: ctx.now_ms() })?;
-                Ok(Response::redirect(format!("/p/{}/", env!("CARGO_PKG_NAME"))))
-            }
-            _ => {
-                let week_ago = ctx.now_ms() - 7 * DAY_MS;
-                let recent = ITEMS.query().range("created_ms", Some(week_ago), None).limit(500).fetch::<Item>()?;
-                let created: Vec<i64> = recent.records.iter().map(|r| r.data.created_ms).collect();
-                let (days, counts) = per_day(&created, ctx.now_ms());
-                let items = ITEMS.query().order_by("created_ms", Direction::Desc).limit(20).fetch::<Item>()?;
-                let texts: Vec<String> = items.records.into_iter().map(|r| r.data.text).collect();
-                let page = json!({ "items": texts, "user": ctx.user_name(), "days": days, "counts": counts });
-                Ok(Response::page("index.html", "{title}", &page))
-            }
+/// Runs `portico plugin new | build | dev | test`.
+pub async fn run_authoring(config: &crate::Config, cmd: PluginCommand) -> anyhow::Result<()> {
+    use crate::authoring::{Portal, Scenario, build, dev, new_plugin, run_scenario};
+    match cmd {
+        PluginCommand::New { name, lang, dir } => {
+            let path = new_plugin(&name, &dir, lang)?;
+            println!("Created {}. Next:", path.display());
+            println!("  cd {}", path.display());
+            println!("  portico plugin dev     # serve it in a throwaway portal, rebuilt as you save");
+            println!("  portico plugin test    # run tests/scenario.toml");
+            println!("  portico plugin build   # write the package to install");
         }
+        PluginCommand::Build { dir, output } => {
+            let built = tokio::task::spawn_blocking(move || build(&dir, output.as_deref())).await??;
+            println!("Built {} {}: {} ({} bytes)", built.id, built.version, built.package.display(), built.bytes.len());
+        }
+        PluginCommand::Dev { dir, port } => {
+            dev(&dir, std::net::SocketAddr::from(([127, 0, 0, 1], port)), config.cache_dir.clone()).await?
+        }
+        PluginCommand::Test { dir, scenario } => {
+            crate::authoring::Lang::detect(&dir)?;
+            let file = scenario.unwrap_or_else(|| dir.join("tests/scenario.toml"));
+            let scenario = Scenario::load(&file)?;
+            let portal =
+                Portal::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), config.cache_dir.clone()).await?;
+            let built = portal.build_and_install(&dir).await?;
+            println!("Running {} against {} {}:", file.display(), built.id, built.version);
+            let outcome = run_scenario(&portal, &scenario).await?;
+            anyhow::ensure!(
+                outcome.failures.is_empty(),
+                "{} of {} steps failed",
+                outcome.failures.len(),
+                scenario.steps.len()
+            );
+            println!("All {} steps passed.", outcome.passed);
+        }
+        _ => unreachable!("checked by is_authoring"),
     }
+    Ok(())
 }
-
-export_plugin!(Plugin);
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn text_is_trimmed_and_bounded() {
-        assert_eq!(super::clean("  hi "), Some("hi".to_string()));
-        assert_eq!(super::clean("   "), None);
-    }
-
-    #[test]
-    fn items_are_counted_by_day() {
-        let now = 10 * super::DAY_MS + 5;
-        let (days, counts) = super::per_day(&[now, now - 1, now - super::DAY_MS, 0], now);
-        assert_eq!(days.len(), 7);
-        assert_eq!(counts, vec![0, 0, 0, 0, 0, 1, 2]);
-    }
-}
-"#;
-
-const SCAFFOLD_TEMPLATE: &str = r#"<header class="page-head"><div><h1>{title}</h1><p class="muted">Hello, {{ user }}.</p></div></header>
-<section class="card narrow">
-  <form method="post" action="/p/{name}/">
-    <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
-    <div class="field"><label for="f-text">Text</label><input id="f-text" name="text"></div>
-    <button class="btn btn-primary" type="submit">Add</button>
-  </form>
-</section>
-<section class="card">
-  {{ chart(kind="bar", title="Added per day, last seven days", times=days, values=counts) }}
-  <ul class="plain">{% for i in items %}<li>{{ i }}</li>{% else %}<li class="muted">Nothing yet.</li>{% endfor %}</ul>
-</section>
-"#;

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod app;
 pub mod archive;
 pub mod auth;
+pub mod authoring;
 pub mod blobs;
 pub mod cli;
 pub mod config;

@@ -11,11 +11,47 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A failed command prints one line (the error and its causes) and exits with 1: never a stack trace, even with
+/// `RUST_BACKTRACE` set. An internal failure (the database, say) also logs its full detail.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if is_internal(&e) {
+                tracing::error!(error = ?e, "the command failed");
+            }
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each cause once: many errors already name their source in their message.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+/// Whether an error is the system's rather than the user's: the database, or the storage layer over it.
+fn is_internal(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<sqlx::Error>() || c.is::<portico::storage::StorageError>())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config)?;
-    init_logging(config.log_format);
+    // An author's terminal shows the build and the plugin's answers, not the throwaway portal's request log.
+    let authoring = matches!(&cli.command, Command::Plugin(cmd) if portico::cli::is_authoring(cmd));
+    init_logging(config.log_format, if authoring { "warn" } else { "info,sqlx=warn,tower_http=info" });
     match cli.command {
         Command::Migrate => {
             let db = portico::storage::Db::connect(&config.effective_database_url()).await?;
@@ -24,10 +60,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => serve(config, false).await?,
         Command::Demo => serve(config, true).await?,
-        Command::Plugin(portico::cli::PluginCommand::New { name, dir, sdk }) => {
-            let path = portico::cli::scaffold(&name, &dir, &sdk)?;
-            println!("created {}: build it with `cargo build --release --target wasm32-wasip2` there", path.display());
-        }
+        Command::Plugin(cmd) if portico::cli::is_authoring(&cmd) => portico::cli::run_authoring(&config, cmd).await?,
         Command::Secrets(portico::cli::SecretsCommand::NewKey) => {
             use secrecy::ExposeSecret;
             println!("{}", portico::secrets::new_key().expose_secret());
@@ -90,9 +123,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn init_logging(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -115,19 +115,21 @@ fn tenants_users_and_template_overrides_are_managed_from_the_command_line() {
 fn a_scaffolded_plugin_builds_packages_installs_and_enables() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
-    let out = ok(portico(d, &["plugin", "new", "hello-world", "--dir", d.to_str().unwrap(), "--sdk", sdk], None));
-    assert!(out.contains("created"), "{out}");
+    // Nothing but the binary: the SDK and the WIT come out of it.
+    let out = ok(portico(d, &["plugin", "new", "hello-world", "--dir", d.to_str().unwrap()], None));
+    assert!(out.contains("Created") && out.contains("portico plugin dev"), "{out}");
     let crate_dir = d.join("hello-world");
-    // Build it for wasm32-wasip2 as its author would, sharing the workspace's target dir for speed.
+    // Built as its author would, sharing the workspace's target dir for speed.
     let target = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/scaffold"));
-    let build = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
+    let built = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["plugin", "build", "-o", d.join("hello.tar.gz").to_str().unwrap()])
         .current_dir(&crate_dir)
         .env("CARGO_TARGET_DIR", &target)
+        .env("PORTICO_CONFIG", d.join("none.toml"))
         .output()
         .unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(String::from_utf8_lossy(&built.stdout).contains("Built hello-world 0.1.0"));
     let test = Command::new(env!("CARGO"))
         .args(["test", "--lib"])
         .current_dir(&crate_dir)
@@ -135,22 +137,19 @@ fn a_scaffolded_plugin_builds_packages_installs_and_enables() {
         .output()
         .unwrap();
     assert!(test.status.success(), "the scaffold's own test passes: {}", String::from_utf8_lossy(&test.stderr));
-    let wasm = target.join("wasm32-wasip2/release/hello_world.wasm");
+    // Its scenario runs against a throwaway portal: pages, the JSON route, errors and another org's view.
+    let scenario = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["plugin", "test"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PORTICO_CONFIG", d.join("none.toml"))
+        .env("PORTICO_CACHE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-artifact-cache"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&scenario.stdout);
+    assert!(scenario.status.success(), "{report}\n{}", String::from_utf8_lossy(&scenario.stderr));
+    assert!(report.contains("All 7 steps passed"), "{report}");
     let package = d.join("hello.tar.gz");
-    let out = ok(portico(
-        d,
-        &[
-            "plugin",
-            "package",
-            crate_dir.to_str().unwrap(),
-            "--wasm",
-            wasm.to_str().unwrap(),
-            "-o",
-            package.to_str().unwrap(),
-        ],
-        None,
-    ));
-    assert!(out.contains("wrote"), "{out}");
     ok(portico(d, &["tenant", "create", "--slug", "acme", "--name", "Acme"], None));
     let out = ok(portico(d, &["plugin", "install", "--tenant", "acme", package.to_str().unwrap()], None));
     assert!(out.contains("installed hello-world 0.1.0"), "{out}");
@@ -182,4 +181,34 @@ fn a_scaffolded_plugin_builds_packages_installs_and_enables() {
     assert!(!bad.status.success());
     let listed = ok(portico(d, &["plugin", "list", "--tenant", "acme"], None));
     assert!(listed.contains("hello-world\t0.1.0\tenabled in: reseller"), "{listed}");
+}
+
+#[test]
+fn a_failed_command_says_what_is_wrong_in_one_line_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(args)
+            .current_dir(d)
+            .env("PORTICO_DATA_DIR", d)
+            .env("PORTICO_CONFIG", d.join("none.toml"))
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("PORTICO_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} fails");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (args, says) in [
+        (vec!["plugin", "build"], "holds no plugin.toml"),
+        (vec!["plugin", "new", "Not A Name"], "a plugin id is"),
+        (vec!["plugin", "install", "--tenant", "nobody", "x.tar.gz"], "no tenant nobody"),
+        (vec!["plugin", "package", "/nonexistent"], "/nonexistent"),
+    ] {
+        let err = run(&args);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("stack backtrace") && !err.contains("Stack backtrace"), "{err}");
+    }
 }

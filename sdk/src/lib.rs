@@ -22,7 +22,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../plugin-api/wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "portico_sdk::bindings",

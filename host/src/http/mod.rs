@@ -38,7 +38,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
-pub use ctx::{Auth, Ctx};
+pub use ctx::{Auth, Ctx, SESSION_COOKIE};
 pub use error::{ErrorInfo, HttpError, HttpResult};
 pub use ratelimit::PublicLimiter;
 pub use security::CspNonce;

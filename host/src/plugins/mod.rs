@@ -92,7 +92,11 @@ pub struct Active {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installed {
     New,
-    Upgraded { from: String },
+    Upgraded {
+        from: String,
+    },
+    /// The same version again, replaced in place ([`reinstall`]).
+    Replaced,
 }
 
 fn compile_checked(state: &AppState, package_key: String, p: Package) -> Result<Arc<Unpacked>, LifecycleError> {
@@ -112,12 +116,32 @@ fn compile_checked(state: &AppState, package_key: String, p: Package) -> Result<
 }
 
 /// Installs (or upgrades) a package for a tenant. An upgrade runs the new version's migrate export with the
-/// old version first; if it fails, the old version stays installed.
+/// old version first; if it fails, the old version stays installed. The version installed already is refused.
 pub async fn install(
     state: &AppState,
     tenant: &Tenant,
     bytes: &[u8],
     actor: Option<&str>,
+) -> Result<(InstalledPlugin, Installed), LifecycleError> {
+    install_package(state, tenant, bytes, actor, false).await
+}
+
+/// Installs a package like [`install`], but replaces the version installed already (no migration, data kept):
+/// the author's rebuild in `portico plugin dev`, never a vendor's portal.
+pub async fn reinstall(
+    state: &AppState,
+    tenant: &Tenant,
+    bytes: &[u8],
+) -> Result<(InstalledPlugin, Installed), LifecycleError> {
+    install_package(state, tenant, bytes, Some("portico plugin dev"), true).await
+}
+
+async fn install_package(
+    state: &AppState,
+    tenant: &Tenant,
+    bytes: &[u8],
+    actor: Option<&str>,
+    replace_same_version: bool,
 ) -> Result<(InstalledPlugin, Installed), LifecycleError> {
     let package = Package::from_tar_gz(bytes)?;
     check_templates(state, &package).await?;
@@ -130,23 +154,26 @@ pub async fn install(
         None => Installed::New,
         Some(prev) => {
             let old = semver::Version::parse(&prev.version).unwrap_or(semver::Version::new(0, 0, 0));
-            if old == m.version {
+            if old == m.version && replace_same_version {
+                Installed::Replaced
+            } else if old == m.version {
                 return Err(LifecycleError::SameVersion { id: m.id.clone(), version: m.version.to_string() });
+            } else {
+                if old > m.version {
+                    return Err(LifecycleError::Downgrade {
+                        id: m.id.clone(),
+                        installed: old.to_string(),
+                        offered: m.version.to_string(),
+                    });
+                }
+                let inv = system_invocation(state, tenant, &unpacked, None, "{}".into());
+                match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
+                    Err(e) => return Err(LifecycleError::Migration(m.id.clone(), e.to_string())),
+                }
+                Installed::Upgraded { from: prev.version.clone() }
             }
-            if old > m.version {
-                return Err(LifecycleError::Downgrade {
-                    id: m.id.clone(),
-                    installed: old.to_string(),
-                    offered: m.version.to_string(),
-                });
-            }
-            let inv = system_invocation(state, tenant, &unpacked, None, "{}".into());
-            match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
-                Err(e) => return Err(LifecycleError::Migration(m.id.clone(), e.to_string())),
-            }
-            Installed::Upgraded { from: prev.version.clone() }
         }
     };
     state.blobs.put(&package_key, bytes.to_vec()).await.map_err(|e| match e {
@@ -167,6 +194,7 @@ pub async fn install(
     let detail = match &outcome {
         Installed::New => format!("{} installed", m.version),
         Installed::Upgraded { from } => format!("{from} -> {}", m.version),
+        Installed::Replaced => format!("{} rebuilt", m.version),
     };
     scope.audit(actor, "plugin.installed", &m.id, &detail).await?;
     state.plugins.unpacked.lock().expect("registry lock").insert(package_key, unpacked);

@@ -1452,6 +1452,39 @@ async fn main() {
         gamification_section(&mut table, &mut report, &row).await;
     }
 
+    if section("authoring") {
+        // The release binary beside the bench, as an author downloads it.
+        let portico = std::env::var_os("PORTICO_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::current_exe().expect("the bench's path").with_file_name("portico"));
+        for (lang, ready) in authoring_toolchains() {
+            if let Err(why) = ready {
+                table.push(format!("plugin new -> first answered request, {lang}: skipped ({why})"));
+                continue;
+            }
+            // One round warms the toolchain's caches (npm's, Rust's dependencies); three are measured.
+            let mut rounds = Vec::new();
+            for round in 0..4 {
+                match new_to_first_request(&portico, lang, 18_480 + round).await {
+                    Ok(s) if round > 0 => rounds.push(s),
+                    Ok(_) => {}
+                    Err(e) => panic!("plugin new -> first request, {lang}: {e}"),
+                }
+            }
+            rounds.sort_by(f64::total_cmp);
+            let (median, worst) = (rounds[rounds.len() / 2], rounds[rounds.len() - 1]);
+            table.push(row(
+                &format!("plugin new -> first answered request, {lang} (s, median/max)"),
+                median,
+                Some(worst),
+            ));
+            report.insert(
+                format!("authoring_new_to_first_request_s {lang}"),
+                json!({ "rounds": rounds, "median": median }),
+            );
+        }
+    }
+
     if section("channel") {
         channel_section(&mut table, &mut report, &row).await;
     }
@@ -1790,4 +1823,82 @@ async fn gamification_at_scale(kind: DbKind, n: u64) -> [Vec<f64>; 4] {
         v.sort_by(f64::total_cmp);
     }
     [page, company, partners, vec![seed_s]]
+}
+
+/// From `portico plugin new` to the first request the plugin answers in `portico plugin dev`, for `lang`, in
+/// seconds: scaffold, toolchain build, package, throwaway portal, install, sign-in and the page. The release
+/// `portico` binary (beside this one, or `PORTICO_BIN`) runs as an author runs it; `CARGO_TARGET_DIR` is shared
+/// across rounds so Rust's dependencies are warm, as on an author's machine after the first build.
+async fn new_to_first_request(portico: &std::path::Path, lang: &str, port: u16) -> Result<f64, String> {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-authoring");
+    let t = Instant::now();
+    let new = std::process::Command::new(portico)
+        .args(["plugin", "new", "bench-notes", "--lang", lang])
+        .current_dir(dir.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !new.status.success() {
+        return Err(String::from_utf8_lossy(&new.stderr).into_owned());
+    }
+    let mut dev = tokio::process::Command::new(portico)
+        .args(["plugin", "dev", "--port", &port.to_string()])
+        .current_dir(dir.path().join("bench-notes"))
+        .env("CARGO_TARGET_DIR", &target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut lines = tokio::io::BufReader::new(dev.stdout.take().expect("piped")).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) if line.starts_with("Portico is serving") => break,
+            Ok(Some(_)) => {}
+            _ => {
+                let mut err = String::new();
+                if let Some(mut e) = dev.stderr.take() {
+                    let _ = tokio::io::AsyncReadExt::read_to_string(&mut e, &mut err).await;
+                }
+                return Err(format!("portico plugin dev stopped: {err}"));
+            }
+        }
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let web = reqwest::Client::builder().cookie_store(true).build().map_err(|e| e.to_string())?;
+    let login = web.get(format!("{base}/login")).send().await.map_err(|e| e.to_string())?;
+    let html = login.text().await.map_err(|e| e.to_string())?;
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).ok_or("no csrf token on /login")? + marker.len();
+    let csrf =
+        portico_tests::html_unescape(&html[start..start + html[start..].find('"').ok_or("unclosed csrf token")?]);
+    let form = [("email", "bob@northwind.example"), ("password", "portico-demo"), ("csrf_token", &csrf), ("next", "/")];
+    web.post(format!("{base}/login")).form(&form).send().await.map_err(|e| e.to_string())?;
+    let page = web.get(format!("{base}/p/bench-notes/")).send().await.map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    let status = page.status();
+    let _ = dev.kill().await;
+    if !status.is_success() {
+        return Err(format!("the plugin's page answered {status}"));
+    }
+    Ok(secs)
+}
+
+/// Which plugin languages this machine can build, and why not the others.
+fn authoring_toolchains() -> Vec<(&'static str, Result<(), String>)> {
+    let has = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    };
+    let wasm_target = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib/wasm32-wasip2"))
+        .is_some_and(|p| p.is_dir());
+    vec![
+        ("rust", if wasm_target { Ok(()) } else { Err("the wasm32-wasip2 target is missing".into()) }),
+        ("python", if has("componentize-py", &["--version"]) { Ok(()) } else { Err("no componentize-py".into()) }),
+        ("js", if has("npm", &["--version"]) { Ok(()) } else { Err("no npm".into()) }),
+    ]
 }
