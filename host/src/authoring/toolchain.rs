@@ -94,3 +94,24 @@ fn cargo(dir: &Path) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(wasm.is_file(), "cargo built no component at {}", wasm.display());
     Ok(wasm)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_is_named_with_how_to_install_it() {
+        let tool = Tool { program: "portico-no-such-tool", install: "install it with `pip install it`" };
+        let err = run(Path::new("."), &tool, &[]).unwrap_err().to_string();
+        assert_eq!(err, "portico-no-such-tool is not installed: install it with `pip install it`");
+        let failing = Tool { program: "false", install: "" };
+        assert!(run(Path::new("."), &failing, &["x"]).unwrap_err().to_string().contains("`false x` failed"));
+    }
+
+    #[test]
+    fn a_directory_without_a_plugin_is_refused_before_any_tool_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = build(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("holds no plugin.toml"), "{err}");
+    }
+}
