@@ -641,12 +641,7 @@ pub async fn run_authoring(config: &crate::Config, cmd: PluginCommand) -> anyhow
             let built = portal.build_and_install(&dir).await?;
             println!("Running {} against {} {}:", file.display(), built.id, built.version);
             let outcome = run_scenario(&portal, &scenario).await?;
-            anyhow::ensure!(
-                outcome.failures.is_empty(),
-                "{} of {} steps failed",
-                outcome.failures.len(),
-                scenario.steps.len()
-            );
+            anyhow::ensure!(outcome.failed == 0, "{} of {} steps failed", outcome.failed, scenario.steps.len());
             println!("All {} steps passed.", outcome.passed);
         }
         _ => unreachable!("checked by is_authoring"),

@@ -333,16 +333,9 @@ pub fn csrf_scope(path: &str) -> String {
     }
 }
 
-/// Undoes the template engines' escaping of attribute values (tera's and minijinja's).
+/// Undoes the template engines' escaping (the host's [`portico::render::unescape_html`]).
 pub fn html_unescape(s: &str) -> String {
-    s.replace("&#x2F;", "/")
-        .replace("&#x2f;", "/")
-        .replace("&#x3D;", "=")
-        .replace("&#x2B;", "+")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-        .replace("&quot;", "\"")
+    portico::render::unescape_html(s)
 }
 
 impl Client {

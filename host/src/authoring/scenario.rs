@@ -56,11 +56,11 @@ impl Scenario {
     }
 }
 
-/// How a scenario went: a line per failed step.
+/// How a scenario went (each step's line is printed as it runs).
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub passed: usize,
-    pub failures: Vec<String>,
+    pub failed: usize,
 }
 
 /// Runs every step in order against `portal`, printing each as it goes.
@@ -78,8 +78,8 @@ pub async fn run_scenario(portal: &Portal, scenario: &Scenario) -> anyhow::Resul
                 println!("  ok    {}. {name}", i + 1);
             }
             Err(why) => {
+                outcome.failed += 1;
                 println!("  FAIL  {}. {name}\n        {why}", i + 1);
-                outcome.failures.push(format!("{}. {name}: {why}", i + 1));
             }
         }
     }
@@ -193,15 +193,7 @@ async fn csrf_token(client: &reqwest::Client, url: &str, path: &str) -> Result<S
     let marker = "name=\"csrf_token\" value=\"";
     let start = form + page[form..].find(marker).ok_or("the form has no csrf_token field")? + marker.len();
     let end = page[start..].find('"').ok_or("the csrf_token field is not closed")?;
-    Ok(unescape_attribute(&page[start..start + end]))
-}
-
-/// An attribute's value as the browser reads it: the renderer escapes `/`, `=`, `+` (base64 tokens have them),
-/// quotes and `&`.
-fn unescape_attribute(value: &str) -> String {
-    [("&#x2F;", "/"), ("&#x3D;", "="), ("&#x2B;", "+"), ("&#x27;", "'"), ("&quot;", "\""), ("&amp;", "&")]
-        .iter()
-        .fold(value.to_string(), |v, (entity, c)| v.replace(entity, c))
+    Ok(crate::render::unescape_html(&page[start..start + end]))
 }
 
 #[cfg(test)]
@@ -219,7 +211,8 @@ mod tests {
 
     #[test]
     fn tokens_are_read_as_the_browser_reads_them() {
-        assert_eq!(unescape_attribute("a&#x2F;b&#x2B;c&#x3D;&amp;"), "a/b+c=&");
+        assert_eq!(crate::render::unescape_html("a&#x2F;b&#x2B;c&#x3D;&amp;"), "a/b+c=&");
+        assert_eq!(crate::render::unescape_html("&amp;quot;"), "&quot;", "an escaped entity is unescaped once");
     }
 
     #[test]

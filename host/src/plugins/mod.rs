@@ -152,28 +152,28 @@ async fn install_package(
     let previous = scope.installed_plugin(&m.id).await?;
     let outcome = match &previous {
         None => Installed::New,
+        Some(prev) if replace_same_version && semver::Version::parse(&prev.version).is_ok_and(|v| v == m.version) => {
+            Installed::Replaced
+        }
         Some(prev) => {
             let old = semver::Version::parse(&prev.version).unwrap_or(semver::Version::new(0, 0, 0));
-            if old == m.version && replace_same_version {
-                Installed::Replaced
-            } else if old == m.version {
+            if old == m.version {
                 return Err(LifecycleError::SameVersion { id: m.id.clone(), version: m.version.to_string() });
-            } else {
-                if old > m.version {
-                    return Err(LifecycleError::Downgrade {
-                        id: m.id.clone(),
-                        installed: old.to_string(),
-                        offered: m.version.to_string(),
-                    });
-                }
-                let inv = system_invocation(state, tenant, &unpacked, None, "{}".into());
-                match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
-                    Err(e) => return Err(LifecycleError::Migration(m.id.clone(), e.to_string())),
-                }
-                Installed::Upgraded { from: prev.version.clone() }
             }
+            if old > m.version {
+                return Err(LifecycleError::Downgrade {
+                    id: m.id.clone(),
+                    installed: old.to_string(),
+                    offered: m.version.to_string(),
+                });
+            }
+            let inv = system_invocation(state, tenant, &unpacked, None, "{}".into());
+            match state.runtime.migrate(unpacked.loaded.clone(), inv, prev.version.clone()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(LifecycleError::Migration(m.id.clone(), format!("{e:?}"))),
+                Err(e) => return Err(LifecycleError::Migration(m.id.clone(), e.to_string())),
+            }
+            Installed::Upgraded { from: prev.version.clone() }
         }
     };
     state.blobs.put(&package_key, bytes.to_vec()).await.map_err(|e| match e {

@@ -314,6 +314,24 @@ fn localtime(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value
     Ok(Value::String(utc.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()))
 }
 
+/// Undoes the template engines' escaping (tera's and minijinja's), as a browser reads the text: for reading a
+/// rendered page's form tokens and text back (base64 tokens hold `/`, `=` and `+`, which are escaped). `&amp;` goes
+/// last, so an escaped entity is not unescaped twice.
+pub fn unescape_html(s: &str) -> String {
+    [
+        ("&#x2F;", "/"),
+        ("&#x2f;", "/"),
+        ("&#x3D;", "="),
+        ("&#x2B;", "+"),
+        ("&#x27;", "'"),
+        ("&#39;", "'"),
+        ("&quot;", "\""),
+        ("&amp;", "&"),
+    ]
+    .iter()
+    .fold(s.to_string(), |v, (entity, c)| v.replace(entity, c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1875,10 +1875,7 @@ async fn new_to_first_request(portico: &std::path::Path, lang: &str, port: u16) 
     let web = reqwest::Client::builder().cookie_store(true).build().map_err(|e| e.to_string())?;
     let login = web.get(format!("{base}/login")).send().await.map_err(|e| e.to_string())?;
     let html = login.text().await.map_err(|e| e.to_string())?;
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).ok_or("no csrf token on /login")? + marker.len();
-    let csrf =
-        portico_tests::html_unescape(&html[start..start + html[start..].find('"').ok_or("unclosed csrf token")?]);
+    let csrf = portico_tests::csrf_in(&html).ok_or("no csrf token on /login")?;
     let form = [("email", "bob@northwind.example"), ("password", "portico-demo"), ("csrf_token", &csrf), ("next", "/")];
     web.post(format!("{base}/login")).form(&form).send().await.map_err(|e| e.to_string())?;
     let page = web.get(format!("{base}/p/bench-notes/")).send().await.map_err(|e| e.to_string())?;
